@@ -1,0 +1,37 @@
+/** The shared database: backup, restore, verify and checksum, each a command run on the database host. */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { DatabaseTask } from '../core/planner';
+import type { HostTransport } from '../transport/transport';
+import { lastLine } from './hostSteps';
+
+export interface DatabaseOutcome {
+  action: DatabaseTask['action'];
+  /** The command's last output line: the checksum for `checksum`. */
+  result: string;
+  outputTail: string;
+}
+
+export function createDatabaseActivities(deps: { transport: HostTransport }) {
+  return {
+    async runDatabaseTask(task: DatabaseTask): Promise<DatabaseOutcome> {
+      const context = Context.current();
+      const beat = setInterval(() => context.heartbeat(), 2_000);
+      try {
+        const result = await deps.transport.run({ id: task.host, transport: task.transport }, task.command, {
+          timeoutMs: task.timeoutMs,
+          signal: context.cancellationSignal,
+        });
+        if (result.exitCode !== 0) {
+          throw ApplicationFailure.retryable(
+            `database ${task.action} on ${task.host} exited ${result.exitCode}: ${lastLine(result.outputTail)}`,
+            'DatabaseTaskFailed',
+            { outputTail: result.outputTail },
+          );
+        }
+        return { action: task.action, result: lastLine(result.outputTail), outputTail: result.outputTail };
+      } finally {
+        clearInterval(beat);
+      }
+    },
+  };
+}

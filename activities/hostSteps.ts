@@ -1,0 +1,90 @@
+/**
+ * Host steps in batches: one activity runs one step on many hosts within the plan's parallelism. It heartbeats
+ * the hosts that succeeded, so a retry (or a new worker after a crash) runs only the rest, and it returns one
+ * outcome per host so the workflow still decides host by host.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { StepBatch } from '../core/planner';
+import type { HostTransport } from '../transport/transport';
+
+export interface HostOutcome {
+  host: string;
+  ok: boolean;
+  exitCode: number;
+  outputTail: string;
+  /** The activity attempt that produced this outcome. */
+  attempt: number;
+}
+
+export interface BatchProgress {
+  done: Record<string, HostOutcome>;
+}
+
+const HEARTBEAT_EVERY_MS = 2_000;
+
+/** Runs `worker` on every item with at most `limit` in flight. */
+async function eachLimited<T>(items: T[], limit: number, worker: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await worker(item);
+    }
+  });
+  await Promise.all(lanes);
+}
+
+export function createHostStepActivities(deps: { transport: HostTransport }) {
+  return {
+    async runHostStep(batch: StepBatch): Promise<HostOutcome[]> {
+      const context = Context.current();
+      const { attempt } = context.info;
+      const progress: BatchProgress = { done: { ...((context.info.heartbeatDetails as BatchProgress | undefined)?.done ?? {}) } };
+      const failed: HostOutcome[] = [];
+      const todo = batch.tasks.filter((task) => !progress.done[task.host]);
+      const beat = setInterval(() => context.heartbeat(progress), HEARTBEAT_EVERY_MS);
+      try {
+        await eachLimited(todo, batch.maxParallel, async (task) => {
+          if (context.cancellationSignal.aborted) return;
+          let outcome: HostOutcome;
+          try {
+            const result = await deps.transport.run({ id: task.host, transport: task.transport }, task.command, {
+              timeoutMs: batch.timeoutMs,
+              signal: context.cancellationSignal,
+            });
+            outcome = { host: task.host, ok: result.exitCode === 0, exitCode: result.exitCode, outputTail: result.outputTail, attempt };
+          } catch (error) {
+            outcome = { host: task.host, ok: false, exitCode: -1, outputTail: `cannot reach ${task.host}: ${(error as Error).message}`, attempt };
+          }
+          if (outcome.ok) {
+            progress.done[task.host] = outcome;
+            context.heartbeat(progress);
+          } else {
+            failed.push(outcome);
+          }
+        });
+      } finally {
+        clearInterval(beat);
+      }
+      if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? new Error('cancelled');
+      context.heartbeat(progress);
+
+      // Temporal owns the retries: while attempts remain, fail the batch so the retry policy applies; the
+      // heartbeat keeps the hosts that already succeeded. The last attempt reports every host's outcome instead.
+      if (failed.length > 0 && attempt < batch.retry.maxAttempts) {
+        const first = failed[0] as HostOutcome;
+        throw ApplicationFailure.retryable(
+          `${batch.step} failed on ${failed.length} of ${batch.tasks.length} host(s), first ${first.host} (exit ${first.exitCode}): ${lastLine(first.outputTail)}`,
+          'HostStepFailed',
+        );
+      }
+      const byHost = new Map([...Object.values(progress.done), ...failed].map((outcome) => [outcome.host, outcome]));
+      return batch.tasks.map((task) => byHost.get(task.host) as HostOutcome);
+    },
+  };
+}
+
+export function lastLine(text: string): string {
+  const lines = text.trim().split('\n');
+  return lines[lines.length - 1] ?? '';
+}

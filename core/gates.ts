@@ -1,0 +1,32 @@
+/** Gate rules, pure: whether a decision is accepted, and whether the gate is now decided. */
+import type { Gate, GateName } from './plan';
+import type { ApprovalInput, PendingGate } from './status';
+
+export function openGate(name: GateName, gate: Gate, expiresAt?: string): PendingGate {
+  return {
+    gate: name,
+    instructions: gate.instructions,
+    approvers: gate.approvers,
+    quorum: gate.quorum,
+    approvedBy: [],
+    ...(expiresAt ? { expiresAt } : {}),
+  };
+}
+
+/** Why a decision is refused, or undefined when it is accepted. Refusals change nothing. */
+export function refuseDecision(pending: PendingGate | undefined, input: ApprovalInput, kind: 'approve' | 'reject'): string | undefined {
+  if (typeof input?.approver !== 'string' || input.approver.trim() === '') return 'an approver name is required';
+  if (!pending) return input.gate ? `gate ${input.gate} is not pending` : 'no gate is pending';
+  if (input.gate && input.gate !== pending.gate) return `gate ${input.gate} is not pending (the pending gate is ${pending.gate})`;
+  if (pending.approvers.length > 0 && !pending.approvers.includes(input.approver)) {
+    return `${input.approver} may not decide gate ${pending.gate}; allowed: ${pending.approvers.join(', ')}`;
+  }
+  if (kind === 'approve' && pending.approvedBy.includes(input.approver)) {
+    return `${input.approver} has already approved gate ${pending.gate}`;
+  }
+  return undefined;
+}
+
+export function quorumReached(pending: PendingGate): boolean {
+  return pending.approvedBy.length >= pending.quorum;
+}

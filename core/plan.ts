@@ -1,0 +1,263 @@
+/**
+ * The upgrade plan: one schema, its inferred type under the same name, and the pure validator.
+ * Reading the file lives in client/readPlan.ts; the workflow validates its raw input again with validatePlan.
+ */
+import { z } from 'zod';
+
+export const DB_OWNER_ROLE = 'db-owner';
+
+/** Host steps, in the order the procedure runs them on one host. */
+export const HOST_STEPS = ['version', 'drain', 'stop', 'upgrade', 'start', 'verify', 'online'] as const;
+export type HostStepName = (typeof HOST_STEPS)[number];
+
+const DURATION = /^(\d+)(ms|s|m|h|d)$/;
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+export const Duration = z.string().regex(DURATION, 'expected a duration such as "500ms", "30s", "5m", "2h" or "3d"');
+export type Duration = z.infer<typeof Duration>;
+
+export function durationMs(duration: Duration): number {
+  const match = DURATION.exec(duration);
+  if (!match) throw new Error(`not a duration: ${duration}`);
+  return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
+}
+
+/** Ids end up inside shell commands through templates, so they are restricted to characters that need no quoting. */
+const SafeId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" and "-" only');
+const Version = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'a version uses letters, digits, ".", "_", "+" and "-" only');
+
+export const RetryPolicy = z.strictObject({
+  maxAttempts: z.int().min(1).max(100).default(3),
+  initialInterval: Duration.default('1s'),
+  backoff: z.number().min(1).max(10).default(2),
+  maxInterval: Duration.default('1m'),
+});
+export type RetryPolicy = z.infer<typeof RetryPolicy>;
+
+export const Command = z.strictObject({
+  /** Shell command run on the host by its transport. Templates: {{host}} {{fleet}} {{source}} {{target}} {{backup}} {{database}}. */
+  run: z.string().min(1),
+  timeout: Duration.default('5m'),
+  retry: RetryPolicy.prefault({}),
+  /** What reverses this step on the host, where something does. Recorded when the step completes. */
+  undo: z.string().min(1).optional(),
+});
+export type Command = z.infer<typeof Command>;
+
+const RoleSteps = z.strictObject(Object.fromEntries(HOST_STEPS.map((step) => [step, Command.optional()])) as {
+  [K in HostStepName]: z.ZodOptional<typeof Command>;
+});
+
+export const Role = z.strictObject({
+  description: z.string().optional(),
+  steps: RoleSteps,
+});
+export type Role = z.infer<typeof Role>;
+
+export const Transport = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('local') }),
+  z.strictObject({
+    kind: z.literal('ssh'),
+    address: z.string().min(1),
+    port: z.int().min(1).max(65535).default(22),
+    user: z.string().min(1),
+  }),
+]);
+export type Transport = z.infer<typeof Transport>;
+
+export const Host = z.strictObject({
+  id: SafeId,
+  roles: z.array(SafeId).min(1),
+  transport: Transport.default({ kind: 'local' }),
+  site: SafeId.optional(),
+});
+export type Host = z.infer<typeof Host>;
+
+export const Gate = z.strictObject({
+  instructions: z.string().default('Check the plan and the fleet, then approve.'),
+  /** Who may approve. Empty means anyone. */
+  approvers: z.array(z.string().min(1)).default([]),
+  /** How many distinct approvers are needed. */
+  quorum: z.int().min(1).default(1),
+  /** How long the gate waits; when it expires the gate counts as rejected. */
+  timeout: Duration.optional(),
+});
+export type Gate = z.infer<typeof Gate>;
+
+export const GATE_NAMES = ['beforeOffline', 'beforeSchemaUpgrade', 'beforeOnline'] as const;
+export type GateName = (typeof GATE_NAMES)[number];
+
+export const UpgradePlan = z
+  .strictObject({
+    fleet: SafeId,
+    product: z.string().optional(),
+    source: Version,
+    target: Version,
+    /** The vendor's upgrade path: for each target, the versions it may be installed over. */
+    upgradePaths: z.record(Version, z.array(Version).min(1)),
+    database: z.strictObject({
+      name: SafeId,
+      /** Host whose transport runs the database commands; defaults to the DB-owning host. */
+      host: SafeId.optional(),
+      backup: Command,
+      restore: Command,
+      verify: Command,
+      /** Prints the database's content checksum as its last output line. */
+      checksum: Command,
+    }),
+    roles: z.record(SafeId, Role),
+    hosts: z.array(Host).min(1),
+    gates: z
+      .strictObject({
+        beforeOffline: Gate.prefault({}),
+        beforeSchemaUpgrade: Gate.optional(),
+        beforeOnline: Gate.optional(),
+      })
+      .prefault({}),
+    execution: z
+      .strictObject({
+        /** Hosts that run a step at the same time. */
+        maxParallel: z.int().min(1).max(1000).default(10),
+        /** Most hosts handed to one batch activity; long steps are better with small batches (see README). */
+        batchSize: z.int().min(1).max(2000).default(200),
+      })
+      .prefault({}),
+  })
+  .superRefine((plan, ctx) => {
+    const seen = new Map<string, number>();
+    plan.hosts.forEach((host, index) => {
+      const first = seen.get(host.id);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['hosts', index, 'id'], message: `duplicate host id "${host.id}" (also hosts[${first}])` });
+      } else {
+        seen.set(host.id, index);
+      }
+      host.roles.forEach((role, r) => {
+        if (role !== DB_OWNER_ROLE && !(role in plan.roles)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['hosts', index, 'roles', r],
+            message: `unknown role "${role}"; declared roles are ${[DB_OWNER_ROLE, ...Object.keys(plan.roles)].join(', ')}`,
+          });
+        }
+      });
+      const applicationRoles = host.roles.filter((role) => role !== DB_OWNER_ROLE);
+      if (applicationRoles.length !== 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosts', index, 'roles'],
+          message: `a host has exactly one application role besides "${DB_OWNER_ROLE}", found ${applicationRoles.length}`,
+        });
+      }
+    });
+
+    const owners = plan.hosts.flatMap((host, index) => (host.roles.includes(DB_OWNER_ROLE) ? [index] : []));
+    if (owners.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hosts'],
+        message:
+          owners.length === 0
+            ? `exactly one host must have the role "${DB_OWNER_ROLE}" (it upgrades the database schema); none has`
+            : `exactly one host must have the role "${DB_OWNER_ROLE}"; hosts ${owners.map((i) => `[${i}]`).join(', ')} all have it`,
+      });
+    }
+
+    if (plan.database.host !== undefined && !seen.has(plan.database.host)) {
+      ctx.addIssue({ code: 'custom', path: ['database', 'host'], message: `no host has the id "${plan.database.host}"` });
+    }
+
+    const allowedSources = plan.upgradePaths[plan.target];
+    if (allowedSources === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['target'],
+        message: `no upgrade path leads to ${plan.target}; upgradePaths covers ${Object.keys(plan.upgradePaths).join(', ') || 'nothing'}`,
+      });
+    } else if (!allowedSources.includes(plan.source)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['source'],
+        message: `${plan.target} cannot be installed over ${plan.source}: upgrade it to ${allowedSources.join(' or ')} first`,
+      });
+    }
+
+    const required: HostStepName[] = ['version', 'drain', 'stop', 'upgrade', 'start', 'verify', 'online'];
+    for (const [name, role] of Object.entries(plan.roles)) {
+      if (name === DB_OWNER_ROLE) continue;
+      for (const step of required) {
+        if (role.steps[step] === undefined) {
+          ctx.addIssue({ code: 'custom', path: ['roles', name, 'steps', step], message: `the role "${name}" has no "${step}" step` });
+        }
+      }
+    }
+
+    const checkTemplates = (text: string, path: (string | number)[]) => {
+      for (const [, key] of text.matchAll(/\{\{\s*(\w+)\s*\}\}/g)) {
+        if (!(TEMPLATE_KEYS as readonly string[]).includes(key as string)) {
+          ctx.addIssue({ code: 'custom', path, message: `unknown template {{${key}}}; use ${TEMPLATE_KEYS.map((k) => `{{${k}}}`).join(' ')}` });
+        }
+      }
+    };
+    const checkCommand = (command: Command, path: (string | number)[]) => {
+      checkTemplates(command.run, [...path, 'run']);
+      if (command.undo) checkTemplates(command.undo, [...path, 'undo']);
+    };
+    for (const key of ['backup', 'restore', 'verify', 'checksum'] as const) checkCommand(plan.database[key], ['database', key]);
+    for (const [name, role] of Object.entries(plan.roles)) {
+      for (const step of HOST_STEPS) {
+        const command = role.steps[step];
+        if (command) checkCommand(command, ['roles', name, 'steps', step]);
+      }
+    }
+  });
+export type UpgradePlan = z.infer<typeof UpgradePlan>;
+
+export type PlanResult = { ok: true; plan: UpgradePlan } | { ok: false; message: string; issues: z.core.$ZodIssue[] };
+
+/** Pure: raw JSON in, a plan or every problem with its path out. */
+export function validatePlan(input: unknown): PlanResult {
+  const result = UpgradePlan.safeParse(input);
+  if (result.success) return { ok: true, plan: result.data };
+  return { ok: false, message: z.prettifyError(result.error), issues: result.error.issues };
+}
+
+export function dbOwner(plan: UpgradePlan): Host {
+  const owner = plan.hosts.find((host) => host.roles.includes(DB_OWNER_ROLE));
+  if (!owner) throw new Error('validated plan without a DB owner');
+  return owner;
+}
+
+export function applicationRole(host: Host): string {
+  const role = host.roles.find((r) => r !== DB_OWNER_ROLE);
+  if (!role) throw new Error(`validated host ${host.id} without an application role`);
+  return role;
+}
+
+/** The command a host runs for a step: the db-owner role's own definition wins on the owning host. */
+export function hostCommand(plan: UpgradePlan, host: Host, step: HostStepName): Command | undefined {
+  if (host.roles.includes(DB_OWNER_ROLE)) {
+    const own = plan.roles[DB_OWNER_ROLE]?.steps[step];
+    if (own) return own;
+  }
+  return plan.roles[applicationRole(host)]?.steps[step];
+}
+
+export interface TemplateValues {
+  host?: string;
+  fleet: string;
+  source: string;
+  target: string;
+  backup: string;
+  database: string;
+}
+
+/** Every value is a SafeId or Version, so substitution cannot break out of the shell word it lands in. */
+export function renderCommand(template: string, values: TemplateValues): string {
+  return template.replace(/\{\{\s*(\w+)\s*\}\}/g, (whole, key: string) => {
+    const value = (values as unknown as Record<string, string | undefined>)[key];
+    return value ?? whole;
+  });
+}
+
+export const TEMPLATE_KEYS = ['host', 'fleet', 'source', 'target', 'backup', 'database'] as const;

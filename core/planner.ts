@@ -1,0 +1,232 @@
+/**
+ * What a run will do, computed from a validated plan without any I/O: the ordered phases, and within each
+ * the batches of hosts per step. The workflow executes exactly this; `cutover plan` prints it.
+ */
+import {
+  type Command,
+  type GateName,
+  type Host,
+  type HostStepName,
+  type RetryPolicy,
+  type TemplateValues,
+  type Transport,
+  type UpgradePlan,
+  DB_OWNER_ROLE,
+  applicationRole,
+  dbOwner,
+  durationMs,
+  hostCommand,
+  renderCommand,
+} from './plan';
+
+export type PhaseName = 'preflight' | 'drain' | 'stop' | 'backup' | 'upgradeOwner' | 'upgradeRest' | 'verify' | 'online';
+
+export interface HostTask {
+  host: string;
+  command: string;
+  undo?: string;
+  transport: Transport;
+}
+
+/** One activity's worth of work: one step on a group of hosts that share the same command definition. */
+export interface StepBatch {
+  step: HostStepName;
+  /** The role whose definition the hosts run ("db-owner" for the owner's own override). */
+  role: string;
+  tasks: HostTask[];
+  maxParallel: number;
+  timeoutMs: number;
+  retry: RetryPolicy;
+}
+
+export interface DatabaseTask {
+  action: 'backup' | 'restore' | 'verify' | 'checksum';
+  host: string;
+  command: string;
+  transport: Transport;
+  timeoutMs: number;
+  retry: RetryPolicy;
+}
+
+export interface RunPlan {
+  fleet: string;
+  source: string;
+  target: string;
+  backup: string;
+  owner: string;
+  hostIds: string[];
+  gates: GateName[];
+  phases: Record<PhaseName, { batches: StepBatch[]; database: DatabaseTask[] }>;
+}
+
+export const PHASE_TITLES: Record<PhaseName, string> = {
+  preflight: 'Preflight: reach every host and check its version',
+  drain: 'Drain: sign users out, block new sessions',
+  stop: 'Take offline: stop services on every host',
+  backup: 'Back up the shared database',
+  upgradeOwner: 'Upgrade the DB-owning host (upgrades the schema)',
+  upgradeRest: 'Upgrade the remaining hosts',
+  verify: 'Verify services, versions and schema',
+  online: 'Bring every host back online',
+};
+
+export const PHASE_ORDER: PhaseName[] = ['preflight', 'drain', 'stop', 'backup', 'upgradeOwner', 'upgradeRest', 'verify', 'online'];
+
+export function backupName(fleet: string, target: string, runId: string): string {
+  return `${fleet}-before-${target}-${runId.replace(/[^A-Za-z0-9]/g, '').slice(0, 12)}`;
+}
+
+function chunk<T>(items: T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
+}
+
+function commandSource(plan: UpgradePlan, host: Host, step: HostStepName): string {
+  return host.roles.includes(DB_OWNER_ROLE) && plan.roles[DB_OWNER_ROLE]?.steps[step] ? DB_OWNER_ROLE : applicationRole(host);
+}
+
+export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan {
+  const owner = dbOwner(plan);
+  const rest = plan.hosts.filter((host) => host !== owner);
+  const values: TemplateValues = {
+    fleet: plan.fleet,
+    source: plan.source,
+    target: plan.target,
+    backup: options.backup,
+    database: plan.database.name,
+  };
+  const { maxParallel, batchSize } = plan.execution;
+
+  /** Hosts keep the plan's order; a batch never mixes command definitions, so one retry policy fits it. */
+  const batchesFor = (step: HostStepName, hosts: Host[]): StepBatch[] => {
+    const bySource = new Map<string, Host[]>();
+    for (const host of hosts) {
+      const source = commandSource(plan, host, step);
+      bySource.set(source, [...(bySource.get(source) ?? []), host]);
+    }
+    return [...bySource.entries()].flatMap(([role, group]) => {
+      const definition = hostCommand(plan, group[0] as Host, step) as Command;
+      return chunk(group, batchSize).map((members) => ({
+        step,
+        role,
+        maxParallel,
+        timeoutMs: durationMs(definition.timeout),
+        retry: definition.retry,
+        tasks: members.map((host) => ({
+          host: host.id,
+          command: renderCommand(definition.run, { ...values, host: host.id }),
+          ...(definition.undo ? { undo: renderCommand(definition.undo, { ...values, host: host.id }) } : {}),
+          transport: host.transport,
+        })),
+      }));
+    });
+  };
+
+  const dbHost = plan.hosts.find((host) => host.id === (plan.database.host ?? owner.id)) as Host;
+  const databaseTask = (action: DatabaseTask['action']): DatabaseTask => {
+    const definition = plan.database[action];
+    return {
+      action,
+      host: dbHost.id,
+      command: renderCommand(definition.run, { ...values, host: dbHost.id }),
+      transport: dbHost.transport,
+      timeoutMs: durationMs(definition.timeout),
+      retry: definition.retry,
+    };
+  };
+
+  const none = { batches: [], database: [] };
+  return {
+    fleet: plan.fleet,
+    source: plan.source,
+    target: plan.target,
+    backup: options.backup,
+    owner: owner.id,
+    hostIds: plan.hosts.map((host) => host.id),
+    gates: (['beforeOffline', 'beforeSchemaUpgrade', 'beforeOnline'] as const).filter((gate) => plan.gates[gate] !== undefined),
+    phases: {
+      preflight: { ...none, batches: batchesFor('version', plan.hosts) },
+      drain: { ...none, batches: batchesFor('drain', plan.hosts) },
+      stop: { ...none, batches: batchesFor('stop', plan.hosts) },
+      backup: { batches: [], database: [databaseTask('checksum'), databaseTask('backup')] },
+      upgradeOwner: { ...none, batches: [...batchesFor('upgrade', [owner]), ...batchesFor('start', [owner])] },
+      upgradeRest: {
+        ...none,
+        batches: chunk(rest, batchSize).flatMap((wave) => [...batchesFor('upgrade', wave), ...batchesFor('start', wave)]),
+      },
+      verify: { batches: batchesFor('verify', plan.hosts), database: [databaseTask('verify')] },
+      online: { ...none, batches: batchesFor('online', plan.hosts) },
+    },
+  };
+}
+
+/** The restore task used by rollback; kept beside the others so its rendering follows the same rules. */
+export function restoreTask(plan: UpgradePlan, backup: string): DatabaseTask {
+  const owner = dbOwner(plan);
+  const dbHost = plan.hosts.find((host) => host.id === (plan.database.host ?? owner.id)) as Host;
+  return {
+    action: 'restore',
+    host: dbHost.id,
+    command: renderCommand(plan.database.restore.run, {
+      fleet: plan.fleet,
+      source: plan.source,
+      target: plan.target,
+      backup,
+      database: plan.database.name,
+      host: dbHost.id,
+    }),
+    transport: dbHost.transport,
+    timeoutMs: durationMs(plan.database.restore.timeout),
+    retry: plan.database.restore.retry,
+  };
+}
+
+function hostRange(tasks: HostTask[]): string {
+  if (tasks.length <= 3) return tasks.map((t) => t.host).join(', ');
+  return `${tasks[0]?.host} … ${tasks[tasks.length - 1]?.host} (${tasks.length} hosts)`;
+}
+
+/** One line per batch, used for activity summaries in the UI. */
+export function describeBatch(batch: StepBatch): string {
+  return `${batch.step} on ${hostRange(batch.tasks)}`;
+}
+
+/** The readable preview `cutover plan` prints. */
+export function formatPreview(run: RunPlan, plan: UpgradePlan): string {
+  const lines: string[] = [
+    `Fleet ${run.fleet}: ${run.source} → ${run.target}, ${run.hostIds.length} hosts, DB owner ${run.owner}, database ${plan.database.name}`,
+    `Hosts run ${plan.execution.maxParallel} at a time, at most ${plan.execution.batchSize} per batch.`,
+    '',
+  ];
+  let n = 0;
+  const gate = (name: GateName) => {
+    const definition = plan.gates[name];
+    if (!definition) return;
+    const who = definition.approvers.length ? definition.approvers.join(', ') : 'anyone';
+    lines.push(`${++n}. GATE ${name}: ${definition.quorum} approval(s) from ${who}${definition.timeout ? `, expires after ${definition.timeout}` : ''}`);
+    lines.push(`     ${definition.instructions}`);
+  };
+  const phase = (name: PhaseName) => {
+    lines.push(`${++n}. ${PHASE_TITLES[name]}`);
+    const { batches, database } = run.phases[name];
+    for (const task of database) lines.push(`     database ${task.action} on ${task.host}: ${task.command}`);
+    for (const batch of batches) {
+      lines.push(`     ${batch.step} [${batch.role}] on ${hostRange(batch.tasks)}, ${batch.retry.maxAttempts} attempt(s), timeout ${batch.timeoutMs / 1000}s`);
+      const sample = batch.tasks[0];
+      if (sample) lines.push(`       e.g. ${sample.host}: ${sample.command}${sample.undo ? `   (undo: ${sample.undo})` : ''}`);
+    }
+  };
+  phase('preflight');
+  gate('beforeOffline');
+  phase('drain');
+  phase('stop');
+  phase('backup');
+  gate('beforeSchemaUpgrade');
+  phase('upgradeOwner');
+  phase('upgradeRest');
+  phase('verify');
+  gate('beforeOnline');
+  phase('online');
+  return lines.join('\n');
+}

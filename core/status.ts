@@ -1,0 +1,69 @@
+/** The public shape of a run, returned by the `status` query. Field names here are a contract with operators' scripts. */
+import type { GateName } from './plan';
+
+export const HOST_STATES = ['pending', 'checked', 'drained', 'offline', 'upgraded', 'started', 'verified', 'online', 'failed'] as const;
+export type HostState = (typeof HOST_STATES)[number];
+
+export interface HostStatus {
+  state: HostState;
+  /** The last step that ran on this host. */
+  step?: string;
+  error?: string;
+  outputTail?: string;
+}
+
+export interface Decision {
+  gate: GateName;
+  approver: string;
+  decision: 'approve' | 'reject' | 'expired';
+  comment?: string;
+  /** Workflow time, ISO 8601. */
+  at: string;
+}
+
+export interface PendingGate {
+  gate: GateName;
+  instructions: string;
+  approvers: string[];
+  quorum: number;
+  approvedBy: string[];
+  expiresAt?: string;
+}
+
+/** What undoes a completed step; rollback replays these in reverse. */
+export interface UndoRecord {
+  phase: string;
+  step: string;
+  hosts: string[];
+  /** Per-host undo commands, or the database backup to restore. */
+  undo: { host: string; command: string }[] | { restoreBackup: string; checksum: string };
+}
+
+export interface RunStatus {
+  fleet: string;
+  source: string;
+  target: string;
+  phase: string;
+  pendingGate?: PendingGate;
+  hosts: Record<string, HostStatus>;
+  hostCounts: Partial<Record<HostState, number>>;
+  decisions: Decision[];
+  backup?: { name: string; checksum: string };
+  undoLog: UndoRecord[];
+  failure?: string;
+}
+
+export interface ApprovalInput {
+  gate?: GateName;
+  approver: string;
+  comment?: string;
+}
+
+export interface RunResult {
+  outcome: 'completed' | 'rejected';
+  fleet: string;
+  target: string;
+  hosts: number;
+  backup?: { name: string; checksum: string };
+  decisions: Decision[];
+}

@@ -1,0 +1,186 @@
+/**
+ * The lab: a simulated fleet on disk. `labhost` (lab/bin/labhost) performs and polices every host operation;
+ * this module creates, inspects and tears down a lab, and injects faults.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { UserError } from '../core/errors';
+
+export const PROJECT_ROOT = resolve(__dirname, '..');
+export const LABHOST = join(PROJECT_ROOT, 'lab', 'bin', 'labhost');
+
+export interface LabProfile {
+  name: string;
+  hostPrefix: string;
+  services: string[];
+  source: string;
+  target: string;
+  upgradePaths: Record<string, string[]>;
+  sessionsPerHost: number;
+}
+
+export const PROFILES: Record<string, LabProfile> = {
+  appv: {
+    name: 'appv',
+    hostPrefix: 'appv',
+    services: ['AppVServer'],
+    source: '4.1-SP1',
+    target: '4.5',
+    upgradePaths: { '4.5': ['4.1', '4.1-SP1'] },
+    sessionsPerHost: 2,
+  },
+};
+
+export function labDir(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.CUTOVER_LAB_DIR ?? join(PROJECT_ROOT, '.cutover', 'lab'));
+}
+
+export interface LabUpOptions {
+  profile?: string;
+  hosts?: number;
+  /** Starting version of every host (default: the profile's source). */
+  version?: string;
+  /** Per-host starting versions, overriding `version`. */
+  versions?: Record<string, string>;
+}
+
+export function hostIds(profile: LabProfile, count: number): string[] {
+  const width = Math.max(2, String(count).length);
+  return Array.from({ length: count }, (_, i) => `${profile.hostPrefix}-${String(i + 1).padStart(width, '0')}`);
+}
+
+/** Creates a fresh lab, replacing any previous one in the same directory. */
+export function labUp(dir: string, options: LabUpOptions = {}): { dir: string; hosts: string[]; profile: LabProfile } {
+  const profile = PROFILES[options.profile ?? 'appv'];
+  if (!profile) throw new UserError(`unknown lab profile "${options.profile}"; profiles: ${Object.keys(PROFILES).join(', ')}`);
+  const count = options.hosts ?? 4;
+  if (!Number.isInteger(count) || count < 1) throw new UserError(`--hosts must be a whole number of at least 1, got ${count}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, 'db'), { recursive: true });
+  mkdirSync(join(dir, 'faults'));
+  mkdirSync(join(dir, 'backups'));
+  const hosts = hostIds(profile, count);
+  for (const id of hosts) {
+    const host = join(dir, 'hosts', id);
+    mkdirSync(join(host, 'services'), { recursive: true });
+    writeFileSync(join(host, 'version'), `${options.versions?.[id] ?? options.version ?? profile.source}\n`);
+    writeFileSync(join(host, 'sessions'), `${profile.sessionsPerHost}\n`);
+    writeFileSync(join(host, 'drained'), '0\n');
+    writeFileSync(join(host, 'online'), '1\n');
+    for (const service of profile.services) writeFileSync(join(host, 'services', service), 'running\n');
+  }
+  writeFileSync(join(dir, 'db', 'schema'), `${profile.source}\n`);
+  writeFileSync(
+    join(dir, 'db', 'content'),
+    `configuration database of the ${profile.name} lab\n${hosts.map((id) => `server ${id}`).join('\n')}\n`,
+  );
+  writeFileSync(
+    join(dir, 'paths'),
+    Object.entries(profile.upgradePaths)
+      .map(([target, sources]) => `${target} ${sources.join(' ')}`)
+      .join('\n') + '\n',
+  );
+  writeFileSync(join(dir, 'ops.log'), '');
+  writeFileSync(join(dir, 'seq'), '0\n');
+  writeFileSync(join(dir, 'lab.json'), JSON.stringify({ profile: profile.name, hosts, createdAt: new Date().toISOString() }, null, 2));
+  return { dir, hosts, profile };
+}
+
+export function labDown(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function requireLab(dir: string): { profile: string; hosts: string[] } {
+  if (!existsSync(join(dir, 'lab.json'))) throw new UserError(`no lab at ${dir}; start one with: cutover lab up`);
+  return JSON.parse(readFileSync(join(dir, 'lab.json'), 'utf8')) as { profile: string; hosts: string[] };
+}
+
+const read = (path: string) => readFileSync(path, 'utf8').trim();
+
+export interface LabHostStatus {
+  id: string;
+  version: string;
+  previousVersion?: string;
+  services: Record<string, 'running' | 'stopped'>;
+  sessions: number;
+  drained: boolean;
+  online: boolean;
+}
+
+export interface LabStatus {
+  dir: string;
+  profile: string;
+  hosts: LabHostStatus[];
+  database: { schema: string; checksum: string };
+  backups: string[];
+  faults: { host: string; op: string; mode: string }[];
+}
+
+export function labStatus(dir: string): LabStatus {
+  const meta = requireLab(dir);
+  const hosts = meta.hosts.map((id): LabHostStatus => {
+    const host = join(dir, 'hosts', id);
+    const services = Object.fromEntries(
+      readdirSync(join(host, 'services')).map((name) => [name, read(join(host, 'services', name)) as 'running' | 'stopped']),
+    );
+    return {
+      id,
+      version: read(join(host, 'version')),
+      ...(existsSync(join(host, 'previous')) ? { previousVersion: read(join(host, 'previous')) } : {}),
+      services,
+      sessions: Number(read(join(host, 'sessions'))),
+      drained: read(join(host, 'drained')) === '1',
+      online: read(join(host, 'online')) === '1',
+    };
+  });
+  // Same bytes labhost hashes: schema file then content file.
+  const checksum = createHash('sha256')
+    .update(readFileSync(join(dir, 'db', 'schema')))
+    .update(readFileSync(join(dir, 'db', 'content')))
+    .digest('hex');
+  return {
+    dir,
+    profile: meta.profile,
+    hosts,
+    database: { schema: read(join(dir, 'db', 'schema')), checksum },
+    backups: readdirSync(join(dir, 'backups')),
+    faults: readdirSync(join(dir, 'faults')).map((file) => {
+      const [host = '', op = ''] = file.split('__');
+      return { host, op, mode: read(join(dir, 'faults', file)) };
+    }),
+  };
+}
+
+export interface LabOp {
+  seq: number;
+  time: string;
+  host: string;
+  op: string;
+  result: 'ok' | 'refused' | 'failed' | 'fault';
+  message: string;
+}
+
+export function labOps(dir: string): LabOp[] {
+  requireLab(dir);
+  return read(join(dir, 'ops.log'))
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [seq, time, host, op, result, message] = line.split('\t');
+      return { seq: Number(seq), time: time ?? '', host: host ?? '', op: op ?? '', result: result as LabOp['result'], message: message ?? '' };
+    });
+}
+
+export type FaultMode = { times: number } | 'always' | 'hang' | 'clear';
+
+export function labFault(dir: string, host: string, op: string, mode: FaultMode): void {
+  const meta = requireLab(dir);
+  if (host !== 'db' && !meta.hosts.includes(host)) {
+    throw new UserError(`no host "${host}" in the lab at ${dir}; hosts: ${meta.hosts.join(', ')} (or "db")`);
+  }
+  if (!/^[a-z-]+$/.test(op)) throw new UserError(`"${op}" is not an operation name (e.g. install, stop, start, backup)`);
+  const file = join(dir, 'faults', `${host}__${op}`);
+  if (mode === 'clear') rmSync(file, { force: true });
+  else writeFileSync(file, `${typeof mode === 'string' ? mode : mode.times}\n`);
+}

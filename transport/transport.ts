@@ -1,0 +1,33 @@
+import type { Transport as TransportSpec } from '../core/plan';
+
+export interface RunOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Called with output chunks as they arrive, so long steps can heartbeat with progress. */
+  onOutput?: (chunk: string) => void;
+}
+
+export interface RunResult {
+  exitCode: number;
+  /** The last part of stdout and stderr interleaved, capped in size. */
+  outputTail: string;
+  timedOut: boolean;
+}
+
+/** The only thing that touches a host. */
+export interface HostTransport {
+  run(host: { id: string; transport: TransportSpec }, command: string, options: RunOptions): Promise<RunResult>;
+  close(): Promise<void>;
+}
+
+/** Thrown when the host cannot be reached at all (as opposed to a command that ran and failed). */
+export class ConnectionError extends Error {
+  override readonly name = 'ConnectionError';
+}
+
+export const OUTPUT_TAIL_BYTES = 4096;
+
+export function appendTail(tail: string, chunk: string, cap = OUTPUT_TAIL_BYTES): string {
+  const next = tail + chunk;
+  return next.length > cap ? next.slice(next.length - cap) : next;
+}

@@ -1,0 +1,1 @@
+export { upgradeFleet } from './upgradeFleet';

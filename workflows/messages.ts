@@ -1,0 +1,23 @@
+/**
+ * Signals, updates and queries of upgradeFleet, defined once and shared by the workflow, the CLI and the tests.
+ * Signals carry small JSON payloads so the Web UI's "Send a Signal" works; updates answer yes/no with a reason.
+ */
+import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ApprovalInput, RunStatus } from '../core/status';
+
+export const WORKFLOW_TYPE = 'upgradeFleet';
+
+export const approveSignal = defineSignal<[ApprovalInput]>('approve');
+export const rejectSignal = defineSignal<[ApprovalInput]>('reject');
+export const approveUpdate = defineUpdate<RunStatus, [ApprovalInput]>('approveGate');
+export const rejectUpdate = defineUpdate<RunStatus, [ApprovalInput]>('rejectGate');
+export const statusQuery = defineQuery<RunStatus>('status');
+
+export const PhaseAttribute = defineSearchAttributeKey('CutoverPhase', SearchAttributeType.KEYWORD);
+export const FleetAttribute = defineSearchAttributeKey('CutoverFleet', SearchAttributeType.KEYWORD);
+
+/** One open run per fleet: the workflow id is derived from the fleet. */
+export function workflowIdForFleet(fleet: string): string {
+  return `cutover-${fleet}`;
+}
