@@ -8,7 +8,8 @@ import { join, resolve } from 'node:path';
 import { UserError } from '../core/errors';
 
 export const PROJECT_ROOT = resolve(__dirname, '..');
-export const LABHOST = join(PROJECT_ROOT, 'lab', 'bin', 'labhost');
+export const LAB_BIN = join(PROJECT_ROOT, 'lab', 'bin');
+export const LABHOST = join(LAB_BIN, 'labhost');
 
 export interface LabProfile {
   name: string;

@@ -1,0 +1,109 @@
+/** upgradeFleet on a real Temporal dev server, driving a real lab fleet through labhost. */
+import { WorkflowFailedError } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Client } from '@temporalio/client';
+import { labOps, labStatus, hostIds, PROFILES } from '../../lab/lab';
+import { approveSignal, approveUpdate, statusQuery } from '../../workflows/messages';
+import { upgradeFleet } from '../../workflows/upgradeFleet';
+import { freshLab, labPlan, labWorker, testClient, uniqueId, workflowBundle } from '../helpers';
+
+let client: Client;
+beforeAll(async () => {
+  client = await testClient();
+  await workflowBundle();
+});
+afterAll(async () => {
+  await client.connection.close();
+});
+
+async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('upgradeFleet', () => {
+  it('upgrades the fleet in the seeds order once approved', async () => {
+    const hosts = hostIds(PROFILES.appv!, 4);
+    const lab = freshLab({ hosts: 4 });
+    const { worker, taskQueue, close } = await labWorker(lab);
+    const plan = labPlan(hosts);
+    await worker.runUntil(async () => {
+      const handle = await client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('happy'), args: [plan] });
+      const atGate = await waitFor(async () => {
+        const status = await handle.query(statusQuery);
+        return status.pendingGate ? status : undefined;
+      }, 'the approval gate');
+      expect(atGate.phase).toBe('awaiting-approval');
+      expect(atGate.pendingGate?.gate).toBe('beforeOffline');
+      expect(Object.values(atGate.hosts).map((h) => h.state)).toEqual(['checked', 'checked', 'checked', 'checked']);
+      // Nothing changed on any host before the approval.
+      expect(labOps(lab).map((op) => op.op)).toEqual(['version', 'version', 'version', 'version']);
+
+      const afterApproval = await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice', comment: 'window open' }] });
+      expect(afterApproval.decisions).toMatchObject([{ gate: 'beforeOffline', approver: 'alice', decision: 'approve', comment: 'window open' }]);
+
+      const result = await handle.result();
+      expect(result.outcome).toBe('completed');
+      const final = await handle.query(statusQuery);
+      expect(final.phase).toBe('completed');
+      expect(final.hostCounts).toEqual({ online: 4 });
+      expect(final.undoLog.map((u) => u.step)).toEqual(['drain', 'stop', 'backup', 'upgrade', 'start', 'upgrade', 'start', 'online']);
+    });
+    await close();
+
+    const state = labStatus(lab);
+    expect(state.database.schema).toBe('4.5');
+    for (const host of state.hosts) {
+      expect(host).toMatchObject({ version: '4.5', services: { AppVServer: 'running' }, online: true });
+    }
+    const ops = labOps(lab);
+    expect(ops.filter((op) => op.result !== 'ok')).toEqual([]);
+    const seqOf = (host: string, op: string) => ops.find((o) => o.host === host && o.op.startsWith(op))?.seq ?? Infinity;
+    const schemaUpgrade = seqOf('appv-01', 'install 4.5 --upgrade-schema');
+    const backup = seqOf('db', 'backup');
+    for (const host of hosts) expect(seqOf(host, 'stop')).toBeLessThan(schemaUpgrade);
+    expect(backup).toBeLessThan(schemaUpgrade);
+    for (const host of hosts.slice(1)) expect(seqOf(host, 'install')).toBeGreaterThan(schemaUpgrade);
+  });
+
+  it('fails non-retryably with a readable message when the plan is invalid (as a UI start would send)', async () => {
+    const lab = freshLab({ hosts: 2 });
+    const { worker, taskQueue, close } = await labWorker(lab);
+    const plan = labPlan(hostIds(PROFILES.appv!, 2));
+    const broken = { ...plan, hosts: plan.hosts.map((h) => ({ ...h, roles: ['management-server'] })), surprise: true };
+    await worker.runUntil(async () => {
+      const handle = await client.workflow.start('upgradeFleet', { taskQueue, workflowId: uniqueId('invalid'), args: [broken] });
+      const error = await handle.result().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(WorkflowFailedError);
+      const cause = (error as WorkflowFailedError).cause;
+      expect(cause?.message).toContain('The upgrade plan is invalid');
+      expect(cause?.message).toContain('surprise');
+      expect(cause?.message).toContain('db-owner');
+      expect((cause as { nonRetryable?: boolean }).nonRetryable).toBe(true);
+    });
+    await close();
+    expect(labOps(lab)).toEqual([]);
+  });
+
+  it('accepts the approval as a plain signal, as the Web UI sends it', async () => {
+    const lab = freshLab({ hosts: 2 });
+    const { worker, taskQueue, close } = await labWorker(lab);
+    await worker.runUntil(async () => {
+      const handle = await client.workflow.start(upgradeFleet, {
+        taskQueue,
+        workflowId: uniqueId('signal'),
+        args: [labPlan(hostIds(PROFILES.appv!, 2))],
+      });
+      await waitFor(async () => ((await handle.query(statusQuery)).pendingGate ? true : undefined), 'the gate');
+      await handle.signal(approveSignal, { approver: 'bob' });
+      expect((await handle.result()).outcome).toBe('completed');
+    });
+    await close();
+    expect(labStatus(lab).hosts.every((h) => h.version === '4.5')).toBe(true);
+  });
+});

@@ -1,0 +1,31 @@
+import { join } from 'node:path';
+import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { connectWorker, serverTarget, taskQueue, type ServerTarget } from '../client/connection';
+import { LAB_BIN } from '../lab/lab';
+import { createLocalTransport } from '../transport/local';
+
+export interface WorkerOptions {
+  target?: ServerTarget;
+  connection?: NativeConnection;
+  namespace?: string;
+  taskQueue?: string;
+  /** Pre-built workflow code (tests bundle once per file); otherwise workflows/ is bundled at start. */
+  workflowBundle?: WorkflowBundleOption;
+  /** Extra environment for commands the local transport runs (e.g. CUTOVER_LAB_DIR). */
+  commandEnv?: Record<string, string>;
+}
+
+export async function createCutoverWorker(options: WorkerOptions = {}): Promise<Worker> {
+  const target = options.connection ? undefined : (options.target ?? serverTarget());
+  const connection = options.connection ?? (await connectWorker(target));
+  // Lab hosts are driven by `labhost`, put on the local transport's PATH the way an agent is installed on a host.
+  const transport = createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH ?? ''}`, ...options.commandEnv } });
+  return Worker.create({
+    connection,
+    namespace: options.namespace ?? target?.namespace ?? 'default',
+    taskQueue: options.taskQueue ?? taskQueue(),
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: join(__dirname, '..', 'workflows', 'index.ts') }),
+    activities: createActivities({ transport }),
+  });
+}
