@@ -227,18 +227,19 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
 
   const runPhase = async (phase: PhaseName): Promise<UpgradeEvent> => {
     try {
-      if (phase === 'backup') {
-        const checksum = await runDatabase(run.phases.backup.database.find((t) => t.action === 'checksum') as DatabaseTask);
-        await runDatabase(run.phases.backup.database.find((t) => t.action === 'backup') as DatabaseTask);
-        status.backup = { name: run.backup, checksum };
-        status.undoLog.push({ phase: status.phase, step: 'backup', hosts: [], undo: { restoreBackup: run.backup, checksum } });
-        return { type: 'PHASE_SUCCEEDED' };
+      let checksum = '';
+      for (const task of run.phases[phase].database) {
+        const result = await runDatabase(task);
+        if (task.action === 'checksum') checksum = result;
+        if (task.action === 'backup') {
+          status.backup = { name: run.backup, checksum };
+          status.undoLog.push({ phase: status.phase, step: 'backup', hosts: [], undo: { restoreBackup: run.backup, checksum } });
+        }
       }
       for (const batch of run.phases[phase].batches) {
         const problem = await runBatch(batch);
         if (problem) return { type: 'PHASE_FAILED', reason: `${PHASE_TITLES[phase]}: ${problem}` };
       }
-      for (const task of run.phases[phase].database) await runDatabase(task);
       return { type: 'PHASE_SUCCEEDED' };
     } catch (error) {
       return { type: 'PHASE_FAILED', reason: `${PHASE_TITLES[phase]}: ${failureMessage(error)}` };

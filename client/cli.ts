@@ -1,0 +1,192 @@
+/** The `cutover` command. Thin: each subcommand parses flags and calls into core/, client/, lab/ or stack/. */
+import { Command, InvalidArgumentError } from 'commander';
+import { UserError } from '../core/errors';
+import { GATE_NAMES, type GateName } from '../core/plan';
+import { formatPreview, planRun } from '../core/planner';
+import { labDir, labDown, labFault, labOps, labStatus, labUp, type FaultMode } from '../lab/lab';
+import { connectClient, taskQueue } from './connection';
+import { formatStatus } from './format';
+import { readPlan } from './readPlan';
+import { decide, getStatus, runId, startRun } from './runs';
+
+const json = (value: unknown) => console.log(JSON.stringify(value, null, 2));
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
+  return n;
+}
+
+function gateName(value: string): GateName {
+  if (!(GATE_NAMES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${GATE_NAMES.join(', ')}`);
+  return value as GateName;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('cutover')
+    .description('Durable, approval-gated upgrades of server fleets that share one database.')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (text, write) => write(`cutover: ${text.replace(/^error: /, '')}`) });
+
+  program
+    .command('validate <file>')
+    .description('check a plan (YAML or JSON) and print every problem with its path')
+    .action((file: string) => {
+      const plan = readPlan(file);
+      console.log(`${file}: valid plan for fleet ${plan.fleet}, ${plan.hosts.length} hosts, ${plan.source} → ${plan.target}`);
+    });
+
+  program
+    .command('plan <file>')
+    .description('preview the ordered steps per host, without touching anything')
+    .option('--json', 'print the computed run plan as JSON')
+    .action((file: string, opts: { json?: boolean }) => {
+      const plan = readPlan(file);
+      const run = planRun(plan, { backup: `${plan.fleet}-before-${plan.target}-<run>` });
+      if (opts.json) json(run);
+      else console.log(formatPreview(run, plan));
+    });
+
+  program
+    .command('start <file>')
+    .description('start an upgrade run for the plan (one open run per fleet)')
+    .option('--wait', 'wait for the run to finish')
+    .action(async (file: string, opts: { wait?: boolean }) => {
+      const plan = readPlan(file);
+      const client = await connectClient();
+      const handle = await startRun(client, plan, taskQueue());
+      console.log(`started ${handle.workflowId} (run ${handle.firstExecutionRunId}) on task queue ${taskQueue()}`);
+      console.log(`follow it: cutover status ${handle.workflowId}; approve: cutover approve ${handle.workflowId} --as NAME`);
+      if (opts.wait) json(await handle.result());
+      await client.connection.close();
+    });
+
+  program
+    .command('status <run>')
+    .description('where a run is and what it waits for (run = workflow id or fleet)')
+    .option('--json', 'print the status query result as JSON')
+    .action(async (run: string, opts: { json?: boolean }) => {
+      const client = await connectClient();
+      const status = await getStatus(client, run);
+      if (opts.json) json(status);
+      else console.log(formatStatus(runId(run), status));
+      await client.connection.close();
+    });
+
+  for (const kind of ['approve', 'reject'] as const) {
+    program
+      .command(`${kind} <run>`)
+      .description(`${kind} the pending gate of a run; refused with the reason if you may not`)
+      .requiredOption('--as <name>', 'who decides (must be an allowed approver of the gate)')
+      .option('--gate <gate>', 'the gate you mean to decide (refused if another is pending)', gateName)
+      .option('--comment <text>', 'recorded with the decision')
+      .action(async (run: string, opts: { as: string; gate?: GateName; comment?: string }) => {
+        const client = await connectClient();
+        const status = await decide(client, run, kind, {
+          approver: opts.as,
+          ...(opts.gate ? { gate: opts.gate } : {}),
+          ...(opts.comment ? { comment: opts.comment } : {}),
+        });
+        console.log(`${kind === 'approve' ? 'approved' : 'rejected'} by ${opts.as}`);
+        console.log(formatStatus(runId(run), status));
+        await client.connection.close();
+      });
+  }
+
+  const lab = program.command('lab').description('the simulated fleet (state in $CUTOVER_LAB_DIR, default .cutover/lab)');
+  lab
+    .command('up')
+    .description('create a fresh lab fleet, replacing any previous one')
+    .option('--profile <name>', 'product rules to enforce', 'appv')
+    .option('--hosts <n>', 'number of hosts', positiveInt, 4)
+    .option('--version <v>', 'starting version of every host (default: the profile source version)')
+    .action((opts: { profile: string; hosts: number; version?: string }) => {
+      const up = labUp(labDir(), { profile: opts.profile, hosts: opts.hosts, ...(opts.version ? { version: opts.version } : {}) });
+      console.log(`lab up at ${up.dir}: ${up.hosts.length} ${up.profile.name} hosts (${up.hosts[0]} … ${up.hosts[up.hosts.length - 1]}) at ${opts.version ?? up.profile.source}`);
+    });
+  lab
+    .command('status')
+    .description("each host's version, services, sessions and online flag; the database schema and checksum")
+    .option('--json', 'machine-readable')
+    .action((opts: { json?: boolean }) => {
+      const status = labStatus(labDir());
+      if (opts.json) return json(status);
+      console.log(`lab ${status.dir} (${status.profile}): database schema ${status.database.schema}, checksum ${status.database.checksum.slice(0, 16)}…`);
+      for (const h of status.hosts) {
+        console.log(`  ${h.id.padEnd(12)} ${h.version.padEnd(8)} ${Object.entries(h.services).map(([n, s]) => `${n}=${s}`).join(' ')} sessions=${h.sessions} ${h.online ? 'online' : 'offline'}`);
+      }
+    });
+  lab
+    .command('ops')
+    .description('the operation log: sequence, time, host, operation, result')
+    .option('--json', 'machine-readable')
+    .action((opts: { json?: boolean }) => {
+      const ops = labOps(labDir());
+      if (opts.json) return json(ops);
+      for (const op of ops) console.log(`${String(op.seq).padStart(5)} ${op.time} ${op.host.padEnd(10)} ${op.op.padEnd(28)} ${op.result.padEnd(8)} ${op.message}`);
+    });
+  lab
+    .command('fault <host> <op>')
+    .description('make an operation on a host (or "db") fail: N times, always, hang, or clear it')
+    .option('--times <n>', 'fail the next n attempts, then succeed', positiveInt)
+    .option('--always', 'fail every attempt')
+    .option('--hang', 'hang instead of finishing')
+    .option('--clear', 'remove the fault')
+    .action((host: string, op: string, opts: { times?: number; always?: boolean; hang?: boolean; clear?: boolean }) => {
+      const chosen = [opts.times !== undefined, opts.always, opts.hang, opts.clear].filter(Boolean).length;
+      if (chosen > 1) throw new UserError('choose one of --times N, --always, --hang and --clear');
+      const mode: FaultMode = opts.always ? 'always' : opts.hang ? 'hang' : opts.clear ? 'clear' : { times: opts.times ?? 1 };
+      labFault(labDir(), host, op, mode);
+      console.log(`fault on ${host} ${op}: ${typeof mode === 'string' ? mode : `fail ${mode.times} time(s)`}`);
+    });
+  lab
+    .command('down')
+    .description('remove the lab and its state')
+    .action(() => {
+      labDown(labDir());
+      console.log(`lab at ${labDir()} removed`);
+    });
+
+  program
+    .command('worker')
+    .description('run a worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CUTOVER_TASK_QUEUE)')
+    .action(async () => {
+      // Loaded on demand so short commands do not pay for the worker's start-up.
+      const { main } = require('../worker/index') as typeof import('../worker/index');
+      await main();
+    });
+
+  program
+    .command('dev')
+    .description('bring up the Temporal dev server with the Web UI, a worker and the lab, without starting a run')
+    .action(async () => {
+      const { dev } = require('../stack/demo') as typeof import('../stack/demo');
+      await dev();
+    });
+
+  program
+    .command('demo')
+    .description('bring up the stack and upgrade the lab App-V fleet (what `npm start` runs)')
+    .option('--yes', 'approve gates automatically, stop the stack and exit when done')
+    .action(async (opts: { yes?: boolean }) => {
+      const { demo } = require('../stack/demo') as typeof import('../stack/demo');
+      process.exitCode = await demo({ yes: Boolean(opts.yes) });
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof UserError) {
+      console.error(`cutover: ${error.message}`);
+      process.exitCode = 1;
+    } else {
+      console.error('cutover: internal error (please report it):');
+      console.error(error);
+      process.exitCode = 70;
+    }
+  }
+}

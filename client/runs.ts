@@ -1,0 +1,58 @@
+/** Starting and steering runs: shared by the CLI and the embedded stack. */
+import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { UserError } from '../core/errors';
+import type { GateName, UpgradePlan } from '../core/plan';
+import type { ApprovalInput, RunStatus } from '../core/status';
+import { FleetAttribute, PhaseAttribute, approveUpdate, rejectUpdate, statusQuery, workflowIdForFleet } from '../workflows/messages';
+import { upgradeFleet } from '../workflows/upgradeFleet';
+
+/** Accepts a workflow id or a fleet name. */
+export function runId(arg: string): string {
+  return arg.startsWith('cutover-') ? arg : workflowIdForFleet(arg);
+}
+
+export async function startRun(client: Client, plan: UpgradePlan, taskQueue: string) {
+  const workflowId = workflowIdForFleet(plan.fleet);
+  try {
+    return await client.workflow.start(upgradeFleet, {
+      taskQueue,
+      workflowId,
+      args: [plan],
+      workflowIdConflictPolicy: 'FAIL',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      typedSearchAttributes: [
+        { key: FleetAttribute, value: plan.fleet },
+        { key: PhaseAttribute, value: 'preflight' },
+      ],
+      staticSummary: `Upgrade ${plan.fleet} ${plan.source} → ${plan.target} (${plan.hosts.length} hosts)`,
+    });
+  } catch (error) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError) {
+      const open = await client.workflow.getHandle(workflowId).describe().catch(() => undefined);
+      throw new UserError(
+        `A run for fleet ${plan.fleet} is already open: ${workflowId}${open ? ` (run ${open.runId}, started ${open.startTime.toISOString()})` : ''}. ` +
+          `Follow it with \`cutover status ${workflowId}\`, or finish or cancel it before starting another.`,
+      );
+    }
+    throw error;
+  }
+}
+
+export async function getStatus(client: Client, id: string): Promise<RunStatus> {
+  try {
+    return await client.workflow.getHandle(runId(id)).query(statusQuery);
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) throw new UserError(`No run ${runId(id)} in namespace ${client.options.namespace}.`);
+    throw error;
+  }
+}
+
+export async function decide(client: Client, id: string, kind: 'approve' | 'reject', input: ApprovalInput & { gate?: GateName }): Promise<RunStatus> {
+  try {
+    return await client.workflow.getHandle(runId(id)).executeUpdate(kind === 'approve' ? approveUpdate : rejectUpdate, { args: [input] });
+  } catch (error) {
+    if (error instanceof WorkflowUpdateFailedError) throw new UserError(`${kind} refused: ${error.cause?.message ?? error.message}`);
+    if (error instanceof WorkflowNotFoundError) throw new UserError(`No open run ${runId(id)} in namespace ${client.options.namespace}.`);
+    throw error;
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * `npm start`: bring up the stack, upgrade the lab's App-V fleet with examples/appv-lab.yaml, show live progress,
+ * and stop at the approval gate (approve here, in the Web UI, or with `cutover approve`).
+ */
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { connectClient } from '../client/connection';
+import { formatStatus } from '../client/format';
+import { readPlan } from '../client/readPlan';
+import { decide, startRun } from '../client/runs';
+import { HOST_STATES, type RunStatus } from '../core/status';
+import { labStatus, labUp } from '../lab/lab';
+import { statusQuery, workflowIdForFleet } from '../workflows/messages';
+import type { upgradeFleet } from '../workflows/upgradeFleet';
+import { PROJECT_ROOT } from './temporalBinary';
+import { uiRunUrl, untilInterrupted, upStack, type Stack } from './stack';
+
+export const DEMO_PLAN = join(PROJECT_ROOT, 'examples', 'appv-lab.yaml');
+
+const time = () => new Date().toISOString().slice(11, 19);
+
+function summary(status: RunStatus): string {
+  const counts = HOST_STATES.filter((s) => status.hostCounts[s]).map((s) => `${status.hostCounts[s]} ${s}`);
+  return `${status.phase.padEnd(18)} hosts: ${counts.join(', ')}`;
+}
+
+async function follow(client: Client, handle: WorkflowHandle<typeof upgradeFleet>, stack: Stack, yes: boolean): Promise<void> {
+  let last = '';
+  let prompt: ReturnType<typeof createInterface> | undefined;
+  let promptedGate: string | undefined;
+  const done = handle.result().then(
+    () => undefined,
+    () => undefined,
+  );
+  for (;;) {
+    const finished = await Promise.race([done.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 400))]);
+    const status = await handle.query(statusQuery).catch(() => undefined);
+    if (status) {
+      const line = summary(status);
+      if (line !== last) console.log(`[${time()}] ${line}`);
+      last = line;
+      const gate = status.pendingGate;
+      if (!gate && prompt) {
+        prompt.close();
+        prompt = undefined;
+      }
+      if (gate && promptedGate !== gate.gate) {
+        promptedGate = gate.gate;
+        console.log(`\nGate ${gate.gate}: ${gate.instructions}`);
+        console.log(`  approve in the Web UI (${uiRunUrl(stack, handle.workflowId) ?? 'your Temporal UI'}): Send a Signal "approve" with {"approver": "your name"}`);
+        console.log(`  or: cutover approve ${handle.workflowId} --as NAME\n`);
+        if (yes) {
+          await decide(client, handle.workflowId, 'approve', { gate: gate.gate, approver: 'npm-start --yes', comment: 'approved automatically (--yes)' });
+          console.log(`[${time()}] approved ${gate.gate} automatically (--yes)`);
+        } else if (process.stdin.isTTY) {
+          prompt = createInterface({ input: process.stdin, output: process.stdout });
+          const approver = userInfo().username;
+          prompt.question(`Approve gate ${gate.gate} as ${approver}? [y/N] `, (answer) => {
+            const kind = /^y(es)?$/i.test(answer.trim()) ? 'approve' : 'reject';
+            prompt?.close();
+            prompt = undefined;
+            decide(client, handle.workflowId, kind, { gate: gate.gate, approver, comment: 'at the npm start prompt' })
+              .then(() => console.log(`[${time()}] ${kind === 'approve' ? 'approved' : 'rejected'} ${gate.gate} as ${approver}`))
+              .catch((error: Error) => console.log(`[${time()}] ${error.message}`));
+          });
+        }
+      }
+    }
+    if (finished) break;
+  }
+  prompt?.close();
+}
+
+export async function demo(options: { yes: boolean }): Promise<number> {
+  const plan = readPlan(DEMO_PLAN);
+  const stack = await upStack((line) => console.log(`cutover: ${line}`));
+  try {
+    const client = await connectClient();
+    const workflowId = workflowIdForFleet(plan.fleet);
+    let handle: WorkflowHandle<typeof upgradeFleet> = client.workflow.getHandle(workflowId);
+    const open = await handle.describe().then((d) => d.status.name === 'RUNNING', () => false);
+    if (open) {
+      console.log(`cutover: a demo run is already open; following ${workflowId}`);
+    } else {
+      labUp(stack.labDir, { profile: 'appv', hosts: plan.hosts.length });
+      console.log(`cutover: fresh lab of ${plan.hosts.length} App-V servers at ${stack.labDir}`);
+      handle = await startRun(client, plan, stack.taskQueue);
+    }
+    console.log(`\nUpgrading ${plan.fleet}: ${plan.source} → ${plan.target}`);
+    console.log(`  Web UI: ${uiRunUrl(stack, workflowId) ?? '(no UI for this server)'}`);
+    console.log(`  status: cutover status ${workflowId}\n`);
+    await follow(client, handle, stack, options.yes);
+
+    let exitCode = 0;
+    try {
+      const result = await handle.result();
+      console.log(`\n${result.outcome === 'completed' ? '✔ upgrade completed' : '✖ upgrade rejected'}: ${result.hosts} hosts of ${result.fleet} ${result.outcome === 'completed' ? `now at ${result.target}` : 'unchanged'}`);
+      exitCode = result.outcome === 'completed' ? 0 : 1;
+    } catch (error) {
+      console.log(`\n✖ upgrade failed: ${error instanceof WorkflowFailedError ? error.cause?.message : (error as Error).message}`);
+      console.log(formatStatus(workflowId, await handle.query(statusQuery)));
+      exitCode = 1;
+    }
+    const lab = labStatus(stack.labDir);
+    console.log(`lab: database schema ${lab.database.schema}; ${lab.hosts.map((h) => `${h.id} ${h.version} ${Object.values(h.services).join('/')}${h.online ? ' online' : ''}`).join('; ')}`);
+    await client.connection.close();
+    if (!options.yes) {
+      console.log(`\nThe stack keeps running (Web UI ${stack.uiUrl ?? 'n/a'}). Press Ctrl-C to stop it.`);
+      await untilInterrupted();
+    }
+    return exitCode;
+  } finally {
+    await stack.stop();
+  }
+}
+
+export async function dev(): Promise<void> {
+  const stack = await upStack((line) => console.log(`cutover: ${line}`));
+  try {
+    console.log(`\nCutover is up.`);
+    console.log(`  Temporal: ${stack.address}, namespace ${stack.namespace}; Web UI ${stack.uiUrl ?? 'n/a'}`);
+    console.log(`  Worker on task queue "${stack.taskQueue}"; lab at ${stack.labDir}`);
+    console.log(`  Start a run: cutover start examples/appv-lab.yaml (or from the Web UI: workflow type upgradeFleet, task queue ${stack.taskQueue})`);
+    console.log(`Press Ctrl-C to stop.`);
+    await untilInterrupted();
+  } finally {
+    await stack.stop();
+  }
+}
