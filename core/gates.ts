@@ -13,8 +13,14 @@ export function openGate(name: GateName, gate: Gate, expiresAt?: string): Pendin
   };
 }
 
+/** Names are compared trimmed, so "alice" and "alice " are one approver. */
+export function normalizeDecision(input: ApprovalInput): ApprovalInput {
+  return { ...input, approver: typeof input?.approver === 'string' ? input.approver.trim() : input?.approver };
+}
+
 /** Why a decision is refused, or undefined when it is accepted. Refusals change nothing. */
-export function refuseDecision(pending: PendingGate | undefined, input: ApprovalInput, kind: 'approve' | 'reject'): string | undefined {
+export function refuseDecision(pending: PendingGate | undefined, raw: ApprovalInput, kind: 'approve' | 'reject'): string | undefined {
+  const input = normalizeDecision(raw);
   if (typeof input?.approver !== 'string' || input.approver.trim() === '') return 'an approver name is required';
   if (!pending) return input.gate ? `gate ${input.gate} is not pending` : 'no gate is pending';
   if (input.gate && input.gate !== pending.gate) return `gate ${input.gate} is not pending (the pending gate is ${pending.gate})`;

@@ -73,15 +73,22 @@ export const Host = z.strictObject({
 });
 export type Host = z.infer<typeof Host>;
 
-export const Gate = z.strictObject({
-  instructions: z.string().default('Check the plan and the fleet, then approve.'),
-  /** Who may approve. Empty means anyone. */
-  approvers: z.array(z.string().min(1)).default([]),
-  /** How many distinct approvers are needed. */
-  quorum: z.int().min(1).default(1),
-  /** How long the gate waits; when it expires the gate counts as rejected. */
-  timeout: Duration.optional(),
-});
+export const Gate = z
+  .strictObject({
+    instructions: z.string().default('Check the plan and the fleet, then approve.'),
+    /** Who may approve. Empty means anyone. */
+    approvers: z.array(z.string().trim().min(1)).default([]),
+    /** How many distinct approvers are needed. */
+    quorum: z.int().min(1).default(1),
+    /** How long the gate waits; when it expires the gate counts as rejected. */
+    timeout: Duration.optional(),
+  })
+  .superRefine((gate, ctx) => {
+    const distinct = new Set(gate.approvers).size;
+    if (distinct > 0 && gate.quorum > distinct) {
+      ctx.addIssue({ code: 'custom', path: ['quorum'], message: `a quorum of ${gate.quorum} can never be reached by ${distinct} distinct approver(s)` });
+    }
+  });
 export type Gate = z.infer<typeof Gate>;
 
 export const GATE_NAMES = ['beforeOffline', 'beforeSchemaUpgrade', 'beforeOnline'] as const;
@@ -137,7 +144,7 @@ export const UpgradePlan = z
           ctx.addIssue({
             code: 'custom',
             path: ['hosts', index, 'roles', r],
-            message: `unknown role "${role}"; declared roles are ${[DB_OWNER_ROLE, ...Object.keys(plan.roles)].join(', ')}`,
+            message: `unknown role "${role}"; declared roles are ${[...new Set([DB_OWNER_ROLE, ...Object.keys(plan.roles)])].join(', ')}`,
           });
         }
       });
@@ -193,8 +200,9 @@ export const UpgradePlan = z
     }
 
     const checkTemplates = (text: string, path: (string | number)[]) => {
-      for (const [, key] of text.matchAll(/\{\{\s*(\w+)\s*\}\}/g)) {
-        if (!(TEMPLATE_KEYS as readonly string[]).includes(key as string)) {
+      for (const [, raw] of text.matchAll(/\{\{([^}]*)\}\}/g)) {
+        const key = (raw as string).trim();
+        if (!(TEMPLATE_KEYS as readonly string[]).includes(key)) {
           ctx.addIssue({ code: 'custom', path, message: `unknown template {{${key}}}; use ${TEMPLATE_KEYS.map((k) => `{{${k}}}`).join(' ')}` });
         }
       }
@@ -215,7 +223,10 @@ export type UpgradePlan = z.infer<typeof UpgradePlan>;
 
 export type PlanResult = { ok: true; plan: UpgradePlan } | { ok: false; message: string; issues: z.core.$ZodIssue[] };
 
-/** Pure: raw JSON in, a plan or every problem with its path out. */
+/**
+ * Pure: raw JSON in, a plan or its problems with their paths out. Every shape problem is reported in one pass;
+ * the cross-field rules (owners, duplicates, version path) run once the shape is right.
+ */
 export function validatePlan(input: unknown): PlanResult {
   const result = UpgradePlan.safeParse(input);
   if (result.success) return { ok: true, plan: result.data };

@@ -1,14 +1,17 @@
 /** Shared test plumbing: the real dev server from globalSetup, a fresh lab and task queue per test. */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { parse } from 'yaml';
 import { type UpgradePlan, validatePlan } from '../core/plan';
+import type { RunStatus } from '../core/status';
 import { labUp, type LabUpOptions } from '../lab/lab';
+import { statusQuery } from '../workflows/messages';
 import { createCutoverWorker } from '../worker/worker';
 
 export const ROOT = join(__dirname, '..');
@@ -65,4 +68,37 @@ export function labPlan(hostIds: string[], overrides: Partial<UpgradePlan> = {})
 
 export function uniqueId(prefix: string): string {
   return `${prefix}-${randomUUID()}`;
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Waits until the run stands at the named gate. */
+export async function atGate(handle: WorkflowHandle, gate: string): Promise<RunStatus> {
+  return waitFor(async () => {
+    const status = await handle.query(statusQuery);
+    return status.pendingGate?.gate === gate ? status : undefined;
+  }, `gate ${gate}`);
+}
+
+export const HISTORIES_DIR = join(ROOT, 'test', 'histories');
+
+/**
+ * With RECORD_HISTORIES=1 (`npm run record-histories`), saves the run's history under test/histories so the
+ * replay test keeps every recorded workflow shape working across deploys.
+ */
+export async function recordHistory(handle: WorkflowHandle, shape: string): Promise<void> {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  // The temporal CLI's export is the canonical JSON form that historyFromJSON reads.
+  const json = execFileSync(inject('temporalBinary'), ['workflow', 'show', '--workflow-id', handle.workflowId, '--address', inject('temporalAddress'), '--output', 'json'], {
+    encoding: 'utf8',
+  });
+  writeFileSync(join(HISTORIES_DIR, `${shape}.json`), json);
 }

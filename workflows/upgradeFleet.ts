@@ -17,7 +17,7 @@ import {
 } from '@temporalio/workflow';
 import { initialTransition, transition } from 'xstate';
 import type { Activities, HostOutcome } from '../activities';
-import { openGate, quorumReached, refuseDecision } from '../core/gates';
+import { normalizeDecision, openGate, quorumReached, refuseDecision } from '../core/gates';
 import { PUBLIC_PHASE, upgradeMachine, type MachineState, type UpgradeAction, type UpgradeEvent } from '../core/machine';
 import { type GateName, type HostStepName, type RetryPolicy, durationMs, validatePlan } from '../core/plan';
 import { type DatabaseTask, type PhaseName, type StepBatch, PHASE_TITLES, backupName, describeBatch, planRun } from '../core/planner';
@@ -120,7 +120,8 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
     setCurrentDetails(lines.join('\n\n'));
   };
 
-  const decide = (kind: 'approve' | 'reject', decision: ApprovalInput) => {
+  const decide = (kind: 'approve' | 'reject', raw: ApprovalInput) => {
+    const decision = normalizeDecision(raw);
     const gate = status.pendingGate;
     if (!gate) return;
     status.decisions.push({

@@ -5,7 +5,7 @@ import type { Client } from '@temporalio/client';
 import { labOps, labStatus, hostIds, PROFILES } from '../../lab/lab';
 import { approveSignal, approveUpdate, statusQuery } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
-import { freshLab, labPlan, labWorker, testClient, uniqueId, workflowBundle } from '../helpers';
+import { freshLab, labPlan, labWorker, recordHistory, testClient, uniqueId, waitFor, workflowBundle } from '../helpers';
 
 let client: Client;
 beforeAll(async () => {
@@ -15,16 +15,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await client.connection.close();
 });
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('upgradeFleet', () => {
   it('upgrades the fleet in the seeds order once approved', async () => {
@@ -49,6 +39,7 @@ describe('upgradeFleet', () => {
 
       const result = await handle.result();
       expect(result.outcome).toBe('completed');
+      await recordHistory(handle, 'completed');
       const final = await handle.query(statusQuery);
       expect(final.phase).toBe('completed');
       expect(final.hostCounts).toEqual({ online: 4 });
@@ -85,6 +76,7 @@ describe('upgradeFleet', () => {
       expect(cause?.message).toContain('surprise');
       expect(cause?.message).toContain('db-owner');
       expect((cause as { nonRetryable?: boolean }).nonRetryable).toBe(true);
+      await recordHistory(handle, 'invalid-plan');
     });
     await close();
     expect(labOps(lab)).toEqual([]);

@@ -1,0 +1,279 @@
+/** runHostStep in a mocked activity context, running real commands against a real lab through the local transport. */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Info } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type BatchProgress, type HostOutcome, createHostStepActivities } from '../../activities/hostSteps';
+import type { HostTask, StepBatch } from '../../core/planner';
+import { LAB_BIN, labFault, labOps, labStatus, labUp } from '../../lab/lab';
+import { createLocalTransport } from '../../transport/local';
+import type { HostTransport } from '../../transport/transport';
+
+let root: string;
+let dir: string;
+let transport: HostTransport;
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'cutover-hoststeps-'));
+  dir = join(root, 'lab');
+  labUp(dir, { hosts: 3 });
+  transport = createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH}`, CUTOVER_LAB_DIR: dir } });
+});
+afterEach(async () => {
+  await transport.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const HOSTS = ['appv-01', 'appv-02', 'appv-03'];
+
+function task(host: string, command: string): HostTask {
+  return { host, command, transport: { kind: 'local' } };
+}
+
+function stepBatch(tasks: HostTask[], overrides: Partial<StepBatch> = {}): StepBatch {
+  return {
+    step: 'drain',
+    role: 'management-server',
+    tasks,
+    maxParallel: 2,
+    timeoutMs: 10_000,
+    retry: { maxAttempts: 3, initialInterval: '1s', backoff: 2, maxInterval: '1m' },
+    ...overrides,
+  };
+}
+
+const drainAll = (hosts = HOSTS) => stepBatch(hosts.map((host) => task(host, `labhost ${host} drain`)));
+
+/** Runs the activity as attempt `info.attempt`, recording a snapshot of every heartbeat. */
+function runHostStep(batch: StepBatch, info: Partial<Info> = {}, deps: { transport: HostTransport } = { transport }) {
+  const env = new MockActivityEnvironment(info, { logger: new DefaultLogger('ERROR') });
+  const heartbeats: BatchProgress[] = [];
+  // The activity heartbeats one object it keeps mutating: keep a copy of each.
+  env.on('heartbeat', (details: BatchProgress) => heartbeats.push(structuredClone(details)));
+  const { runHostStep: activity } = createHostStepActivities(deps);
+  const result = env.run<[StepBatch], HostOutcome[], typeof activity>(activity, batch);
+  return { env, heartbeats, result };
+}
+
+async function failureOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the activity to fail');
+}
+
+const opsOn = (host: string) => labOps(dir).filter((op) => op.host === host);
+
+describe('runHostStep', () => {
+  it('runs the step on every host and returns one outcome per host, in task order', async () => {
+    const { result, heartbeats } = runHostStep(drainAll(), { attempt: 1 });
+    const outcomes = await result;
+    expect(outcomes).toEqual(
+      HOSTS.map((host) => ({ host, ok: true, exitCode: 0, outputTail: 'sessions signed out, new sessions blocked\n', attempt: 1 })),
+    );
+    expect(labStatus(dir).hosts.every((h) => h.drained && h.sessions === 0)).toBe(true);
+    expect(labOps(dir).map((op) => [op.host, op.op, op.result]).sort()).toEqual(HOSTS.map((host) => [host, 'drain', 'ok']));
+    // a heartbeat as each host finishes (then a final one), each listing what is done so far
+    const counts = heartbeats.map((beat) => Object.keys(beat.done).length);
+    expect(counts.filter((count, i) => count !== counts[i - 1])).toEqual([1, 2, 3]);
+    expect(heartbeats.at(-1)?.done).toEqual(Object.fromEntries(outcomes.map((outcome) => [outcome.host, outcome])));
+  });
+
+  it('keeps task order in the outcomes even when hosts finish in another order', async () => {
+    const batch = stepBatch([task('appv-01', 'sleep 0.4; labhost appv-01 version'), task('appv-02', 'labhost appv-02 version')]);
+    const { result, heartbeats } = runHostStep(batch);
+    const outcomes = await result;
+    expect(outcomes.map((o) => [o.host, o.ok, o.outputTail])).toEqual([
+      ['appv-01', true, '4.1-SP1\n'],
+      ['appv-02', true, '4.1-SP1\n'],
+    ]);
+    expect(Object.keys(heartbeats[0]?.done ?? {})).toEqual(['appv-02']);
+  });
+
+  it('fails the attempt retryably while attempts remain, heartbeating the hosts that succeeded', async () => {
+    labFault(dir, 'appv-02', 'drain', 'always');
+    const { result, heartbeats } = runHostStep(drainAll(), { attempt: 1 });
+    const error = await failureOf(result);
+    expect(error).toBeInstanceOf(ApplicationFailure);
+    const failure = error as ApplicationFailure;
+    expect(failure.nonRetryable).toBe(false);
+    expect(failure.type).toBe('HostStepFailed');
+    expect(failure.message).toBe(
+      'drain failed on 1 of 3 host(s), first appv-02 (exit 1): FAULT: injected permanent failure of drain on appv-02',
+    );
+    const last = heartbeats.at(-1);
+    expect(Object.keys(last?.done ?? {}).sort()).toEqual(['appv-01', 'appv-03']);
+    expect(last?.done['appv-01']).toMatchObject({ ok: true, exitCode: 0, attempt: 1 });
+    expect(heartbeats.some((beat) => 'appv-02' in beat.done)).toBe(false);
+    expect(labStatus(dir).hosts.map((h) => h.drained)).toEqual([true, false, true]);
+  });
+
+  it('returns every outcome on the last attempt instead of failing, the failing host with its output', async () => {
+    labFault(dir, 'appv-02', 'drain', 'always');
+    const outcomes = await runHostStep(drainAll(), { attempt: 3 }).result;
+    expect(outcomes.map((o) => o.host)).toEqual(HOSTS);
+    expect(outcomes[0]).toMatchObject({ ok: true, exitCode: 0, attempt: 3 });
+    expect(outcomes[2]).toMatchObject({ ok: true, exitCode: 0, attempt: 3 });
+    expect(outcomes[1]).toMatchObject({ host: 'appv-02', ok: false, exitCode: 1, attempt: 3 });
+    expect(outcomes[1]?.outputTail).toContain('FAULT: injected permanent failure of drain on appv-02');
+  });
+
+  it('a single attempt is also the last one', async () => {
+    labFault(dir, 'appv-01', 'drain', 'always');
+    const batch = { ...drainAll(), retry: { maxAttempts: 1, initialInterval: '1s', backoff: 2, maxInterval: '1m' } };
+    const outcomes = await runHostStep(batch, { attempt: 1 }).result;
+    expect(outcomes.map((o) => o.ok)).toEqual([false, true, true]);
+  });
+
+  it('on a retry, runs only the hosts the previous attempt did not finish', async () => {
+    labFault(dir, 'appv-02', 'drain', { times: 1 });
+    const first = runHostStep(drainAll(), { attempt: 1 });
+    expect(await failureOf(first.result)).toBeInstanceOf(ApplicationFailure);
+    const progress = first.heartbeats.at(-1) as BatchProgress;
+    expect(Object.keys(progress.done).sort()).toEqual(['appv-01', 'appv-03']);
+
+    const second = runHostStep(drainAll(), { attempt: 2, heartbeatDetails: progress });
+    const outcomes = await second.result;
+    expect(outcomes.map((o) => [o.host, o.ok, o.attempt])).toEqual([
+      ['appv-01', true, 1],
+      ['appv-02', true, 2],
+      ['appv-03', true, 1],
+    ]);
+    // appv-01 and appv-03 ran once; appv-02 twice (the fault, then the drain)
+    expect(opsOn('appv-01').map((op) => op.result)).toEqual(['ok']);
+    expect(opsOn('appv-03').map((op) => op.result)).toEqual(['ok']);
+    expect(opsOn('appv-02').map((op) => op.result)).toEqual(['fault', 'ok']);
+    expect(Object.keys(second.heartbeats.at(-1)?.done ?? {}).sort()).toEqual(HOSTS);
+  });
+
+  it('does not run hosts recorded as done by an earlier attempt even on the last attempt', async () => {
+    const done: Record<string, HostOutcome> = {
+      'appv-01': { host: 'appv-01', ok: true, exitCode: 0, outputTail: 'from attempt 1\n', attempt: 1 },
+      'appv-02': { host: 'appv-02', ok: true, exitCode: 0, outputTail: 'from attempt 2\n', attempt: 2 },
+    };
+    const outcomes = await runHostStep(drainAll(), { attempt: 3, heartbeatDetails: { done } }).result;
+    expect(outcomes).toEqual([done['appv-01'], done['appv-02'], expect.objectContaining({ host: 'appv-03', ok: true, attempt: 3 })]);
+    expect(labOps(dir).map((op) => op.host)).toEqual(['appv-03']);
+    expect(labStatus(dir).hosts.map((h) => h.drained)).toEqual([false, false, true]);
+  });
+
+  it('kills a command that exceeds the timeout and reports it as failed', async () => {
+    const pidFile = join(root, 'sleeper.pid');
+    const batch = stepBatch([task('appv-01', `sleep 30 & echo $! > ${pidFile}; wait`), task('appv-02', 'labhost appv-02 drain')], {
+      timeoutMs: 300,
+    });
+    const started = Date.now();
+    const outcomes = await runHostStep(batch, { attempt: 3 }).result;
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(outcomes[0]).toMatchObject({ host: 'appv-01', ok: false, exitCode: 137 });
+    expect(outcomes[0]?.outputTail).toContain('[cutover] killed after 300 ms timeout');
+    expect(outcomes[1]).toMatchObject({ host: 'appv-02', ok: true });
+    // the whole process group went, not just the shell
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    expect(isAlive(pid)).toBe(false);
+  });
+
+  it('a hung labhost is killed by the timeout', async () => {
+    labFault(dir, 'appv-01', 'drain', 'hang');
+    const outcomes = await runHostStep(stepBatch([task('appv-01', 'labhost appv-01 drain')], { timeoutMs: 500 }), { attempt: 3 }).result;
+    expect(outcomes[0]).toMatchObject({ ok: false, exitCode: 137 });
+    expect(outcomes[0]?.outputTail).toContain('hanging (injected)');
+    expect(outcomes[0]?.outputTail).toContain('killed after 500 ms timeout');
+  });
+
+  it('runs at most maxParallel commands at a time, and uses that parallelism', async () => {
+    const trace = join(root, 'trace');
+    const hosts = ['appv-01', 'appv-02', 'appv-03', 'h4', 'h5'];
+    const command = (host: string) => `echo "start $(date +%s%N) ${host}" >> ${trace}; sleep 0.3; echo "end $(date +%s%N) ${host}" >> ${trace}`;
+    const started = Date.now();
+    const outcomes = await runHostStep(stepBatch(hosts.map((host) => task(host, command(host))), { maxParallel: 2 })).result;
+    const elapsed = Date.now() - started;
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+
+    const events = readFileSync(trace, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const [kind, time] = line.split(' ');
+        return { delta: kind === 'start' ? 1 : -1, time: BigInt(time ?? '0') };
+      })
+      // at equal times count the end first
+      .sort((a, b) => (a.time === b.time ? a.delta - b.delta : a.time < b.time ? -1 : 1));
+    expect(events).toHaveLength(10);
+    let running = 0;
+    let peak = 0;
+    for (const event of events) {
+      running += event.delta;
+      peak = Math.max(peak, running);
+    }
+    expect(peak).toBe(2);
+    // 5 commands of 0.3 s, 2 at a time: at least 3 rounds
+    expect(elapsed).toBeGreaterThanOrEqual(850);
+  });
+
+  it('with maxParallel 1 runs the hosts one after another in task order', async () => {
+    const trace = join(root, 'trace');
+    const outcomes = await runHostStep(
+      stepBatch(
+        HOSTS.map((host) => task(host, `echo ${host} >> ${trace}; labhost ${host} drain`)),
+        { maxParallel: 1 },
+      ),
+    ).result;
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    expect(readFileSync(trace, 'utf8').trim().split('\n')).toEqual(HOSTS);
+    expect(labOps(dir).map((op) => op.host)).toEqual(HOSTS);
+  });
+
+  it('reports a host the transport cannot reach as failed with exit -1', async () => {
+    const unreachable: HostTransport = {
+      async run(host, command, options) {
+        if (host.id === 'appv-02') throw new Error('connection refused');
+        return transport.run(host, command, options);
+      },
+      async close() {},
+    };
+    const outcomes = await runHostStep(drainAll(), { attempt: 3 }, { transport: unreachable }).result;
+    expect(outcomes[1]).toEqual({ host: 'appv-02', ok: false, exitCode: -1, outputTail: 'cannot reach appv-02: connection refused', attempt: 3 });
+    expect(outcomes.filter((o) => o.ok).map((o) => o.host)).toEqual(['appv-01', 'appv-03']);
+  });
+
+  it('passes the host id to the command and gives a command its own environment', async () => {
+    const batch = stepBatch([task('appv-03', 'echo "$CUTOVER_HOST in $CUTOVER_LAB_DIR"; command -v labhost')]);
+    const [outcome] = await runHostStep(batch).result;
+    expect(outcome?.outputTail).toBe(`appv-03 in ${dir}\n${join(LAB_BIN, 'labhost')}\n`);
+  });
+
+  it('stops on cancellation: kills running commands and starts no more', async () => {
+    const batch = stepBatch(
+      ['appv-01', 'appv-02', 'appv-03'].map((host) => task(host, `labhost ${host} version; sleep 30`)),
+      { maxParallel: 2 },
+    );
+    const { env, result } = runHostStep(batch);
+    setTimeout(() => env.cancel(), 300);
+    const started = Date.now();
+    const error = await failureOf(result);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(error).toBeInstanceOf(CancelledFailure);
+    expect(labOps(dir).map((op) => op.host).sort()).toEqual(['appv-01', 'appv-02']);
+  });
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // A killed process nobody has reaped yet is a zombie: dead all the same.
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
