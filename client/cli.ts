@@ -152,6 +152,7 @@ export function buildProgram(): Command {
     .description('run a worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CUTOVER_TASK_QUEUE)')
     .action(async () => {
       // Loaded on demand so short commands do not pay for the worker's start-up.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { main } = require('../worker/index') as typeof import('../worker/index');
       await main();
     });
@@ -160,6 +161,7 @@ export function buildProgram(): Command {
     .command('dev')
     .description('bring up the Temporal dev server with the Web UI, a worker and the lab, without starting a run')
     .action(async () => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- on demand, as above
       const { dev } = require('../stack/demo') as typeof import('../stack/demo');
       await dev();
     });
@@ -169,6 +171,7 @@ export function buildProgram(): Command {
     .description('bring up the stack and upgrade the lab App-V fleet (what `npm start` runs)')
     .option('--yes', 'approve gates automatically, stop the stack and exit when done')
     .action(async (opts: { yes?: boolean }) => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- on demand, as above
       const { demo } = require('../stack/demo') as typeof import('../stack/demo');
       process.exitCode = await demo({ yes: Boolean(opts.yes) });
     });

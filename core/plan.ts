@@ -35,12 +35,14 @@ export const RetryPolicy = z.strictObject({
 export type RetryPolicy = z.infer<typeof RetryPolicy>;
 
 export const Command = z.strictObject({
-  /** Shell command run on the host by its transport. Templates: {{host}} {{fleet}} {{source}} {{target}} {{backup}} {{database}}. */
+  /** Shell command run on the host by its transport. Templates: {{host}} {{fleet}} {{source}} {{target}} {{version}} {{backup}} {{database}}. */
   run: z.string().min(1),
   timeout: Duration.default('5m'),
   retry: RetryPolicy.prefault({}),
   /** What reverses this step on the host, where something does. Recorded when the step completes. */
   undo: z.string().min(1).optional(),
+  /** For verify steps: a required check can never be skipped by the operator. */
+  required: z.boolean().default(true),
 });
 export type Command = z.infer<typeof Command>;
 
@@ -50,6 +52,8 @@ const RoleSteps = z.strictObject(Object.fromEntries(HOST_STEPS.map((step) => [st
 
 export const Role = z.strictObject({
   description: z.string().optional(),
+  /** Whether the operator may skip a failed host of this role and go on without it (never the DB owner). */
+  allowSkip: z.boolean().default(false),
   steps: RoleSteps,
 });
 export type Role = z.infer<typeof Role>;
@@ -127,6 +131,8 @@ export const UpgradePlan = z
         maxParallel: z.int().min(1).max(1000).default(10),
         /** Most hosts handed to one batch activity; long steps are better with small batches (see README). */
         batchSize: z.int().min(1).max(2000).default(200),
+        /** How long a failed step waits for the operator before the run rolls back; forever when absent. */
+        operatorTimeout: Duration.optional(),
       })
       .prefault({}),
   })
@@ -213,6 +219,15 @@ export const UpgradePlan = z
     };
     for (const key of ['backup', 'restore', 'verify', 'checksum'] as const) checkCommand(plan.database[key], ['database', key]);
     for (const [name, role] of Object.entries(plan.roles)) {
+      if (role.steps.verify && /\{\{\s*target\s*\}\}/.test(role.steps.verify.run)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['roles', name, 'steps', 'verify', 'run'],
+          message: 'verify with {{version}}, not {{target}}: after a rollback the same check must expect the source version',
+        });
+      }
+    }
+    for (const [name, role] of Object.entries(plan.roles)) {
       for (const step of HOST_STEPS) {
         const command = role.steps[step];
         if (command) checkCommand(command, ['roles', name, 'steps', step]);
@@ -259,6 +274,8 @@ export interface TemplateValues {
   fleet: string;
   source: string;
   target: string;
+  /** The version the host should be at: the target while upgrading, the source while rolling back. */
+  version: string;
   backup: string;
   database: string;
 }
@@ -271,4 +288,4 @@ export function renderCommand(template: string, values: TemplateValues): string 
   });
 }
 
-export const TEMPLATE_KEYS = ['host', 'fleet', 'source', 'target', 'backup', 'database'] as const;
+export const TEMPLATE_KEYS = ['host', 'fleet', 'source', 'target', 'version', 'backup', 'database'] as const;

@@ -28,9 +28,13 @@ export interface HostTask {
   transport: Transport;
 }
 
+/** Steps that only a rollback runs. */
+export type RollbackStepName = 'rollback-drain' | 'rollback-stop' | 'downgrade' | 'rollback-start' | 'rollback-verify' | 'rollback-online';
+export type StepName = HostStepName | RollbackStepName;
+
 /** One activity's worth of work: one step on a group of hosts that share the same command definition. */
 export interface StepBatch {
-  step: HostStepName;
+  step: StepName;
   /** The role whose definition the hosts run ("db-owner" for the owner's own override). */
   role: string;
   tasks: HostTask[];
@@ -76,6 +80,10 @@ export function backupName(fleet: string, target: string, runId: string): string
   return `${fleet}-before-${target}-${runId.replace(/[^A-Za-z0-9]/g, '').slice(0, 12)}`;
 }
 
+export function templateValues(plan: UpgradePlan, backup: string, version: string): TemplateValues {
+  return { fleet: plan.fleet, source: plan.source, target: plan.target, version, backup, database: plan.database.name };
+}
+
 function chunk<T>(items: T[], size: number): T[][] {
   const chunks: T[][] = [];
   for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
@@ -86,42 +94,45 @@ function commandSource(plan: UpgradePlan, host: Host, step: HostStepName): strin
   return host.roles.includes(DB_OWNER_ROLE) && plan.roles[DB_OWNER_ROLE]?.steps[step] ? DB_OWNER_ROLE : applicationRole(host);
 }
 
+/**
+ * Groups hosts into batches for one step. Hosts keep the plan's order; a batch never mixes command definitions
+ * (the db-owner override vs the application role), so one retry policy and timeout fit the whole batch.
+ * `policyStep` names the step whose timeout and retry apply (a rollback's downgrade uses the upgrade's).
+ */
+export function makeBatches(
+  plan: UpgradePlan,
+  step: StepName,
+  policyStep: HostStepName,
+  hosts: Host[],
+  render: (host: Host, definition: Command) => { command: string; undo?: string },
+): StepBatch[] {
+  const bySource = new Map<string, Host[]>();
+  for (const host of hosts) {
+    const source = commandSource(plan, host, policyStep);
+    bySource.set(source, [...(bySource.get(source) ?? []), host]);
+  }
+  return [...bySource.entries()].flatMap(([role, group]) => {
+    const definition = hostCommand(plan, group[0] as Host, policyStep) as Command;
+    return chunk(group, plan.execution.batchSize).map((members) => ({
+      step,
+      role,
+      maxParallel: plan.execution.maxParallel,
+      timeoutMs: durationMs(definition.timeout),
+      retry: definition.retry,
+      tasks: members.map((host) => ({ host: host.id, ...render(host, definition), transport: host.transport })),
+    }));
+  });
+}
+
 export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan {
   const owner = dbOwner(plan);
   const rest = plan.hosts.filter((host) => host !== owner);
-  const values: TemplateValues = {
-    fleet: plan.fleet,
-    source: plan.source,
-    target: plan.target,
-    backup: options.backup,
-    database: plan.database.name,
-  };
-  const { maxParallel, batchSize } = plan.execution;
-
-  /** Hosts keep the plan's order; a batch never mixes command definitions, so one retry policy fits it. */
-  const batchesFor = (step: HostStepName, hosts: Host[]): StepBatch[] => {
-    const bySource = new Map<string, Host[]>();
-    for (const host of hosts) {
-      const source = commandSource(plan, host, step);
-      bySource.set(source, [...(bySource.get(source) ?? []), host]);
-    }
-    return [...bySource.entries()].flatMap(([role, group]) => {
-      const definition = hostCommand(plan, group[0] as Host, step) as Command;
-      return chunk(group, batchSize).map((members) => ({
-        step,
-        role,
-        maxParallel,
-        timeoutMs: durationMs(definition.timeout),
-        retry: definition.retry,
-        tasks: members.map((host) => ({
-          host: host.id,
-          command: renderCommand(definition.run, { ...values, host: host.id }),
-          ...(definition.undo ? { undo: renderCommand(definition.undo, { ...values, host: host.id }) } : {}),
-          transport: host.transport,
-        })),
-      }));
-    });
-  };
+  const values = templateValues(plan, options.backup, plan.target);
+  const batchesFor = (step: HostStepName, hosts: Host[]): StepBatch[] =>
+    makeBatches(plan, step, step, hosts, (host, definition) => ({
+      command: renderCommand(definition.run, { ...values, host: host.id }),
+      ...(definition.undo ? { undo: renderCommand(definition.undo, { ...values, host: host.id }) } : {}),
+    }));
 
   const dbHost = plan.hosts.find((host) => host.id === (plan.database.host ?? owner.id)) as Host;
   const databaseTask = (action: DatabaseTask['action']): DatabaseTask => {
@@ -153,7 +164,7 @@ export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan
       upgradeOwner: { ...none, batches: [...batchesFor('upgrade', [owner]), ...batchesFor('start', [owner])] },
       upgradeRest: {
         ...none,
-        batches: chunk(rest, batchSize).flatMap((wave) => [...batchesFor('upgrade', wave), ...batchesFor('start', wave)]),
+        batches: chunk(rest, plan.execution.batchSize).flatMap((wave) => [...batchesFor('upgrade', wave), ...batchesFor('start', wave)]),
       },
       verify: { batches: batchesFor('verify', plan.hosts), database: [databaseTask('verify')] },
       online: { ...none, batches: batchesFor('online', plan.hosts) },
@@ -161,25 +172,20 @@ export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan
   };
 }
 
-/** The restore task used by rollback; kept beside the others so its rendering follows the same rules. */
-export function restoreTask(plan: UpgradePlan, backup: string): DatabaseTask {
+/** The database tasks a rollback runs: restore from this run's backup, then checksum to compare with it. */
+export function rollbackDatabaseTasks(plan: UpgradePlan, backup: string): { restore: DatabaseTask; checksum: DatabaseTask } {
   const owner = dbOwner(plan);
   const dbHost = plan.hosts.find((host) => host.id === (plan.database.host ?? owner.id)) as Host;
-  return {
-    action: 'restore',
+  const values = templateValues(plan, backup, plan.source);
+  const task = (action: 'restore' | 'checksum'): DatabaseTask => ({
+    action,
     host: dbHost.id,
-    command: renderCommand(plan.database.restore.run, {
-      fleet: plan.fleet,
-      source: plan.source,
-      target: plan.target,
-      backup,
-      database: plan.database.name,
-      host: dbHost.id,
-    }),
+    command: renderCommand(plan.database[action].run, { ...values, host: dbHost.id }),
     transport: dbHost.transport,
-    timeoutMs: durationMs(plan.database.restore.timeout),
-    retry: plan.database.restore.retry,
-  };
+    timeoutMs: durationMs(plan.database[action].timeout),
+    retry: plan.database[action].retry,
+  });
+  return { restore: task('restore'), checksum: task('checksum') };
 }
 
 function hostRange(tasks: HostTask[]): string {

@@ -1,7 +1,7 @@
 /** The public shape of a run, returned by the `status` query. Field names here are a contract with operators' scripts. */
 import type { GateName } from './plan';
 
-export const HOST_STATES = ['pending', 'checked', 'drained', 'offline', 'upgraded', 'started', 'verified', 'online', 'failed'] as const;
+export const HOST_STATES = ['pending', 'checked', 'drained', 'offline', 'upgraded', 'started', 'verified', 'online', 'failed', 'skipped', 'downgraded', 'rolled-back'] as const;
 export type HostState = (typeof HOST_STATES)[number];
 
 export interface HostStatus {
@@ -13,9 +13,11 @@ export interface HostStatus {
 }
 
 export interface Decision {
-  gate: GateName;
+  /** A gate name, or "guided-failure" for an operator's decision after a failed step. */
+  gate: GateName | 'guided-failure';
   approver: string;
-  decision: 'approve' | 'reject' | 'expired';
+  decision: 'approve' | 'reject' | 'expired' | OperatorAction;
+  host?: string;
   comment?: string;
   /** Workflow time, ISO 8601. */
   at: string;
@@ -39,12 +41,33 @@ export interface UndoRecord {
   undo: { host: string; command: string }[] | { restoreBackup: string; checksum: string };
 }
 
+export type OperatorAction = 'retry' | 'skip' | 'rollback';
+
+export interface OperatorInput {
+  operator: string;
+  host?: string;
+  comment?: string;
+}
+
+/** A step used up its retries: the run waits for the operator instead of failing. */
+export interface AwaitingOperator {
+  phase: string;
+  step?: string;
+  rollingBack: boolean;
+  reason: string;
+  hosts: { host: string; error: string; outputTail: string }[];
+  options: OperatorAction[];
+  skippable: string[];
+  expiresAt?: string;
+}
+
 export interface RunStatus {
   fleet: string;
   source: string;
   target: string;
   phase: string;
   pendingGate?: PendingGate;
+  awaitingOperator?: AwaitingOperator;
   hosts: Record<string, HostStatus>;
   hostCounts: Partial<Record<HostState, number>>;
   decisions: Decision[];
@@ -60,10 +83,12 @@ export interface ApprovalInput {
 }
 
 export interface RunResult {
-  outcome: 'completed' | 'rejected';
+  outcome: 'completed' | 'rejected' | 'rolled-back';
   fleet: string;
   target: string;
   hosts: number;
   backup?: { name: string; checksum: string };
   decisions: Decision[];
+  /** Why the run did not complete, when it did not. */
+  reason?: string;
 }

@@ -102,3 +102,26 @@ export async function recordHistory(handle: WorkflowHandle, shape: string): Prom
   });
   writeFileSync(join(HISTORIES_DIR, `${shape}.json`), json);
 }
+
+/** The lab plan with quick retries, so tests of failures do not wait out production back-offs. */
+export function quickRetries(plan: UpgradePlan): UpgradePlan {
+  const fast = { maxAttempts: 2, initialInterval: '100ms', backoff: 1, maxInterval: '100ms' };
+  return {
+    ...plan,
+    roles: Object.fromEntries(
+      Object.entries(plan.roles).map(([name, role]) => [
+        name,
+        { ...role, steps: Object.fromEntries(Object.entries(role.steps).map(([step, command]) => [step, command && { ...command, retry: fast }])) },
+      ]),
+    ) as UpgradePlan['roles'],
+    database: Object.fromEntries(Object.entries(plan.database).map(([key, value]) => [key, typeof value === 'object' ? { ...value, retry: fast } : value])) as UpgradePlan['database'],
+  };
+}
+
+/** Waits until the run waits for an operator. */
+export async function atGuidedFailure(handle: WorkflowHandle): Promise<RunStatus> {
+  return waitFor(async () => {
+    const status = await handle.query(statusQuery);
+    return status.awaitingOperator ? status : undefined;
+  }, 'the guided failure');
+}

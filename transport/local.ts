@@ -35,8 +35,10 @@ export function createLocalTransport(options: { env?: Record<string, string> } =
           kill();
         }, timeoutMs);
         signal?.addEventListener('abort', kill, { once: true });
+        if (signal?.aborted) kill();
         child.on('error', (error) => {
           clearTimeout(timer);
+          signal?.removeEventListener('abort', kill);
           reject(error);
         });
         child.on('close', (code) => {

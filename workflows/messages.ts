@@ -4,7 +4,7 @@
  */
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ApprovalInput, RunStatus } from '../core/status';
+import type { ApprovalInput, OperatorInput, RunStatus } from '../core/status';
 
 export const WORKFLOW_TYPE = 'upgradeFleet';
 
@@ -13,6 +13,14 @@ export const rejectSignal = defineSignal<[ApprovalInput]>('reject');
 export const approveUpdate = defineUpdate<RunStatus, [ApprovalInput]>('approveGate');
 export const rejectUpdate = defineUpdate<RunStatus, [ApprovalInput]>('rejectGate');
 export const statusQuery = defineQuery<RunStatus>('status');
+
+/** Guided failure: what the operator does about a step that used up its retries. */
+export const retrySignal = defineSignal<[OperatorInput]>('retry');
+export const skipSignal = defineSignal<[OperatorInput]>('skip');
+export const rollbackSignal = defineSignal<[OperatorInput]>('rollback');
+export const retryUpdate = defineUpdate<RunStatus, [OperatorInput]>('retryStep');
+export const skipUpdate = defineUpdate<RunStatus, [OperatorInput]>('skipHost');
+export const rollbackUpdate = defineUpdate<RunStatus, [OperatorInput]>('rollbackRun');
 
 export const PhaseAttribute = defineSearchAttributeKey('CutoverPhase', SearchAttributeType.KEYWORD);
 export const FleetAttribute = defineSearchAttributeKey('CutoverFleet', SearchAttributeType.KEYWORD);

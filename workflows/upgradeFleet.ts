@@ -1,12 +1,14 @@
 /**
  * upgradeFleet: runs a validated plan in the vendor's order. The xstate machine decides what comes next; this
- * workflow performs what the machine names (phases as batch activities, gates as waits on signals/updates),
- * keeps the public status and records what would undo every completed step.
+ * workflow performs what the machine names (phases as batch activities, gates and guided failures as waits on
+ * signals/updates, rollback as compensation), keeps the public status and records the undo of every step.
  */
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   condition,
+  isCancellation,
   log,
   proxyActivities,
   setCurrentDetails,
@@ -19,15 +21,41 @@ import { initialTransition, transition } from 'xstate';
 import type { Activities, HostOutcome } from '../activities';
 import { normalizeDecision, openGate, quorumReached, refuseDecision } from '../core/gates';
 import { PUBLIC_PHASE, upgradeMachine, type MachineState, type UpgradeAction, type UpgradeEvent } from '../core/machine';
-import { type GateName, type HostStepName, type RetryPolicy, durationMs, validatePlan } from '../core/plan';
-import { type DatabaseTask, type PhaseName, type StepBatch, PHASE_TITLES, backupName, describeBatch, planRun } from '../core/planner';
-import { HOST_STATES, type ApprovalInput, type HostState, type HostStatus, type RunResult, type RunStatus } from '../core/status';
-import { FleetAttribute, PhaseAttribute, approveSignal, approveUpdate, rejectSignal, rejectUpdate, statusQuery } from './messages';
+import { refuseOperatorAction, skippableHosts } from '../core/operator';
+import { type GateName, type RetryPolicy, durationMs, validatePlan } from '../core/plan';
+import { type DatabaseTask, type PhaseName, type StepBatch, type StepName, PHASE_TITLES, backupName, describeBatch, planRun } from '../core/planner';
+import { planRollback } from '../core/rollback';
+import {
+  HOST_STATES,
+  type ApprovalInput,
+  type AwaitingOperator,
+  type HostState,
+  type HostStatus,
+  type OperatorAction,
+  type OperatorInput,
+  type RunResult,
+  type RunStatus,
+} from '../core/status';
+import {
+  FleetAttribute,
+  PhaseAttribute,
+  approveSignal,
+  approveUpdate,
+  rejectSignal,
+  rejectUpdate,
+  retrySignal,
+  retryUpdate,
+  rollbackSignal,
+  rollbackUpdate,
+  skipSignal,
+  skipUpdate,
+  statusQuery,
+} from './messages';
 
 /** A worker that dies mid-batch is noticed within this, not within the (possibly hour-long) step timeout. */
 const HEARTBEAT_TIMEOUT_MS = 20_000;
 
-const STATE_AFTER_STEP: Record<HostStepName, HostState> = {
+const STATE_AFTER_STEP: Record<StepName, HostState> = {
   version: 'checked',
   drain: 'drained',
   stop: 'offline',
@@ -35,6 +63,12 @@ const STATE_AFTER_STEP: Record<HostStepName, HostState> = {
   start: 'started',
   verify: 'verified',
   online: 'online',
+  'rollback-drain': 'drained',
+  'rollback-stop': 'offline',
+  downgrade: 'downgraded',
+  'rollback-start': 'started',
+  'rollback-verify': 'verified',
+  'rollback-online': 'rolled-back',
 };
 
 function retryOptions(retry: RetryPolicy): ActivityOptions['retry'] {
@@ -46,7 +80,7 @@ function retryOptions(retry: RetryPolicy): ActivityOptions['retry'] {
   };
 }
 
-/** Activity option profiles: a batch gets time for every host in it, and always a heartbeat timeout. */
+/** Activity option profile of a host step: time for every wave of the batch, and always a heartbeat timeout. */
 function hostStepActivity(batch: StepBatch) {
   const waves = Math.ceil(batch.tasks.length / batch.maxParallel);
   return proxyActivities<Activities>({
@@ -71,6 +105,8 @@ function failureMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+const lastLine = (text: string) => text.trim().split('\n').pop()?.trim() ?? '';
+
 export async function upgradeFleet(input: unknown): Promise<RunResult> {
   const validated = validatePlan(input);
   if (!validated.ok) {
@@ -89,7 +125,13 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
     decisions: [],
     undoLog: [],
   };
+  /** Host-steps already done (`step/host`), so a retried phase or rollback runs only what is left. */
+  const done = new Set<string>();
+  const skipped = new Set<string>();
   let rejection: string | undefined;
+  let operatorChoice: UpgradeEvent | undefined;
+  /** The hosts of the last step that failed, for the operator. */
+  let lastFailure: { step?: StepName; hosts: AwaitingOperator['hosts'] } = { hosts: [] };
 
   const publicStatus = (): RunStatus => {
     const hostCounts: RunStatus['hostCounts'] = {};
@@ -97,11 +139,16 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
     return { ...status, hostCounts };
   };
 
+  let publishedPhase: string | undefined;
   const publish = () => {
-    upsertSearchAttributes([
-      { key: PhaseAttribute, value: status.phase },
-      { key: FleetAttribute, value: plan.fleet },
-    ]);
+    // Each upsert is a history event: only when the phase changes, not on every batch.
+    if (status.phase !== publishedPhase) {
+      upsertSearchAttributes([
+        { key: PhaseAttribute, value: status.phase },
+        { key: FleetAttribute, value: plan.fleet },
+      ]);
+      publishedPhase = status.phase;
+    }
     const counts = publicStatus().hostCounts;
     const lines = [
       `**Cutover** ${plan.fleet}: ${plan.source} → ${plan.target}`,
@@ -113,13 +160,22 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
       lines.push(
         `**Waiting for approval at gate \`${gate.gate}\`** (${gate.approvedBy.length}/${gate.quorum}; approvers: ${gate.approvers.join(', ') || 'anyone'}${gate.expiresAt ? `; expires ${gate.expiresAt}` : ''})`,
         gate.instructions,
-        `Send the signal \`approve\` with \`{"approver": "your name"}\` (or \`reject\`).`,
+        'Send the signal `approve` with `{"approver": "your name"}` (or `reject`).',
+      );
+    }
+    const waiting = status.awaitingOperator;
+    if (waiting) {
+      lines.push(
+        `**Waiting for an operator:** ${waiting.reason}`,
+        ...waiting.hosts.map((h) => `- \`${h.host}\`: ${h.error} — ${lastLine(h.outputTail)}`),
+        `Send \`retry\`, ${waiting.skippable.length ? '`skip` (with `"host"`), ' : ''}or \`rollback\` with \`{"operator": "your name"}\`${waiting.expiresAt ? `; rolls back at ${waiting.expiresAt}` : ''}.`,
       );
     }
     if (status.failure) lines.push(`**Failure:** ${status.failure}`);
     setCurrentDetails(lines.join('\n\n'));
   };
 
+  // --- Approval gates -------------------------------------------------------------------------------------------
   const decide = (kind: 'approve' | 'reject', raw: ApprovalInput) => {
     const decision = normalizeDecision(raw);
     const gate = status.pendingGate;
@@ -134,26 +190,65 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
     if (kind === 'approve') gate.approvedBy.push(decision.approver);
     else rejection = `gate ${gate.gate} rejected by ${decision.approver}${decision.comment ? `: ${decision.comment}` : ''}`;
   };
-  const onSignal = (kind: 'approve' | 'reject') => (decision: ApprovalInput) => {
+  const onGateSignal = (kind: 'approve' | 'reject') => (decision: ApprovalInput) => {
     const refusal = refuseDecision(status.pendingGate, decision, kind);
     if (refusal) log.warn(`${kind} signal refused: ${refusal}`);
     else decide(kind, decision);
   };
-  const validator = (kind: 'approve' | 'reject') => (decision: ApprovalInput) => {
+  const gateValidator = (kind: 'approve' | 'reject') => (decision: ApprovalInput) => {
     const refusal = refuseDecision(status.pendingGate, decision, kind);
     if (refusal) throw new Error(refusal);
   };
-  setHandler(approveSignal, onSignal('approve'), { description: 'Approve the pending gate: {"approver": "name", "comment": "optional"}' });
-  setHandler(rejectSignal, onSignal('reject'), { description: 'Reject the pending gate: {"approver": "name", "comment": "why"}' });
+  setHandler(approveSignal, onGateSignal('approve'), { description: 'Approve the pending gate: {"approver": "name", "comment": "optional"}' });
+  setHandler(rejectSignal, onGateSignal('reject'), { description: 'Reject the pending gate: {"approver": "name", "comment": "why"}' });
   setHandler(approveUpdate, (decision) => (decide('approve', decision), publicStatus()), {
-    validator: validator('approve'),
+    validator: gateValidator('approve'),
     description: 'Approve the pending gate and get the run status back; refused with the reason if not allowed.',
   });
   setHandler(rejectUpdate, (decision) => (decide('reject', decision), publicStatus()), {
-    validator: validator('reject'),
+    validator: gateValidator('reject'),
     description: 'Reject the pending gate; refused with the reason if not allowed.',
   });
-  setHandler(statusQuery, publicStatus, { description: 'Phase, every host, the pending gate and every decision.' });
+
+  // --- Guided failure -------------------------------------------------------------------------------------------
+  const choose = (action: OperatorAction, input: OperatorInput) => {
+    const operator = input.operator.trim();
+    status.decisions.push({
+      gate: 'guided-failure',
+      approver: operator,
+      decision: action,
+      ...(input.host ? { host: input.host } : {}),
+      ...(input.comment ? { comment: input.comment } : {}),
+      at: new Date().toISOString(),
+    });
+    if (action === 'retry') operatorChoice = { type: 'OPERATOR_RETRY' };
+    else if (action === 'skip') operatorChoice = { type: 'OPERATOR_SKIP', host: input.host as string };
+    else operatorChoice = { type: 'OPERATOR_ROLLBACK', reason: `rollback chosen by ${operator}${input.comment ? `: ${input.comment}` : ''}` };
+  };
+  const operatorHandlers = [
+    ['retry', retrySignal, retryUpdate, 'Run the failed step again on the hosts that failed: {"operator": "name"}'],
+    ['skip', skipSignal, skipUpdate, 'Go on without a failed host, where the plan allows: {"operator": "name", "host": "id"}'],
+    ['rollback', rollbackSignal, rollbackUpdate, 'Roll the whole fleet back to the source version: {"operator": "name"}'],
+  ] as const;
+  for (const [action, signal, update, description] of operatorHandlers) {
+    setHandler(
+      signal,
+      (input: OperatorInput) => {
+        const refusal = refuseOperatorAction(status.awaitingOperator, action, input);
+        if (refusal) log.warn(`${action} signal refused: ${refusal}`);
+        else choose(action, input);
+      },
+      { description },
+    );
+    setHandler(update, (input: OperatorInput) => (choose(action, input), publicStatus()), {
+      validator: (input: OperatorInput) => {
+        const refusal = refuseOperatorAction(status.awaitingOperator, action, input);
+        if (refusal) throw new Error(refusal);
+      },
+      description,
+    });
+  }
+  setHandler(statusQuery, publicStatus, { description: 'Phase, every host, the pending gate or failure, and every decision.' });
 
   const waitAtGate = async (name: GateName): Promise<UpgradeEvent> => {
     const gate = plan.gates[name];
@@ -163,42 +258,79 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
     rejection = undefined;
     publish();
     const decided = () => rejection !== undefined || quorumReached(status.pendingGate as NonNullable<RunStatus['pendingGate']>);
-    const inTime = timeoutMs === undefined ? (await condition(decided), true) : await condition(decided, timeoutMs);
-    status.pendingGate = undefined;
-    if (!inTime) {
-      status.decisions.push({ gate: name, approver: 'timer', decision: 'expired', at: new Date().toISOString() });
-      return { type: 'GATE_REJECTED', reason: `gate ${name} expired after ${gate.timeout} without approval` };
+    try {
+      const inTime = timeoutMs === undefined ? (await condition(decided), true) : await condition(decided, timeoutMs);
+      if (!inTime) {
+        status.decisions.push({ gate: name, approver: 'timer', decision: 'expired', at: new Date().toISOString() });
+        return { type: 'GATE_REJECTED', reason: `gate ${name} expired after ${gate.timeout} without approval` };
+      }
+      return rejection ? { type: 'GATE_REJECTED', reason: rejection } : { type: 'GATE_APPROVED' };
+    } finally {
+      status.pendingGate = undefined;
     }
-    return rejection ? { type: 'GATE_REJECTED', reason: rejection } : { type: 'GATE_APPROVED' };
   };
 
+  const waitForOperator = async (rollingBack: boolean, reason: string): Promise<UpgradeEvent> => {
+    const timeoutMs = !rollingBack && plan.execution.operatorTimeout ? durationMs(plan.execution.operatorTimeout) : undefined;
+    const skippable = skippableHosts(plan, lastFailure.step, lastFailure.hosts.map((h) => h.host));
+    status.awaitingOperator = {
+      phase: status.phase,
+      ...(lastFailure.step ? { step: lastFailure.step } : {}),
+      rollingBack,
+      reason,
+      hosts: lastFailure.hosts,
+      options: skippable.length ? ['retry', 'skip', 'rollback'] : ['retry', 'rollback'],
+      skippable,
+      ...(timeoutMs ? { expiresAt: new Date(Date.now() + timeoutMs).toISOString() } : {}),
+    };
+    operatorChoice = undefined;
+    publish();
+    try {
+      const inTime = timeoutMs === undefined ? (await condition(() => operatorChoice !== undefined), true) : await condition(() => operatorChoice !== undefined, timeoutMs);
+      if (!inTime) {
+        status.decisions.push({ gate: 'guided-failure', approver: 'timer', decision: 'rollback', at: new Date().toISOString() });
+        return { type: 'OPERATOR_ROLLBACK', reason: `no operator decision within ${plan.execution.operatorTimeout}: ${reason}` };
+      }
+      const choice = operatorChoice as unknown as UpgradeEvent;
+      if (choice.type === 'OPERATOR_SKIP') {
+        skipped.add(choice.host);
+        const host = status.hosts[choice.host] as HostStatus;
+        host.state = 'skipped';
+      }
+      return choice;
+    } finally {
+      status.awaitingOperator = undefined;
+    }
+  };
+
+  // --- Host steps ---------------------------------------------------------------------------------------------
   const allowedSources = plan.upgradePaths[plan.target] ?? [];
 
-  /** Applies a batch's outcomes to the hosts; returns why the phase must stop, if it must. */
+  /** Applies a batch's outcomes to the hosts; returns why the step must stop, if it must. */
   const applyOutcomes = (batch: StepBatch, outcomes: HostOutcome[]): string | undefined => {
-    const problems: string[] = [];
+    const failures: AwaitingOperator['hosts'] = [];
     for (const outcome of outcomes) {
       const host = status.hosts[outcome.host] as HostStatus;
       host.step = batch.step;
-      const output = outcome.outputTail.trim();
-      const version = output.split('\n').pop()?.trim() ?? '';
+      const printed = lastLine(outcome.outputTail);
       let error: string | undefined;
-      if (!outcome.ok) error = `${batch.step} failed (exit ${outcome.exitCode}) after ${outcome.attempt} attempt(s)`;
-      else if (batch.step === 'version' && !allowedSources.includes(version)) {
-        error = `${outcome.host} is at ${version || '(no version printed)'}: ${plan.target} can only be installed over ${allowedSources.join(' or ')}; upgrade it to ${allowedSources.join(' or ')} first`;
+      if (!outcome.ok) error = `${batch.step} failed (exit ${outcome.exitCode}) after ${outcome.attempt || 'all'} attempt(s)`;
+      else if (batch.step === 'version' && !allowedSources.includes(printed)) {
+        error = `${outcome.host} is at ${printed || '(no version printed)'}: ${plan.target} can only be installed over ${allowedSources.join(' or ')}; upgrade it to ${allowedSources.join(' or ')} first`;
       }
       if (error) {
         host.state = 'failed';
         host.error = error;
         host.outputTail = outcome.outputTail;
-        problems.push(`${outcome.host}: ${error}${outcome.ok ? '' : `: ${output.split('\n').pop() ?? ''}`}`);
+        failures.push({ host: outcome.host, error, outputTail: outcome.outputTail });
       } else {
+        done.add(`${batch.step}/${outcome.host}`);
         host.state = STATE_AFTER_STEP[batch.step];
         delete host.error;
         delete host.outputTail;
       }
     }
-    const undone = batch.tasks.filter((task) => task.undo && status.hosts[task.host]?.state !== 'failed');
+    const undone = batch.tasks.filter((task) => task.undo && done.has(`${batch.step}/${task.host}`));
     if (undone.length > 0) {
       status.undoLog.push({
         phase: status.phase,
@@ -207,14 +339,19 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
         undo: undone.map((task) => ({ host: task.host, command: task.undo as string })),
       });
     }
-    return problems.length ? `${batch.step} failed on ${problems.length} host(s): ${problems.join('; ')}` : undefined;
+    if (failures.length === 0) return undefined;
+    lastFailure = { step: batch.step, hosts: failures };
+    return `${batch.step} failed on ${failures.length} host(s): ${failures.map((f) => `${f.host}: ${f.error}${lastLine(f.outputTail) ? ` (${lastLine(f.outputTail)})` : ''}`).join('; ')}`;
   };
 
-  const runBatch = async (batch: StepBatch): Promise<string | undefined> => {
+  const runBatch = async (whole: StepBatch, skipping: Set<string>): Promise<string | undefined> => {
+    const batch = { ...whole, tasks: whole.tasks.filter((task) => !done.has(`${whole.step}/${task.host}`) && !skipping.has(task.host)) };
+    if (batch.tasks.length === 0) return undefined;
     let outcomes: HostOutcome[];
     try {
       outcomes = await hostStepActivity(batch)(batch);
     } catch (error) {
+      if (isCancellation(error)) throw error;
       // The batch as a whole gave up (timeouts, worker lost on the last attempt): every host in it is unaccounted for.
       const message = failureMessage(error);
       outcomes = batch.tasks.map((task) => ({ host: task.host, ok: false, exitCode: -1, outputTail: message, attempt: 0 }));
@@ -226,54 +363,121 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
 
   const runDatabase = async (task: DatabaseTask): Promise<string> => (await databaseActivity(task)(task)).result;
 
+  const databaseFailure = (task: DatabaseTask, error: unknown) => {
+    if (isCancellation(error)) throw error;
+    lastFailure = { hosts: [{ host: task.host, error: `database ${task.action} failed`, outputTail: failureMessage(error) }] };
+    return `database ${task.action} on ${task.host} failed: ${failureMessage(error)}`;
+  };
+
   const runPhase = async (phase: PhaseName): Promise<UpgradeEvent> => {
-    try {
-      let checksum = '';
-      for (const task of run.phases[phase].database) {
-        const result = await runDatabase(task);
-        if (task.action === 'checksum') checksum = result;
-        if (task.action === 'backup') {
-          status.backup = { name: run.backup, checksum };
-          status.undoLog.push({ phase: status.phase, step: 'backup', hosts: [], undo: { restoreBackup: run.backup, checksum } });
+    let checksum = '';
+    for (const task of run.phases[phase].database) {
+      let result: string;
+      try {
+        result = await runDatabase(task);
+      } catch (error) {
+        return { type: 'PHASE_FAILED', reason: `${PHASE_TITLES[phase]}: ${databaseFailure(task, error)}` };
+      }
+      if (task.action === 'checksum') checksum = result;
+      if (task.action === 'backup') {
+        status.backup = { name: run.backup, checksum };
+        status.undoLog.push({ phase: status.phase, step: 'backup', hosts: [], undo: { restoreBackup: run.backup, checksum } });
+      }
+    }
+    for (const batch of run.phases[phase].batches) {
+      const problem = await runBatch(batch, skipped);
+      if (problem) return { type: 'PHASE_FAILED', reason: `${PHASE_TITLES[phase]}: ${problem}` };
+    }
+    return { type: 'PHASE_SUCCEEDED' };
+  };
+
+  // --- Rollback by compensation ---------------------------------------------------------------------------------
+  const rollbackSkipped = new Set<string>();
+  let restored = false;
+  const runRollback = async (): Promise<UpgradeEvent> => {
+    for (const step of planRollback(plan, status.undoLog)) {
+      if (step.kind === 'restore') {
+        if (restored) continue;
+        let checksum: string;
+        try {
+          await runDatabase(step.restore);
+          checksum = await runDatabase(step.checksum);
+        } catch (error) {
+          return { type: 'ROLLBACK_FAILED', reason: `rollback: ${databaseFailure(step.restore, error)}` };
         }
+        if (checksum !== step.expectedChecksum) {
+          lastFailure = { hosts: [{ host: step.restore.host, error: 'restored database differs from the backup', outputTail: checksum }] };
+          return { type: 'ROLLBACK_FAILED', reason: `rollback: the restored database's checksum ${checksum} is not the backup's ${step.expectedChecksum}` };
+        }
+        restored = true;
+        continue;
       }
-      for (const batch of run.phases[phase].batches) {
-        const problem = await runBatch(batch);
-        if (problem) return { type: 'PHASE_FAILED', reason: `${PHASE_TITLES[phase]}: ${problem}` };
+      for (const batch of step.batches) {
+        const problem = await runBatch(batch, rollbackSkipped);
+        if (problem) return { type: 'ROLLBACK_FAILED', reason: `rollback: ${problem}` };
       }
-      return { type: 'PHASE_SUCCEEDED' };
-    } catch (error) {
-      return { type: 'PHASE_FAILED', reason: `${PHASE_TITLES[phase]}: ${failureMessage(error)}` };
+    }
+    return { type: 'ROLLBACK_SUCCEEDED' };
+  };
+
+  // --- The machine drives ---------------------------------------------------------------------------------------
+  const perform = async (actions: readonly { type: string; params?: unknown }[], reason: string | undefined): Promise<UpgradeEvent> => {
+    const work = actions.filter((a): a is UpgradeAction => ['runPhase', 'openGate', 'awaitOperator', 'runRollback'].includes(a.type));
+    const action = work[work.length - 1];
+    if (!action) throw ApplicationFailure.nonRetryable(`machine entered a state without work: ${JSON.stringify(actions)}`);
+    switch (action.type) {
+      case 'runPhase':
+        return runPhase(action.params.phase);
+      case 'openGate':
+        return waitAtGate(action.params.gate);
+      case 'awaitOperator': {
+        const choice = await waitForOperator(action.params.rollingBack, reason ?? 'a step failed');
+        if (action.params.rollingBack && choice.type === 'OPERATOR_SKIP') rollbackSkipped.add(choice.host);
+        return choice;
+      }
+      case 'runRollback':
+        return runRollback();
     }
   };
 
-  const perform = async (actions: readonly { type: string; params?: unknown }[]): Promise<UpgradeEvent> => {
-    const work = actions.filter((a): a is UpgradeAction => a.type === 'runPhase' || a.type === 'openGate');
-    const action = work[work.length - 1];
-    if (!action) throw ApplicationFailure.nonRetryable(`machine entered a state without work: ${JSON.stringify(actions)}`);
-    return action.type === 'runPhase' ? runPhase(action.params.phase) : waitAtGate(action.params.gate);
-  };
-
+  const ROLLBACK_STATES: MachineState[] = ['rollingBack', 'rollbackAwaitingOperator'];
+  let cancelled: unknown;
   let [snapshot, actions] = initialTransition(upgradeMachine, { gates: run.gates });
   while (snapshot.status === 'active') {
-    status.phase = PUBLIC_PHASE[snapshot.value as MachineState];
+    const state = snapshot.value as MachineState;
+    status.phase = PUBLIC_PHASE[state];
+    status.failure = snapshot.context.failure;
     publish();
-    const event = await perform(actions);
+    let event: UpgradeEvent;
+    try {
+      // Compensation runs to the end even when the run is cancelled: it must never stop half-way.
+      event = ROLLBACK_STATES.includes(state) || cancelled
+        ? await CancellationScope.nonCancellable(() => perform(actions, snapshot.context.failure))
+        : await perform(actions, snapshot.context.failure);
+    } catch (error) {
+      if (!isCancellation(error) || cancelled) throw error;
+      cancelled = error;
+      event = { type: 'CANCELLED' };
+      status.decisions.push({ gate: 'guided-failure', approver: 'cancellation', decision: 'rollback', at: new Date().toISOString() });
+    }
     [snapshot, actions] = transition(upgradeMachine, snapshot, event);
   }
-  status.phase = PUBLIC_PHASE[snapshot.value as MachineState];
+  const final = snapshot.value as MachineState;
+  status.phase = PUBLIC_PHASE[final];
   status.failure = snapshot.context.failure;
   publish();
 
-  if (snapshot.value === 'failed') {
+  if (cancelled) throw cancelled;
+  if (final === 'failed') {
     throw ApplicationFailure.nonRetryable(snapshot.context.failure ?? 'upgrade failed', 'UpgradeFailed', publicStatus());
   }
   return {
-    outcome: snapshot.value === 'completed' ? 'completed' : 'rejected',
+    outcome: final === 'completed' ? 'completed' : final === 'rolledBack' ? 'rolled-back' : 'rejected',
     fleet: plan.fleet,
     target: plan.target,
     hosts: run.hostIds.length,
     ...(status.backup ? { backup: status.backup } : {}),
     decisions: status.decisions,
+    ...(snapshot.context.failure && final !== 'completed' ? { reason: snapshot.context.failure } : {}),
   };
 }

@@ -134,22 +134,62 @@ describe('upgradeMachine', () => {
   it.each([
     ['approvalBeforeSchemaUpgrade', 'backup looks wrong'],
     ['approvalBeforeOnline', 'smoke test failed'],
-  ] as const)('fails when %s is rejected, since the fleet is already offline', (state, reason) => {
+  ] as const)('rolls back when %s is rejected, since the fleet is already offline', (state, reason) => {
     const { snapshot } = drive(ALL_GATES, state);
-    const [next] = transition(upgradeMachine, snapshot, { type: 'GATE_REJECTED', reason });
-    expect(next.value).toBe('failed');
-    expect(next.status).toBe('done');
+    const [next, actions] = transition(upgradeMachine, snapshot, { type: 'GATE_REJECTED', reason });
+    expect(next.value).toBe('rollingBack');
     expect(next.context.failure).toBe(reason);
+    expect(actions.map((a) => a.type)).toContain('runRollback');
   });
 
-  it.each(Object.keys(PHASE_OF_STATE) as MachineState[])('fails with the reason when a phase fails in %s', (state) => {
-    const { snapshot } = drive(ALL_GATES, state);
-    expect(snapshot.value).toBe(state);
-    const [next, actions] = transition(upgradeMachine, snapshot, { type: 'PHASE_FAILED', reason: `${state} broke` });
+  it('fails without touching anything when preflight fails', () => {
+    const { snapshot } = drive(ALL_GATES, 'preflight');
+    const [next] = transition(upgradeMachine, snapshot, { type: 'PHASE_FAILED', reason: 'appv-02 is at 4.0' });
     expect(next.value).toBe('failed');
     expect(next.status).toBe('done');
-    expect(next.context.failure).toBe(`${state} broke`);
-    expect(work(actions)).toEqual([]);
+    expect(next.context.failure).toBe('appv-02 is at 4.0');
+  });
+
+  const CHANGING_PHASES = (Object.keys(PHASE_OF_STATE) as MachineState[]).filter((state) => state !== 'preflight');
+
+  it.each(CHANGING_PHASES)('waits for the operator when a phase fails in %s, and retry re-enters it', (state) => {
+    const { snapshot } = drive(ALL_GATES, state);
+    const [waiting, actions] = transition(upgradeMachine, snapshot, { type: 'PHASE_FAILED', reason: `${state} broke` });
+    expect(waiting.value).toBe('awaitingOperator');
+    expect(waiting.context.failure).toBe(`${state} broke`);
+    expect(actions.find((a) => a.type === 'awaitOperator')?.params).toEqual({ rollingBack: false });
+    const [retried, again] = transition(upgradeMachine, waiting, { type: 'OPERATOR_RETRY' });
+    expect(retried.value).toBe(state);
+    expect(work(again)).toEqual([{ type: 'runPhase', params: { phase: PHASE_OF_STATE[state] } }]);
+    const [skipped] = transition(upgradeMachine, waiting, { type: 'OPERATOR_SKIP', host: 'appv-03' });
+    expect(skipped.value).toBe(state);
+    const [rolling] = transition(upgradeMachine, waiting, { type: 'OPERATOR_ROLLBACK', reason: 'abort' });
+    expect(rolling.value).toBe('rollingBack');
+  });
+
+  it('a failing rollback goes to the operator, and ends rolled back once it succeeds', () => {
+    const { snapshot } = drive(ALL_GATES, 'upgradingRest');
+    const [waiting] = transition(upgradeMachine, snapshot, { type: 'PHASE_FAILED', reason: 'install failed' });
+    const [rolling] = transition(upgradeMachine, waiting, { type: 'OPERATOR_ROLLBACK', reason: 'abort' });
+    const [undoFailed, actions] = transition(upgradeMachine, rolling, { type: 'ROLLBACK_FAILED', reason: 'restore failed' });
+    expect(undoFailed.value).toBe('rollbackAwaitingOperator');
+    expect(actions.find((a) => a.type === 'awaitOperator')?.params).toEqual({ rollingBack: true });
+    const [again] = transition(upgradeMachine, undoFailed, { type: 'OPERATOR_RETRY' });
+    expect(again.value).toBe('rollingBack');
+    const [done] = transition(upgradeMachine, again, { type: 'ROLLBACK_SUCCEEDED' });
+    expect(done.value).toBe('rolledBack');
+    expect(done.status).toBe('done');
+  });
+
+  it('cancellation rolls back from any active state, and is ignored once rolling back', () => {
+    for (const state of ['approvalBeforeOffline', 'draining', 'upgradingRest', 'approvalBeforeOnline'] as MachineState[]) {
+      const { snapshot } = drive(ALL_GATES, state);
+      const [next] = transition(upgradeMachine, snapshot, { type: 'CANCELLED' });
+      expect(next.value, state).toBe('rollingBack');
+      const [still, actions] = transition(upgradeMachine, next, { type: 'CANCELLED' });
+      expect(still.value).toBe('rollingBack');
+      expect(actions.map((a) => a.type)).not.toContain('runRollback');
+    }
   });
 
   it('ignores events that do not belong to the current state', () => {

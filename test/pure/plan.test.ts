@@ -193,7 +193,7 @@ describe('durationMs', () => {
 });
 
 describe('renderCommand', () => {
-  const values: TemplateValues = { host: 'appv-02', fleet: 'appv-lab', source: '4.1-SP1', target: '4.5', backup: 'bk-1', database: 'APPVDB' };
+  const values: TemplateValues = { host: 'appv-02', fleet: 'appv-lab', source: '4.1-SP1', target: '4.5', version: '4.5', backup: 'bk-1', database: 'APPVDB' };
 
   it('substitutes every template key, repeated and with inner spaces', () => {
     expect(renderCommand('{{fleet}}:{{host}}:{{source}}:{{target}}:{{backup}}:{{database}}', values)).toBe('appv-lab:appv-02:4.1-SP1:4.5:bk-1:APPVDB');

@@ -1,6 +1,6 @@
 /** planRun turns a validated plan into the exact phases and batches the workflow runs; formatPreview prints them. */
 import { describe, expect, it } from 'vitest';
-import { PHASE_ORDER, type RunPlan, type StepBatch, backupName, describeBatch, formatPreview, planRun, restoreTask } from '../../core/planner';
+import { PHASE_ORDER, type RunPlan, type StepBatch, backupName, describeBatch, formatPreview, planRun, rollbackDatabaseTasks } from '../../core/planner';
 import { fleetOf, validExample } from './fixtures';
 
 const BACKUP = 'appv-lab-before-4.5-run1';
@@ -93,7 +93,7 @@ describe('planRun', () => {
     const run = planRun(plan, { backup: BACKUP });
     expect([...run.phases.backup.database, ...run.phases.verify.database].map((task) => task.host)).toEqual(['appv-03', 'appv-03', 'appv-03']);
     expect(run.phases.verify.database[0]?.command).toBe('labhost db verify 4.5');
-    expect(restoreTask(plan, BACKUP)).toMatchObject({ action: 'restore', host: 'appv-03', command: `labhost db restore ${BACKUP}`, timeoutMs: 600_000 });
+    expect(rollbackDatabaseTasks(plan, BACKUP).restore).toMatchObject({ action: 'restore', host: 'appv-03', command: `labhost db restore ${BACKUP}`, timeoutMs: 600_000 });
   });
 
   it("gives every batch the plan's maxParallel and its step's timeout and retry", () => {

@@ -144,23 +144,6 @@ describe('host step failures', () => {
     expect(ops.filter((o) => o.host === 'appv-03' && o.op.startsWith('install'))).toHaveLength(1);
   });
 
-  it('a permanent failure stops the run and names the host, step and output', async () => {
-    const lab = freshLab({ hosts: 3 });
-    labFault(lab, 'appv-03', 'install', 'always');
-    await withRun(labPlan(hosts(3)), lab, async (handle) => {
-      await atGate(handle, 'beforeOffline');
-      await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
-      const error = await handle.result().catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(WorkflowFailedError);
-      expect((error as WorkflowFailedError).cause?.message).toContain('appv-03');
-      const status = await handle.query(statusQuery);
-      expect(status.phase).toBe('failed');
-      expect(status.hosts['appv-03']).toMatchObject({ state: 'failed', step: 'upgrade' });
-      expect(status.hosts['appv-03']?.outputTail).toContain('injected permanent failure');
-      await recordHistory(handle, 'failed');
-    });
-  });
-
   it('preflight refuses a host whose version the upgrade path does not allow, before anything changes', async () => {
     const lab = freshLab({ hosts: 3, versions: { 'appv-02': '4.0' } });
     await withRun(labPlan(hosts(3)), lab, async (handle) => {

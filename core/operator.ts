@@ -1,0 +1,28 @@
+/** Guided failure, pure: what the operator may do about a failed step, and why a request is refused. */
+import { DB_OWNER_ROLE, type UpgradePlan, applicationRole, hostCommand } from './plan';
+import type { StepName } from './planner';
+import type { AwaitingOperator, OperatorAction, OperatorInput } from './status';
+
+/** Hosts the operator may skip: never the DB owner, only roles that allow it, never a required verify. */
+export function skippableHosts(plan: UpgradePlan, step: StepName | undefined, failedHosts: string[]): string[] {
+  return failedHosts.filter((id) => {
+    const host = plan.hosts.find((h) => h.id === id);
+    if (!host || host.roles.includes(DB_OWNER_ROLE)) return false;
+    if (!plan.roles[applicationRole(host)]?.allowSkip) return false;
+    if (step === 'verify' || step === 'rollback-verify') return hostCommand(plan, host, 'verify')?.required === false;
+    return true;
+  });
+}
+
+export function refuseOperatorAction(awaiting: AwaitingOperator | undefined, action: OperatorAction, input: OperatorInput): string | undefined {
+  if (typeof input?.operator !== 'string' || input.operator.trim() === '') return 'an operator name is required';
+  if (!awaiting) return 'the run is not waiting for an operator';
+  if (action === 'skip') {
+    if (!input.host) return `name the host to skip (failed: ${awaiting.hosts.map((h) => h.host).join(', ') || 'none'})`;
+    if (!awaiting.hosts.some((h) => h.host === input.host)) return `${input.host} is not a failed host of this step`;
+    if (!awaiting.skippable.includes(input.host)) {
+      return `${input.host} cannot be skipped: the DB-owning host, required verify steps and roles without allowSkip never can`;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,58 @@
+/**
+ * Rollback by compensation, ordered for a shared database. Every completed step recorded its undo (the undo log);
+ * replaying those blindly in reverse would downgrade the DB owner while the schema is still new. So the undos are
+ * replayed in the order the procedures require: users off again, every service stopped (a restore needs it), the
+ * database restored from this run's backup and its checksum compared, upgraded hosts returned to their previous
+ * version, services started, the old version verified, hosts back online.
+ */
+import { type Host, type HostStepName, type UpgradePlan, renderCommand } from './plan';
+import { type DatabaseTask, type RollbackStepName, type StepBatch, makeBatches, rollbackDatabaseTasks, templateValues } from './planner';
+import type { UndoRecord } from './status';
+
+export type RollbackStep =
+  | { kind: 'hosts'; name: RollbackStepName; batches: StepBatch[] }
+  | { kind: 'restore'; restore: DatabaseTask; checksum: DatabaseTask; expectedChecksum: string };
+
+function undoCommands(undoLog: UndoRecord[], step: HostStepName): Map<string, string> {
+  const commands = new Map<string, string>();
+  for (const record of undoLog) {
+    if (record.step !== step || !Array.isArray(record.undo)) continue;
+    for (const { host, command } of record.undo) commands.set(host, command);
+  }
+  return commands;
+}
+
+export function planRollback(plan: UpgradePlan, undoLog: UndoRecord[]): RollbackStep[] {
+  const hostsById = new Map(plan.hosts.map((host) => [host.id, host]));
+  const backup = undoLog.flatMap((record) => (Array.isArray(record.undo) ? [] : [record.undo]))[0];
+  const values = templateValues(plan, backup?.restoreBackup ?? '', plan.source);
+  const steps: RollbackStep[] = [];
+
+  const replay = (name: RollbackStepName, forward: HostStepName, policy: HostStepName, order: 'forward' | 'reverse' = 'forward') => {
+    const commands = undoCommands(undoLog, forward);
+    const hosts = [...commands.keys()].map((id) => hostsById.get(id) as Host);
+    if (order === 'reverse') hosts.reverse();
+    if (hosts.length > 0) {
+      steps.push({ kind: 'hosts', name, batches: makeBatches(plan, name, policy, hosts, (host) => ({ command: commands.get(host.id) as string })) });
+    }
+  };
+  const run = (name: RollbackStepName, step: HostStepName, hosts: Host[]) => {
+    if (hosts.length === 0) return;
+    steps.push({
+      kind: 'hosts',
+      name,
+      batches: makeBatches(plan, name, step, hosts, (host, definition) => ({ command: renderCommand(definition.run, { ...values, host: host.id }) })),
+    });
+  };
+
+  replay('rollback-drain', 'online', 'drain');
+  if (backup) {
+    run('rollback-stop', 'stop', plan.hosts);
+    steps.push({ kind: 'restore', ...rollbackDatabaseTasks(plan, backup.restoreBackup), expectedChecksum: backup.checksum });
+  }
+  replay('downgrade', 'upgrade', 'upgrade', 'reverse');
+  replay('rollback-start', 'stop', 'start');
+  run('rollback-verify', 'verify', [...undoCommands(undoLog, 'stop').keys()].map((id) => hostsById.get(id) as Host));
+  replay('rollback-online', 'drain', 'online');
+  return steps;
+}
