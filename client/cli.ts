@@ -7,7 +7,7 @@ import { labDir, labDown, labFault, labOps, labStatus, labUp, type FaultMode } f
 import { connectClient, taskQueue } from './connection';
 import { formatStatus } from './format';
 import { readPlan } from './readPlan';
-import { decide, getStatus, runId, startRun } from './runs';
+import { decide, getStatus, operate, runId, startRun } from './runs';
 
 const json = (value: unknown) => console.log(JSON.stringify(value, null, 2));
 
@@ -88,6 +88,31 @@ export function buildProgram(): Command {
           ...(opts.comment ? { comment: opts.comment } : {}),
         });
         console.log(`${kind === 'approve' ? 'approved' : 'rejected'} by ${opts.as}`);
+        console.log(formatStatus(runId(run), status));
+        await client.connection.close();
+      });
+  }
+
+  const operatorHelp = {
+    retry: 'run the failed step again on the hosts that failed',
+    skip: 'go on without a failed host (only where the plan allows; never the DB owner)',
+    rollback: 'roll the fleet back: stop services, restore the database, return hosts to the source version',
+  } as const;
+  for (const action of ['retry', 'skip', 'rollback'] as const) {
+    program
+      .command(`${action} <run>`)
+      .description(`guided failure: ${operatorHelp[action]}`)
+      .requiredOption('--as <name>', 'who decides (recorded)')
+      .option('--host <id>', action === 'skip' ? 'the failed host to skip (required)' : 'ignored', undefined)
+      .option('--comment <text>', 'recorded with the decision')
+      .action(async (run: string, opts: { as: string; host?: string; comment?: string }) => {
+        const client = await connectClient();
+        const status = await operate(client, run, action, {
+          operator: opts.as,
+          ...(opts.host ? { host: opts.host } : {}),
+          ...(opts.comment ? { comment: opts.comment } : {}),
+        });
+        console.log(`${action} accepted from ${opts.as}`);
         console.log(formatStatus(runId(run), status));
         await client.connection.close();
       });

@@ -12,6 +12,15 @@ export function formatStatus(workflowId: string, status: RunStatus): string {
       `    approve with: cutover approve ${workflowId} --as NAME`,
     );
   }
+  const waiting = status.awaitingOperator;
+  if (waiting) {
+    lines.push(`  waiting for an operator${waiting.rollingBack ? ' (during rollback)' : ''}: ${waiting.reason}`);
+    for (const host of waiting.hosts) lines.push(`    ${host.host}: ${host.error}\n      ${host.outputTail.trim().split('\n').slice(-3).join('\n      ')}`);
+    lines.push(
+      `    choose: ${waiting.options.map((o) => `cutover ${o} ${workflowId} --as NAME${o === 'skip' ? ` --host ${waiting.skippable.join('|')}` : ''}`).join('  |  ')}`,
+    );
+    if (waiting.expiresAt) lines.push(`    rolls back automatically at ${waiting.expiresAt}`);
+  }
   if (status.backup) lines.push(`  backup: ${status.backup.name} (checksum ${status.backup.checksum.slice(0, 16)}…)`);
   for (const [id, host] of Object.entries(status.hosts)) {
     if (host.state === 'failed') lines.push(`  ✖ ${id}: ${host.error}${host.outputTail ? `\n      ${host.outputTail.trim().split('\n').slice(-3).join('\n      ')}` : ''}`);

@@ -2,8 +2,18 @@
 import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { UserError } from '../core/errors';
 import type { GateName, UpgradePlan } from '../core/plan';
-import type { ApprovalInput, RunStatus } from '../core/status';
-import { FleetAttribute, PhaseAttribute, approveUpdate, rejectUpdate, statusQuery, workflowIdForFleet } from '../workflows/messages';
+import type { ApprovalInput, OperatorAction, OperatorInput, RunStatus } from '../core/status';
+import {
+  FleetAttribute,
+  PhaseAttribute,
+  approveUpdate,
+  rejectUpdate,
+  retryUpdate,
+  rollbackUpdate,
+  skipUpdate,
+  statusQuery,
+  workflowIdForFleet,
+} from '../workflows/messages';
 import { upgradeFleet } from '../workflows/upgradeFleet';
 
 /** Accepts a workflow id or a fleet name. */
@@ -52,6 +62,19 @@ export async function decide(client: Client, id: string, kind: 'approve' | 'reje
     return await client.workflow.getHandle(runId(id)).executeUpdate(kind === 'approve' ? approveUpdate : rejectUpdate, { args: [input] });
   } catch (error) {
     if (error instanceof WorkflowUpdateFailedError) throw new UserError(`${kind} refused: ${error.cause?.message ?? error.message}`);
+    if (error instanceof WorkflowNotFoundError) throw new UserError(`No open run ${runId(id)} in namespace ${client.options.namespace}.`);
+    throw error;
+  }
+}
+
+const OPERATOR_UPDATES = { retry: retryUpdate, skip: skipUpdate, rollback: rollbackUpdate } as const;
+
+/** Guided failure from the CLI: an update, so a refusal comes back at once with its reason. */
+export async function operate(client: Client, id: string, action: OperatorAction, input: OperatorInput): Promise<RunStatus> {
+  try {
+    return await client.workflow.getHandle(runId(id)).executeUpdate(OPERATOR_UPDATES[action], { args: [input] });
+  } catch (error) {
+    if (error instanceof WorkflowUpdateFailedError) throw new UserError(`${action} refused: ${error.cause?.message ?? error.message}`);
     if (error instanceof WorkflowNotFoundError) throw new UserError(`No open run ${runId(id)} in namespace ${client.options.namespace}.`);
     throw error;
   }

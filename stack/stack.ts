@@ -11,7 +11,8 @@ import { labDir, labUp } from '../lab/lab';
 import { serverAnswers, startDevServer, type DevServer } from './devServer';
 import { PROJECT_ROOT, ensureTemporal } from './temporalBinary';
 
-export const STATE_DIR = join(PROJECT_ROOT, '.cutover');
+/** Where the embedded stack keeps the dev server's database and logs (git-ignored). */
+export const STATE_DIR = process.env.CUTOVER_STATE_DIR ?? join(PROJECT_ROOT, '.cutover');
 export const CLI = join(PROJECT_ROOT, 'bin', 'cutover.js');
 
 export interface Stack {
@@ -66,7 +67,7 @@ export async function upStack(log: (line: string) => void): Promise<Stack> {
   } else if (isLocal(target.address)) {
     const binary = await ensureTemporal(log);
     const uiPort = Number(process.env.CUTOVER_UI_PORT ?? 8233);
-    log(`starting the Temporal dev server at ${target.address} (Web UI on port ${uiPort}, data in .cutover/temporal.db)`);
+    log(`starting the Temporal dev server at ${target.address} (Web UI on port ${uiPort}, data in ${join(STATE_DIR, 'temporal.db')})`);
     server = await startDevServer({
       binary,
       port: Number(target.address.split(':').pop()),
@@ -88,7 +89,7 @@ export async function upStack(log: (line: string) => void): Promise<Stack> {
   }
 
   const queue = defaultTaskQueue();
-  log(`starting a worker on task queue "${queue}" (log: .cutover/worker.log)`);
+  log(`starting a worker on task queue "${queue}" (log: ${join(STATE_DIR, 'worker.log')})`);
   let worker: ChildProcess;
   try {
     worker = await startWorker({ ...process.env, TEMPORAL_ADDRESS: target.address, CUTOVER_LAB_DIR: lab }, join(STATE_DIR, 'worker.log'));
