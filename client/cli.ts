@@ -156,13 +156,22 @@ export function buildProgram(): Command {
     .option('--times <n>', 'fail the next n attempts, then succeed', positiveInt)
     .option('--always', 'fail every attempt')
     .option('--hang', 'hang instead of finishing')
+    .option('--delay <seconds>', 'take this long, then succeed (a slow step)', positiveInt)
     .option('--clear', 'remove the fault')
-    .action((host: string, op: string, opts: { times?: number; always?: boolean; hang?: boolean; clear?: boolean }) => {
-      const chosen = [opts.times !== undefined, opts.always, opts.hang, opts.clear].filter(Boolean).length;
-      if (chosen > 1) throw new UserError('choose one of --times N, --always, --hang and --clear');
-      const mode: FaultMode = opts.always ? 'always' : opts.hang ? 'hang' : opts.clear ? 'clear' : { times: opts.times ?? 1 };
+    .action((host: string, op: string, opts: { times?: number; always?: boolean; hang?: boolean; delay?: number; clear?: boolean }) => {
+      const chosen = [opts.times !== undefined, opts.always, opts.hang, opts.delay !== undefined, opts.clear].filter(Boolean).length;
+      if (chosen > 1) throw new UserError('choose one of --times N, --always, --hang, --delay S and --clear');
+      const mode: FaultMode = opts.always
+        ? 'always'
+        : opts.hang
+          ? 'hang'
+          : opts.clear
+            ? 'clear'
+            : opts.delay !== undefined
+              ? { delaySeconds: opts.delay }
+              : { times: opts.times ?? 1 };
       labFault(labDir(), host, op, mode);
-      console.log(`fault on ${host} ${op}: ${typeof mode === 'string' ? mode : `fail ${mode.times} time(s)`}`);
+      console.log(`fault on ${host} ${op}: ${typeof mode === 'string' ? mode : 'times' in mode ? `fail ${mode.times} time(s)` : `take ${mode.delaySeconds} s`}`);
     });
   lab
     .command('down')

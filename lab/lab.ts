@@ -173,7 +173,7 @@ export function labOps(dir: string): LabOp[] {
     });
 }
 
-export type FaultMode = { times: number } | 'always' | 'hang' | 'clear';
+export type FaultMode = { times: number } | { delaySeconds: number } | 'always' | 'hang' | 'clear';
 
 export function labFault(dir: string, host: string, op: string, mode: FaultMode): void {
   const meta = requireLab(dir);
@@ -183,5 +183,5 @@ export function labFault(dir: string, host: string, op: string, mode: FaultMode)
   if (!/^[a-z-]+$/.test(op)) throw new UserError(`"${op}" is not an operation name (e.g. install, stop, start, backup)`);
   const file = join(dir, 'faults', `${host}__${op}`);
   if (mode === 'clear') rmSync(file, { force: true });
-  else writeFileSync(file, `${typeof mode === 'string' ? mode : mode.times}\n`);
+  else writeFileSync(file, `${typeof mode === 'string' ? mode : 'times' in mode ? mode.times : `delay ${mode.delaySeconds}`}\n`);
 }

@@ -27,5 +27,8 @@ export async function createCutoverWorker(options: WorkerOptions = {}): Promise<
     taskQueue: options.taskQueue ?? taskQueue(),
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: join(__dirname, '..', 'workflows', 'index.ts') }),
     activities: createActivities({ transport }),
+    // Batch activities heartbeat which hosts are done; a retry after a crash trusts only what reached the server.
+    // The default throttle (up to 0.8 x the heartbeat timeout) could lose 16 s of finished hosts, so send each second.
+    maxHeartbeatThrottleInterval: '1s',
   });
 }

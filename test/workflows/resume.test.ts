@@ -1,0 +1,121 @@
+/**
+ * Crashes: a worker killed with SIGKILL in the middle of a batch, and the Temporal dev server stopped and started
+ * again on its database file. The run resumes, and the lab's operation log shows no completed step ran twice.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { afterAll, beforeAll, expect, it, inject } from 'vitest';
+import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
+import { freePort, startDevServer } from '../../stack/devServer';
+import { approveUpdate } from '../../workflows/messages';
+import { upgradeFleet } from '../../workflows/upgradeFleet';
+import { createCutoverWorker } from '../../worker/worker';
+import { ROOT, atGate, freshLab, labPlan, testClient, uniqueId, waitFor, workflowBundle } from '../helpers';
+
+let client: Client;
+beforeAll(async () => {
+  client = await testClient();
+  await workflowBundle();
+});
+afterAll(async () => {
+  await client.connection.close();
+});
+
+/** A worker in its own process, as in production, so it can be killed for real. */
+function workerProcess(env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'cutover.js'), 'worker'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const onData = (data: Buffer) => {
+      output += data.toString();
+      if (output.includes('polling task queue')) resolve(child);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (data: Buffer) => (output += data.toString()));
+    child.once('exit', (code) => reject(new Error(`worker exited (${code}):\n${output}`)));
+  });
+}
+
+it('a worker killed mid-batch is replaced, and no completed host-step runs again', async () => {
+  const hosts = hostIds(PROFILES.appv!, 5);
+  const lab = freshLab({ hosts: 5 });
+  // appv-04's install is slow, so the kill lands while the batch of remaining hosts is under way.
+  labFault(lab, 'appv-04', 'install', { delaySeconds: 6 });
+  const plan = labPlan(hosts);
+  const taskQueue = uniqueId('resume');
+  const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB_DIR: lab };
+  const first = await workerProcess(env);
+  const handle = await client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('kill9'), args: [plan] });
+  await atGate(handle, 'beforeOffline');
+  await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+
+  const installed = (host: string) => labOps(lab).filter((op) => op.host === host && op.op.startsWith('install') && op.result === 'ok');
+  await waitFor(async () => (['appv-02', 'appv-03', 'appv-05'].every((h) => installed(h).length === 1) ? true : undefined), 'the fast installs');
+  expect(installed('appv-04')).toHaveLength(0);
+  // Heartbeats leave the worker at most once a second (worker option maxHeartbeatThrottleInterval).
+  await new Promise((r) => setTimeout(r, 1_500));
+  first.kill('SIGKILL');
+  const killedAt = Date.now();
+
+  const second = await workerProcess(env);
+  try {
+    expect((await handle.result()).outcome).toBe('completed');
+  } finally {
+    second.kill('SIGTERM');
+  }
+  // Noticed within the 20 s heartbeat timeout (plus the retry and the slow step), not the 30 min step timeout.
+  expect(Date.now() - killedAt).toBeLessThan(60_000);
+
+  const ops = labOps(lab);
+  for (const host of hosts) {
+    for (const step of ['drain', 'stop', 'start', 'verify', 'online']) {
+      expect(ops.filter((op) => op.host === host && op.op.split(' ')[0] === step && op.result === 'ok'), `${host} ${step}`).toHaveLength(1);
+    }
+  }
+  // The hosts whose install the heartbeat recorded were not installed again; only the interrupted one repeats.
+  for (const host of ['appv-01', 'appv-02', 'appv-03', 'appv-05']) expect(installed(host), host).toHaveLength(1);
+  expect(installed('appv-04').length).toBeGreaterThanOrEqual(1);
+  expect(labStatus(lab).hosts.every((h) => h.version === '4.5' && h.services.AppVServer === 'running' && h.online)).toBe(true);
+});
+
+it('a run survives the dev server stopping and starting again on its database file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cutover-restart-'));
+  const port = await freePort();
+  const options = { binary: inject('temporalBinary'), port, dbFile: join(dir, 'temporal.db'), logFile: join(dir, 'temporal.log') };
+  let server = await startDevServer(options);
+  const lab = freshLab({ hosts: 3 });
+  const taskQueue = uniqueId('restart');
+  const workerConnection = await NativeConnection.connect({ address: server.address });
+  const worker = await createCutoverWorker({ connection: workerConnection, taskQueue, workflowBundle: await workflowBundle(), commandEnv: { CUTOVER_LAB_DIR: lab } });
+  const connect = async () => new Client({ connection: await Connection.connect({ address: server.address }) });
+  try {
+    await worker.runUntil(async () => {
+      let local = await connect();
+      const workflowId = uniqueId('restart');
+      const handle = await local.workflow.start(upgradeFleet, { taskQueue, workflowId, args: [labPlan(hostIds(PROFILES.appv!, 3))] });
+      await atGate(handle, 'beforeOffline');
+      await local.connection.close();
+
+      await server.stop();
+      server = await startDevServer(options);
+
+      local = await connect();
+      const again = local.workflow.getHandle(workflowId);
+      await atGate(again, 'beforeOffline');
+      await again.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+      expect((await again.result()).outcome).toBe('completed');
+      await local.connection.close();
+    });
+  } finally {
+    await workerConnection.close();
+    await server.stop();
+  }
+  expect(labStatus(lab).hosts.every((h) => h.version === '4.5')).toBe(true);
+});
