@@ -36,9 +36,16 @@ const PHASE_STATES = ['draining', 'stopping', 'backingUp', 'upgradingOwner', 'up
 type PhaseState = (typeof PHASE_STATES)[number];
 
 /** A phase state; on success it goes to `next`, through `gate` first when the plan enables that gate. */
-const phase = (state: PhaseState, name: PhaseName, next: string, gateBefore?: { gate: GateName; state: string }) => ({
+const phase = (
+  state: PhaseState,
+  name: PhaseName,
+  next: string,
+  gateBefore?: { gate: GateName; state: string },
+  more: { GATE_REJECTED?: { target: string; actions: { type: 'recordFailure'; params: Record<string, never> } } } = {},
+) => ({
   entry: { type: 'runPhase' as const, params: { phase: name } },
   on: {
+    ...more,
     PHASE_SUCCEEDED: gateBefore
       ? [{ guard: { type: 'gateEnabled' as const, params: { gate: gateBefore.gate } }, target: gateBefore.state }, { target: next }]
       : next,
@@ -98,7 +105,10 @@ export const upgradeMachine = setup({
     backingUp: phase('backingUp', 'backup', 'upgradingOwner', { gate: 'beforeSchemaUpgrade', state: 'approvalBeforeSchemaUpgrade' }),
     approvalBeforeSchemaUpgrade: gate('beforeSchemaUpgrade', 'upgradingOwner', 'rollingBack'),
     upgradingOwner: phase('upgradingOwner', 'upgradeOwner', 'upgradingRest'),
-    upgradingRest: phase('upgradingRest', 'upgradeRest', 'verifying'),
+    // The optional gate before each wave of remaining hosts opens inside this phase; rejecting it rolls back.
+    upgradingRest: phase('upgradingRest', 'upgradeRest', 'verifying', undefined, {
+      GATE_REJECTED: { target: 'rollingBack', actions: { type: 'recordFailure' as const, params: {} } },
+    }),
     verifying: phase('verifying', 'verify', 'bringingOnline', { gate: 'beforeOnline', state: 'approvalBeforeOnline' }),
     approvalBeforeOnline: gate('beforeOnline', 'bringingOnline', 'rollingBack'),
     bringingOnline: phase('bringingOnline', 'online', 'completed'),

@@ -95,7 +95,7 @@ export const Gate = z
   });
 export type Gate = z.infer<typeof Gate>;
 
-export const GATE_NAMES = ['beforeOffline', 'beforeSchemaUpgrade', 'beforeOnline'] as const;
+export const GATE_NAMES = ['beforeOffline', 'beforeSchemaUpgrade', 'beforeEachBatch', 'beforeOnline'] as const;
 export type GateName = (typeof GATE_NAMES)[number];
 
 export const UpgradePlan = z
@@ -122,6 +122,8 @@ export const UpgradePlan = z
       .strictObject({
         beforeOffline: Gate.prefault({}),
         beforeSchemaUpgrade: Gate.optional(),
+        /** Before each wave of the remaining hosts (a wave is up to execution.batchSize hosts). */
+        beforeEachBatch: Gate.optional(),
         beforeOnline: Gate.optional(),
       })
       .prefault({}),

@@ -5,6 +5,7 @@
 import {
   type Command,
   type GateName,
+  GATE_NAMES,
   type Host,
   type HostStepName,
   type RetryPolicy,
@@ -38,6 +39,8 @@ export interface StepBatch {
   /** The role whose definition the hosts run ("db-owner" for the owner's own override). */
   role: string;
   tasks: HostTask[];
+  /** For the remaining hosts: which wave (of up to batchSize hosts) this batch belongs to. */
+  wave?: number;
   maxParallel: number;
   timeoutMs: number;
   retry: RetryPolicy;
@@ -155,7 +158,7 @@ export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan
     backup: options.backup,
     owner: owner.id,
     hostIds: plan.hosts.map((host) => host.id),
-    gates: (['beforeOffline', 'beforeSchemaUpgrade', 'beforeOnline'] as const).filter((gate) => plan.gates[gate] !== undefined),
+    gates: GATE_NAMES.filter((gate) => plan.gates[gate] !== undefined),
     phases: {
       preflight: { ...none, batches: batchesFor('version', plan.hosts) },
       drain: { ...none, batches: batchesFor('drain', plan.hosts) },
@@ -164,7 +167,9 @@ export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan
       upgradeOwner: { ...none, batches: [...batchesFor('upgrade', [owner]), ...batchesFor('start', [owner])] },
       upgradeRest: {
         ...none,
-        batches: chunk(rest, plan.execution.batchSize).flatMap((wave) => [...batchesFor('upgrade', wave), ...batchesFor('start', wave)]),
+        batches: chunk(rest, plan.execution.batchSize).flatMap((hosts, wave) =>
+          [...batchesFor('upgrade', hosts), ...batchesFor('start', hosts)].map((batch) => ({ ...batch, wave })),
+        ),
       },
       verify: { batches: batchesFor('verify', plan.hosts), database: [databaseTask('verify')] },
       online: { ...none, batches: batchesFor('online', plan.hosts) },
@@ -210,7 +215,8 @@ export function formatPreview(run: RunPlan, plan: UpgradePlan): string {
     const definition = plan.gates[name];
     if (!definition) return;
     const who = definition.approvers.length ? definition.approvers.join(', ') : 'anyone';
-    lines.push(`${++n}. GATE ${name}: ${definition.quorum} approval(s) from ${who}${definition.timeout ? `, expires after ${definition.timeout}` : ''}`);
+    const when = name === 'beforeEachBatch' ? ', before each wave of the remaining hosts' : '';
+    lines.push(`${++n}. GATE ${name}${when}: ${definition.quorum} approval(s) from ${who}${definition.timeout ? `, expires after ${definition.timeout}` : ''}`);
     lines.push(`     ${definition.instructions}`);
   };
   const phase = (name: PhaseName) => {
@@ -230,6 +236,7 @@ export function formatPreview(run: RunPlan, plan: UpgradePlan): string {
   phase('backup');
   gate('beforeSchemaUpgrade');
   phase('upgradeOwner');
+  gate('beforeEachBatch');
   phase('upgradeRest');
   phase('verify');
   gate('beforeOnline');

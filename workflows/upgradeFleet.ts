@@ -369,6 +369,8 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
     return `database ${task.action} on ${task.host} failed: ${failureMessage(error)}`;
   };
 
+  /** Waves of remaining hosts already approved at the beforeEachBatch gate (a retried phase does not ask again). */
+  const wavesApproved = new Set<number>();
   const runPhase = async (phase: PhaseName): Promise<UpgradeEvent> => {
     let checksum = '';
     for (const task of run.phases[phase].database) {
@@ -384,7 +386,14 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
         status.undoLog.push({ phase: status.phase, step: 'backup', hosts: [], undo: { restoreBackup: run.backup, checksum } });
       }
     }
+    let openedWave: number | undefined;
     for (const batch of run.phases[phase].batches) {
+      if (plan.gates.beforeEachBatch && batch.wave !== undefined && batch.wave !== openedWave && !wavesApproved.has(batch.wave)) {
+        const decision = await waitAtGate('beforeEachBatch');
+        if (decision.type === 'GATE_REJECTED') return decision;
+        wavesApproved.add(batch.wave);
+      }
+      openedWave = batch.wave;
       const problem = await runBatch(batch, skipped);
       if (problem) return { type: 'PHASE_FAILED', reason: `${PHASE_TITLES[phase]}: ${problem}` };
     }

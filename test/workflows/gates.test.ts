@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
 import { approveSignal, approveUpdate, rejectUpdate, statusQuery } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
-import { atGate, freshLab, labPlan, labWorker, recordHistory, testClient, uniqueId, workflowBundle } from '../helpers';
+import { atGate, freshLab, labPlan, labWorker, recordHistory, testClient, uniqueId, waitFor, workflowBundle } from '../helpers';
 
 let client: Client;
 beforeAll(async () => {
@@ -126,6 +126,37 @@ describe('approval gates', () => {
       await recordHistory(handle, 'all-gates');
     });
     expect(labStatus(lab).hosts.every((h) => h.online)).toBe(true);
+  });
+});
+
+describe('gate before each batch', () => {
+  it('asks before every wave of the remaining hosts; rejecting a later wave rolls everything back', async () => {
+    const lab = freshLab({ hosts: 5 });
+    const checksumBefore = labStatus(lab).database.checksum;
+    const plan = labPlan(hosts(5));
+    const waved = {
+      ...plan,
+      execution: { ...plan.execution, batchSize: 2 },
+      gates: { ...plan.gates, beforeEachBatch: { instructions: 'Check the last wave first.', approvers: [], quorum: 1 } },
+    };
+    await withRun(waved, lab, async (handle) => {
+      await atGate(handle, 'beforeOffline');
+      await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+      await atGate(handle, 'beforeEachBatch');
+      // The owner went first and alone; no remaining host has been touched yet.
+      expect(labStatus(lab).hosts.map((h) => h.version)).toEqual(['4.5', '4.1-SP1', '4.1-SP1', '4.1-SP1', '4.1-SP1']);
+      await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice', gate: 'beforeEachBatch' }] });
+      await waitFor(async () => ((await handle.query(statusQuery)).hostCounts.started === 3 ? true : undefined), 'the first wave');
+      await atGate(handle, 'beforeEachBatch');
+      expect(labStatus(lab).hosts.map((h) => h.version)).toEqual(['4.5', '4.5', '4.5', '4.1-SP1', '4.1-SP1']);
+      await handle.executeUpdate(rejectUpdate, { args: [{ approver: 'bob', comment: 'wave 1 users report errors' }] });
+      const result = await handle.result();
+      expect(result.outcome).toBe('rolled-back');
+      expect(result.decisions.map((d: { gate: string; decision: string }) => `${d.gate}:${d.decision}`)).toEqual(['beforeOffline:approve', 'beforeEachBatch:approve', 'beforeEachBatch:reject']);
+    });
+    const state = labStatus(lab);
+    expect(state.database).toEqual({ schema: '4.1-SP1', checksum: checksumBefore });
+    expect(state.hosts.every((h) => h.version === '4.1-SP1' && h.services.AppVServer === 'running' && h.online)).toBe(true);
   });
 });
 
