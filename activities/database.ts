@@ -17,13 +17,11 @@ export function createDatabaseActivities(deps: { transport: HostTransport }) {
       const context = Context.current();
       const beat = setInterval(() => context.heartbeat(), 2_000);
       try {
-        const result = await deps.transport.run({ id: task.host, transport: task.transport }, task.command, {
-          timeoutMs: task.timeoutMs,
-          signal: context.cancellationSignal,
-        });
-        if (result.exitCode !== 0) {
+        // Not aborted on cancellation: a backup or restore cut off half-way is worse than one that finishes.
+        const result = await deps.transport.run({ id: task.host, transport: task.transport }, task.command, { timeoutMs: task.timeoutMs });
+        if (result.exitCode !== 0 || result.timedOut) {
           throw ApplicationFailure.retryable(
-            `database ${task.action} on ${task.host} exited ${result.exitCode}: ${lastLine(result.outputTail)}`,
+            `database ${task.action} on ${task.host} ${result.timedOut ? `timed out after ${task.timeoutMs} ms` : `exited ${result.exitCode}`}: ${lastLine(result.outputTail)}`,
             'DatabaseTaskFailed',
             { outputTail: result.outputTail },
           );

@@ -21,6 +21,7 @@ export interface BatchProgress {
 }
 
 const HEARTBEAT_EVERY_MS = 2_000;
+const SUCCESS_TAIL_CHARS = 200;
 
 /** Runs `worker` on every item with at most `limit` in flight. */
 async function eachLimited<T>(items: T[], limit: number, worker: (item: T) => Promise<void>): Promise<void> {
@@ -45,14 +46,17 @@ export function createHostStepActivities(deps: { transport: HostTransport }) {
       const beat = setInterval(() => context.heartbeat(progress), HEARTBEAT_EVERY_MS);
       try {
         await eachLimited(todo, batch.maxParallel, async (task) => {
+          // Cancellation (or worker shutdown) starts no new host, but lets commands under way finish: killing an
+          // installer half-way leaves a host worse off than either version. Each command still has its timeout.
           if (context.cancellationSignal.aborted) return;
           let outcome: HostOutcome;
           try {
-            const result = await deps.transport.run({ id: task.host, transport: task.transport }, task.command, {
-              timeoutMs: batch.timeoutMs,
-              signal: context.cancellationSignal,
-            });
-            outcome = { host: task.host, ok: result.exitCode === 0, exitCode: result.exitCode, outputTail: result.outputTail, attempt };
+            const result = await deps.transport.run({ id: task.host, transport: task.transport }, task.command, { timeoutMs: batch.timeoutMs });
+            const ok = result.exitCode === 0 && !result.timedOut;
+            // Successful hosts keep a short tail (the version step's answer is its last line): heartbeats and the
+            // result carry every done host, and must stay far below Temporal's payload limits.
+            const outputTail = ok ? result.outputTail.slice(-SUCCESS_TAIL_CHARS) : result.outputTail;
+            outcome = { host: task.host, ok, exitCode: result.exitCode, outputTail, attempt };
           } catch (error) {
             outcome = { host: task.host, ok: false, exitCode: -1, outputTail: `cannot reach ${task.host}: ${(error as Error).message}`, attempt };
           }

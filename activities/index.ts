@@ -7,5 +7,5 @@ export function createActivities(deps: { transport: HostTransport }) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
-export type { HostOutcome } from './hostSteps';
+export type { BatchProgress, HostOutcome } from './hostSteps';
 export type { DatabaseOutcome } from './database';

@@ -1,4 +1,5 @@
 /** The `cutover` command. Thin: each subcommand parses flags and calls into core/, client/, lab/ or stack/. */
+import { WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
 import { UserError } from '../core/errors';
 import { GATE_NAMES, type GateName } from '../core/plan';
@@ -57,7 +58,14 @@ export function buildProgram(): Command {
       const handle = await startRun(client, plan, taskQueue());
       console.log(`started ${handle.workflowId} (run ${handle.firstExecutionRunId}) on task queue ${taskQueue()}`);
       console.log(`follow it: cutover status ${handle.workflowId}; approve: cutover approve ${handle.workflowId} --as NAME`);
-      if (opts.wait) json(await handle.result());
+      if (opts.wait) {
+        try {
+          json(await handle.result());
+        } catch (error) {
+          if (error instanceof WorkflowFailedError) throw new UserError(`${handle.workflowId} ended without completing: ${error.cause?.message ?? error.message}`);
+          throw error;
+        }
+      }
       await client.connection.close();
     });
 

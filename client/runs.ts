@@ -48,12 +48,21 @@ export async function startRun(client: Client, plan: UpgradePlan, taskQueue: str
   }
 }
 
+/** Queries and updates are answered by a worker: without one polling the task queue they time out. */
+function noWorker(error: unknown, id: string): UserError | undefined {
+  const message = (error as Error)?.message ?? '';
+  if (/deadline|DEADLINE_EXCEEDED|timed out|timeout/i.test(message)) {
+    return new UserError(`${runId(id)} did not answer (${message}): is a worker running for its task queue? Start one with \`cutover worker\`.`);
+  }
+  return undefined;
+}
+
 export async function getStatus(client: Client, id: string): Promise<RunStatus> {
   try {
     return await client.workflow.getHandle(runId(id)).query(statusQuery);
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) throw new UserError(`No run ${runId(id)} in namespace ${client.options.namespace}.`);
-    throw error;
+    throw noWorker(error, id) ?? error;
   }
 }
 
@@ -63,7 +72,7 @@ export async function decide(client: Client, id: string, kind: 'approve' | 'reje
   } catch (error) {
     if (error instanceof WorkflowUpdateFailedError) throw new UserError(`${kind} refused: ${error.cause?.message ?? error.message}`);
     if (error instanceof WorkflowNotFoundError) throw new UserError(`No open run ${runId(id)} in namespace ${client.options.namespace}.`);
-    throw error;
+    throw noWorker(error, id) ?? error;
   }
 }
 
@@ -76,6 +85,6 @@ export async function operate(client: Client, id: string, action: OperatorAction
   } catch (error) {
     if (error instanceof WorkflowUpdateFailedError) throw new UserError(`${action} refused: ${error.cause?.message ?? error.message}`);
     if (error instanceof WorkflowNotFoundError) throw new UserError(`No open run ${runId(id)} in namespace ${client.options.namespace}.`);
-    throw error;
+    throw noWorker(error, id) ?? error;
   }
 }

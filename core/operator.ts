@@ -3,8 +3,13 @@ import { DB_OWNER_ROLE, type UpgradePlan, applicationRole, hostCommand } from '.
 import type { StepName } from './planner';
 import type { AwaitingOperator, OperatorAction, OperatorInput } from './status';
 
+const NEVER_SKIPPED: StepName[] = ['drain', 'stop', 'rollback-drain', 'rollback-stop'];
+
 /** Hosts the operator may skip: never the DB owner, only roles that allow it, never a required verify. */
 export function skippableHosts(plan: UpgradePlan, step: StepName | undefined, failedHosts: string[]): string[] {
+  // A database task cannot be skipped; a server that was not drained and stopped would still be using the shared
+  // database during the schema upgrade or the restore, which the procedures forbid.
+  if (step === undefined || NEVER_SKIPPED.includes(step)) return [];
   return failedHosts.filter((id) => {
     const host = plan.hosts.find((h) => h.id === id);
     if (!host || host.roles.includes(DB_OWNER_ROLE)) return false;

@@ -13,7 +13,17 @@ export type HostStepName = (typeof HOST_STEPS)[number];
 const DURATION = /^(\d+)(ms|s|m|h|d)$/;
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
-export const Duration = z.string().regex(DURATION, 'expected a duration such as "500ms", "30s", "5m", "2h" or "3d"');
+/** Node timers and Temporal intervals take at most 2^31-1 ms (about 24.8 days). */
+const MAX_DURATION_MS = 2 ** 31 - 1;
+
+export const Duration = z
+  .string()
+  .regex(DURATION, 'expected a duration such as "500ms", "30s", "5m", "2h" or "3d"')
+  .refine((text) => {
+    if (!DURATION.test(text)) return true; // the regex above already reports it
+    const ms = durationMs(text);
+    return ms > 0 && ms <= MAX_DURATION_MS;
+  }, 'a duration must be more than 0 and at most 24d');
 export type Duration = z.infer<typeof Duration>;
 
 export function durationMs(duration: Duration): number {
@@ -26,12 +36,17 @@ export function durationMs(duration: Duration): number {
 const SafeId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" and "-" only');
 const Version = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'a version uses letters, digits, ".", "_", "+" and "-" only');
 
-export const RetryPolicy = z.strictObject({
-  maxAttempts: z.int().min(1).max(100).default(3),
-  initialInterval: Duration.default('1s'),
-  backoff: z.number().min(1).max(10).default(2),
-  maxInterval: Duration.default('1m'),
-});
+export const RetryPolicy = z
+  .strictObject({
+    maxAttempts: z.int().min(1).max(100).default(3),
+    initialInterval: Duration.default('1s'),
+    backoff: z.number().min(1).max(10).default(2),
+    maxInterval: Duration.default('1m'),
+  })
+  .refine((retry) => !DURATION.test(retry.initialInterval) || !DURATION.test(retry.maxInterval) || durationMs(retry.maxInterval) >= durationMs(retry.initialInterval), {
+    path: ['maxInterval'],
+    message: 'maxInterval must be at least initialInterval',
+  });
 export type RetryPolicy = z.infer<typeof RetryPolicy>;
 
 export const Command = z.strictObject({
@@ -198,6 +213,19 @@ export const UpgradePlan = z
     }
 
     const required: HostStepName[] = ['version', 'drain', 'stop', 'upgrade', 'start', 'verify', 'online'];
+    // Rollback replays these undos: without them a rolled-back run would report success with hosts left behind.
+    const needsUndo: HostStepName[] = ['drain', 'stop', 'upgrade', 'online'];
+    for (const [name, role] of Object.entries(plan.roles)) {
+      for (const step of needsUndo) {
+        const command = role.steps[step];
+        if (command && !command.undo) {
+          ctx.addIssue({ code: 'custom', path: ['roles', name, 'steps', step, 'undo'], message: `a ${step} step needs an undo: rollback replays it` });
+        }
+        if (command?.undo && /\{\{\s*version\s*\}\}/.test(command.undo)) {
+          ctx.addIssue({ code: 'custom', path: ['roles', name, 'steps', step, 'undo'], message: 'an undo names versions with {{source}} or {{target}}, not {{version}}' });
+        }
+      }
+    }
     for (const [name, role] of Object.entries(plan.roles)) {
       if (name === DB_OWNER_ROLE) continue;
       for (const step of required) {

@@ -56,6 +56,8 @@ async function follow(client: Client, handle: WorkflowHandle<typeof upgradeFleet
           console.log(`[${time()}] approved ${gate.gate} automatically (--yes)`);
         } else if (process.stdin.isTTY) {
           prompt = createInterface({ input: process.stdin, output: process.stdout });
+          // readline swallows Ctrl-C while it prompts; pass it on so the stack stops as it would otherwise.
+          prompt.on('SIGINT', () => process.emit('SIGINT'));
           const approver = userInfo().username;
           prompt.question(`Approve gate ${gate.gate} as ${approver}? [y/N] `, (answer) => {
             const kind = /^y(es)?$/i.test(answer.trim()) ? 'approve' : 'reject';
@@ -76,6 +78,15 @@ async function follow(client: Client, handle: WorkflowHandle<typeof upgradeFleet
 export async function demo(options: { yes: boolean }): Promise<number> {
   const plan = readPlan(DEMO_PLAN);
   const stack = await upStack((line) => console.log(`cutover: ${line}`));
+  // Ctrl-C or a supervisor's SIGTERM while following the run: stop what we started (the run itself is durable
+  // and resumes with the next `npm start`).
+  const interrupt = async () => {
+    console.log('\ncutover: stopping the stack (the run stays where it is and resumes with the next start)');
+    await stack.stop();
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
   try {
     const client = await connectClient();
     const workflowId = workflowIdForFleet(plan.fleet);
@@ -96,7 +107,12 @@ export async function demo(options: { yes: boolean }): Promise<number> {
     let exitCode = 0;
     try {
       const result = await handle.result();
-      console.log(`\n${result.outcome === 'completed' ? '✔ upgrade completed' : '✖ upgrade rejected'}: ${result.hosts} hosts of ${result.fleet} ${result.outcome === 'completed' ? `now at ${result.target}` : 'unchanged'}`);
+      const summaryLine = {
+        completed: `✔ upgrade completed: ${result.hosts} hosts of ${result.fleet} now at ${result.target}`,
+        rejected: `✖ upgrade rejected before anything changed: ${result.hosts} hosts of ${result.fleet} untouched`,
+        'rolled-back': `✖ upgrade rolled back (${result.reason ?? 'no reason given'}): ${result.fleet} is back at ${plan.source}`,
+      }[result.outcome];
+      console.log(`\n${summaryLine}`);
       exitCode = result.outcome === 'completed' ? 0 : 1;
     } catch (error) {
       console.log(`\n✖ upgrade failed: ${error instanceof WorkflowFailedError ? error.cause?.message : (error as Error).message}`);
@@ -106,6 +122,8 @@ export async function demo(options: { yes: boolean }): Promise<number> {
     const lab = labStatus(stack.labDir);
     console.log(`lab: database schema ${lab.database.schema}; ${lab.hosts.map((h) => `${h.id} ${h.version} ${Object.values(h.services).join('/')}${h.online ? ' online' : ''}`).join('; ')}`);
     await client.connection.close();
+    process.removeListener('SIGINT', interrupt);
+    process.removeListener('SIGTERM', interrupt);
     if (!options.yes) {
       console.log(`\nThe stack keeps running (Web UI ${stack.uiUrl ?? 'n/a'}). Press Ctrl-C to stop it.`);
       await untilInterrupted();

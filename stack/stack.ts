@@ -42,7 +42,10 @@ async function startWorker(env: NodeJS.ProcessEnv, logFile: string): Promise<Chi
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the worker did not start within 90 s; see ${logFile}`)), 90_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the worker did not start within 90 s; see ${logFile}`));
+    }, 90_000);
     child.stdout?.on('data', (data: Buffer) => {
       if (data.toString().includes('polling task queue')) {
         clearTimeout(timer);

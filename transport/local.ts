@@ -41,11 +41,23 @@ export function createLocalTransport(options: { env?: Record<string, string> } =
           signal?.removeEventListener('abort', kill);
           reject(error);
         });
-        child.on('close', (code) => {
+        let settled = false;
+        const finish = (code: number | null) => {
+          if (settled) return;
+          settled = true;
           clearTimeout(timer);
           signal?.removeEventListener('abort', kill);
           if (timedOut) tail = appendTail(tail, `\n[cutover] killed after ${timeoutMs} ms timeout\n`);
           resolve({ exitCode: code ?? 137, outputTail: tail, timedOut });
+        };
+        // The command is done when its shell exits. A service it started in the background may keep the output
+        // pipes open; give them a moment to drain, then stop waiting (and never kill what it left running).
+        child.on('exit', (code) => {
+          const grace = setTimeout(() => finish(code), 500);
+          child.once('close', () => {
+            clearTimeout(grace);
+            finish(code);
+          });
         });
       });
     },

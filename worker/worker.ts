@@ -30,5 +30,7 @@ export async function createCutoverWorker(options: WorkerOptions = {}): Promise<
     // Batch activities heartbeat which hosts are done; a retry after a crash trusts only what reached the server.
     // The default throttle (up to 0.8 x the heartbeat timeout) could lose 16 s of finished hosts, so send each second.
     maxHeartbeatThrottleInterval: '1s',
+    // On SIGTERM, host commands under way get time to finish before the worker exits (they are never killed).
+    shutdownGraceTime: '60s',
   });
 }

@@ -7,6 +7,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  TimeoutFailure,
   condition,
   isCancellation,
   log,
@@ -18,7 +19,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import { initialTransition, transition } from 'xstate';
-import type { Activities, HostOutcome } from '../activities';
+import type { Activities, BatchProgress, HostOutcome } from '../activities';
 import { normalizeDecision, openGate, quorumReached, refuseDecision } from '../core/gates';
 import { PUBLIC_PHASE, upgradeMachine, type MachineState, type UpgradeAction, type UpgradeEvent } from '../core/machine';
 import { refuseOperatorAction, skippableHosts } from '../core/operator';
@@ -105,6 +106,8 @@ function failureMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+type GateOutcome = { approved: true } | { approved: false; reason: string };
+
 const lastLine = (text: string) => text.trim().split('\n').pop()?.trim() ?? '';
 
 export async function upgradeFleet(input: unknown): Promise<RunResult> {
@@ -113,7 +116,8 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
     throw ApplicationFailure.nonRetryable(`The upgrade plan is invalid:\n${validated.message}`, 'InvalidPlan');
   }
   const plan = validated.plan;
-  const run = planRun(plan, { backup: backupName(plan.fleet, plan.target, workflowInfo().runId) });
+  // The first run id survives resets and continue-as-new, so the restore always finds this run's backup.
+  const run = planRun(plan, { backup: backupName(plan.fleet, plan.target, workflowInfo().firstExecutionRunId) });
 
   const status: RunStatus = {
     fleet: plan.fleet,
@@ -128,7 +132,8 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   /** Host-steps already done (`step/host`), so a retried phase or rollback runs only what is left. */
   const done = new Set<string>();
   const skipped = new Set<string>();
-  let rejection: string | undefined;
+  /** How the pending gate was decided; set by the handler that decides it, so later decisions are refused. */
+  let gateOutcome: GateOutcome | undefined;
   let operatorChoice: UpgradeEvent | undefined;
   /** The hosts of the last step that failed, for the operator. */
   let lastFailure: { step?: StepName; hosts: AwaitingOperator['hosts'] } = { hosts: [] };
@@ -188,7 +193,13 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
       at: new Date().toISOString(),
     });
     if (kind === 'approve') gate.approvedBy.push(decision.approver);
-    else rejection = `gate ${gate.gate} rejected by ${decision.approver}${decision.comment ? `: ${decision.comment}` : ''}`;
+    if (kind === 'reject') {
+      gateOutcome = { approved: false, reason: `gate ${gate.gate} rejected by ${decision.approver}${decision.comment ? `: ${decision.comment}` : ''}` };
+    } else if (quorumReached(gate)) {
+      gateOutcome = { approved: true };
+    }
+    // Decided: further approvals or rejections arriving in the same workflow task are refused, not silently overridden.
+    if (gateOutcome) status.pendingGate = undefined;
   };
   const onGateSignal = (kind: 'approve' | 'reject') => (decision: ApprovalInput) => {
     const refusal = refuseDecision(status.pendingGate, decision, kind);
@@ -221,6 +232,8 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
       ...(input.comment ? { comment: input.comment } : {}),
       at: new Date().toISOString(),
     });
+    // One decision per failure: a second one arriving in the same workflow task is refused by the validators.
+    status.awaitingOperator = undefined;
     if (action === 'retry') operatorChoice = { type: 'OPERATOR_RETRY' };
     else if (action === 'skip') operatorChoice = { type: 'OPERATOR_SKIP', host: input.host as string };
     else operatorChoice = { type: 'OPERATOR_ROLLBACK', reason: `rollback chosen by ${operator}${input.comment ? `: ${input.comment}` : ''}` };
@@ -254,27 +267,32 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
     const gate = plan.gates[name];
     if (!gate) return { type: 'GATE_APPROVED' };
     const timeoutMs = gate.timeout ? durationMs(gate.timeout) : undefined;
+    const phaseBefore = status.phase;
+    status.phase = 'awaiting-approval';
     status.pendingGate = openGate(name, gate, timeoutMs ? new Date(Date.now() + timeoutMs).toISOString() : undefined);
-    rejection = undefined;
+    gateOutcome = undefined;
     publish();
-    const decided = () => rejection !== undefined || quorumReached(status.pendingGate as NonNullable<RunStatus['pendingGate']>);
     try {
+      const decided = () => gateOutcome !== undefined;
       const inTime = timeoutMs === undefined ? (await condition(decided), true) : await condition(decided, timeoutMs);
-      if (!inTime) {
+      // Set by a handler while waiting: TypeScript cannot see that, hence the annotation.
+      const outcome = gateOutcome as GateOutcome | undefined;
+      if (!inTime || !outcome) {
         status.decisions.push({ gate: name, approver: 'timer', decision: 'expired', at: new Date().toISOString() });
         return { type: 'GATE_REJECTED', reason: `gate ${name} expired after ${gate.timeout} without approval` };
       }
-      return rejection ? { type: 'GATE_REJECTED', reason: rejection } : { type: 'GATE_APPROVED' };
+      return outcome.approved ? { type: 'GATE_APPROVED' } : { type: 'GATE_REJECTED', reason: outcome.reason };
     } finally {
       status.pendingGate = undefined;
+      status.phase = phaseBefore;
     }
   };
 
-  const waitForOperator = async (rollingBack: boolean, reason: string): Promise<UpgradeEvent> => {
+  const waitForOperator = async (rollingBack: boolean, reason: string, failedPhase: string): Promise<UpgradeEvent> => {
     const timeoutMs = !rollingBack && plan.execution.operatorTimeout ? durationMs(plan.execution.operatorTimeout) : undefined;
     const skippable = skippableHosts(plan, lastFailure.step, lastFailure.hosts.map((h) => h.host));
     status.awaitingOperator = {
-      phase: status.phase,
+      phase: failedPhase,
       ...(lastFailure.step ? { step: lastFailure.step } : {}),
       rollingBack,
       reason,
@@ -317,6 +335,9 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
       if (!outcome.ok) error = `${batch.step} failed (exit ${outcome.exitCode}) after ${outcome.attempt || 'all'} attempt(s)`;
       else if (batch.step === 'version' && !allowedSources.includes(printed)) {
         error = `${outcome.host} is at ${printed || '(no version printed)'}: ${plan.target} can only be installed over ${allowedSources.join(' or ')}; upgrade it to ${allowedSources.join(' or ')} first`;
+      } else if (batch.step === 'version' && printed !== plan.source) {
+        // A rollback returns every host to the plan's source version, so a host at another one could not go back.
+        error = `${outcome.host} is at ${printed}, but the plan's source is ${plan.source}: a rollback returns hosts to the source, so every host must be at it (upgrade it to ${plan.source} first, or run a plan for ${printed} hosts)`;
       }
       if (error) {
         host.state = 'failed';
@@ -330,31 +351,39 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
         delete host.outputTail;
       }
     }
-    const undone = batch.tasks.filter((task) => task.undo && done.has(`${batch.step}/${task.host}`));
-    if (undone.length > 0) {
-      status.undoLog.push({
-        phase: status.phase,
-        step: batch.step,
-        hosts: undone.map((task) => task.host),
-        undo: undone.map((task) => ({ host: task.host, command: task.undo as string })),
-      });
-    }
     if (failures.length === 0) return undefined;
     lastFailure = { step: batch.step, hosts: failures };
     return `${batch.step} failed on ${failures.length} host(s): ${failures.map((f) => `${f.host}: ${f.error}${lastLine(f.outputTail) ? ` (${lastLine(f.outputTail)})` : ''}`).join('; ')}`;
   };
 
+  /** Undos already in the log (`step/host`), so a retried batch does not record them twice. */
+  const undoRecorded = new Set<string>();
   const runBatch = async (whole: StepBatch, skipping: Set<string>): Promise<string | undefined> => {
     const batch = { ...whole, tasks: whole.tasks.filter((task) => !done.has(`${whole.step}/${task.host}`) && !skipping.has(task.host)) };
     if (batch.tasks.length === 0) return undefined;
+    // Saga order: the undo is recorded before the step runs, because a step that was cut off (cancellation, a
+    // lost worker, a failure half-way) may have changed the host too. Undos are safe to run on an unchanged host.
+    const undoable = batch.tasks.filter((task) => task.undo && !undoRecorded.has(`${batch.step}/${task.host}`));
+    if (undoable.length > 0) {
+      for (const task of undoable) undoRecorded.add(`${batch.step}/${task.host}`);
+      status.undoLog.push({
+        phase: status.phase,
+        step: batch.step,
+        hosts: undoable.map((task) => task.host),
+        undo: undoable.map((task) => ({ host: task.host, command: task.undo as string })),
+      });
+    }
     let outcomes: HostOutcome[];
     try {
       outcomes = await hostStepActivity(batch)(batch);
     } catch (error) {
       if (isCancellation(error)) throw error;
-      // The batch as a whole gave up (timeouts, worker lost on the last attempt): every host in it is unaccounted for.
+      // The batch as a whole gave up (timeouts, worker lost on the last attempt). Hosts its last heartbeat
+      // recorded as done are done; every other host in it is unaccounted for.
+      const heartbeat = error instanceof ActivityFailure && error.cause instanceof TimeoutFailure ? error.cause.lastHeartbeatDetails : undefined;
+      const finished = (heartbeat as BatchProgress | undefined)?.done ?? {};
       const message = failureMessage(error);
-      outcomes = batch.tasks.map((task) => ({ host: task.host, ok: false, exitCode: -1, outputTail: message, attempt: 0 }));
+      outcomes = batch.tasks.map((task) => finished[task.host] ?? { host: task.host, ok: false, exitCode: -1, outputTail: message, attempt: 0 });
     }
     const problem = applyOutcomes(batch, outcomes);
     publish();
@@ -430,7 +459,10 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   };
 
   // --- The machine drives ---------------------------------------------------------------------------------------
-  const perform = async (actions: readonly { type: string; params?: unknown }[], reason: string | undefined): Promise<UpgradeEvent> => {
+  const perform = async (
+    actions: readonly { type: string; params?: unknown }[],
+    context: { failure?: string; failedIn?: MachineState },
+  ): Promise<UpgradeEvent> => {
     const work = actions.filter((a): a is UpgradeAction => ['runPhase', 'openGate', 'awaitOperator', 'runRollback'].includes(a.type));
     const action = work[work.length - 1];
     if (!action) throw ApplicationFailure.nonRetryable(`machine entered a state without work: ${JSON.stringify(actions)}`);
@@ -440,7 +472,8 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
       case 'openGate':
         return waitAtGate(action.params.gate);
       case 'awaitOperator': {
-        const choice = await waitForOperator(action.params.rollingBack, reason ?? 'a step failed');
+        const failedPhase = action.params.rollingBack ? 'rolling-back' : PUBLIC_PHASE[context.failedIn ?? 'preflight'];
+        const choice = await waitForOperator(action.params.rollingBack, context.failure ?? 'a step failed', failedPhase);
         if (action.params.rollingBack && choice.type === 'OPERATOR_SKIP') rollbackSkipped.add(choice.host);
         return choice;
       }
@@ -461,8 +494,8 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
     try {
       // Compensation runs to the end even when the run is cancelled: it must never stop half-way.
       event = ROLLBACK_STATES.includes(state) || cancelled
-        ? await CancellationScope.nonCancellable(() => perform(actions, snapshot.context.failure))
-        : await perform(actions, snapshot.context.failure);
+        ? await CancellationScope.nonCancellable(() => perform(actions, snapshot.context))
+        : await perform(actions, snapshot.context);
     } catch (error) {
       if (!isCancellation(error) || cancelled) throw error;
       cancelled = error;

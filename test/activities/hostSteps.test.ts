@@ -249,18 +249,17 @@ describe('runHostStep', () => {
     expect(outcome?.outputTail).toBe(`appv-03 in ${dir}\n${join(LAB_BIN, 'labhost')}\n`);
   });
 
-  it('stops on cancellation: kills running commands and starts no more', async () => {
+  it('on cancellation lets running commands finish (an installer is never cut off) and starts no more', async () => {
     const batch = stepBatch(
-      ['appv-01', 'appv-02', 'appv-03'].map((host) => task(host, `labhost ${host} version; sleep 30`)),
+      ['appv-01', 'appv-02', 'appv-03'].map((host) => task(host, `sleep 1.5; labhost ${host} drain`)),
       { maxParallel: 2 },
     );
     const { env, result } = runHostStep(batch);
     setTimeout(() => env.cancel(), 300);
-    const started = Date.now();
     const error = await failureOf(result);
-    expect(Date.now() - started).toBeLessThan(5_000);
     expect(error).toBeInstanceOf(CancelledFailure);
-    expect(labOps(dir).map((op) => op.host).sort()).toEqual(['appv-01', 'appv-02']);
+    // The two commands under way at the cancellation completed; the third host was never started.
+    expect(labOps(dir).map((op) => `${op.host} ${op.op} ${op.result}`).sort()).toEqual(['appv-01 drain ok', 'appv-02 drain ok']);
   });
 });
 

@@ -353,6 +353,8 @@ describe('a run through the CLI, with an in-process worker', () => {
       expectUserError(await cutover(['skip', plan.fleet, '--as', 'olga'], { env }), 'skip refused: name the host to skip (failed: appv-03)');
       expect(expectJson<RunStatus>(await cutover(['status', plan.fleet, '--json'], { env })).awaitingOperator?.hosts.map((h) => h.host)).toEqual(['appv-03']);
 
+      // The rollback reinstalls the source on appv-03 too (its install may have been cut off half-way): repair first.
+      expectOk(await cutover(['lab', 'fault', 'appv-03', 'install', '--clear'], labEnv));
       expect(expectOk(await cutover(['rollback', plan.fleet, '--as', 'olga'], { env }))).toContain('rollback accepted from olga');
       const result = await client.workflow.getHandle(workflowId).result();
       expect(result.outcome).toBe('rolled-back');

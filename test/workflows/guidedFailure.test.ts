@@ -132,6 +132,8 @@ describe('guided failure', () => {
       expect(failed.awaitingOperator?.options).toEqual(['retry', 'rollback']);
       const refused = await handle.executeUpdate(skipUpdate, { args: [{ operator: 'olga', host: 'appv-01' }] }).catch((e: unknown) => e);
       expect((refused as WorkflowUpdateFailedError).cause?.message).toContain('cannot be skipped');
+      // The rollback reinstalls the source version on the owner (its install may have been cut off half-way).
+      labFault(lab, 'appv-01', 'install', 'clear');
       await handle.signal(rollbackSignal, { operator: 'olga' });
       expect((await handle.result()).outcome).toBe('rolled-back');
     });
