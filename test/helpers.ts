@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { parse } from 'yaml';
 import { type UpgradePlan, validatePlan } from '../core/plan';
 import type { RunStatus } from '../core/status';
@@ -24,6 +24,24 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
 }
 
 const quietLogger = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never;
+
+/** One client per test file, connected before its tests (with the workflows bundled) and closed after them. */
+export function useTemporalClient(): { readonly client: Client } {
+  let client: Client | undefined;
+  beforeAll(async () => {
+    client = await testClient();
+    await workflowBundle();
+  });
+  afterAll(async () => {
+    await client?.connection.close();
+  });
+  return {
+    get client() {
+      if (!client) throw new Error('the Temporal client is used before beforeAll connected it');
+      return client;
+    },
+  };
+}
 
 export async function testClient(): Promise<Client> {
   const connection = await Connection.connect({ address: inject('temporalAddress') });

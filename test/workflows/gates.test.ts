@@ -1,19 +1,12 @@
 /** Approval gates and failures on a real Temporal server, against a real lab. */
 import { WorkflowFailedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
 import { approveSignal, approveUpdate, rejectUpdate, statusQuery } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
-import { atGate, freshLab, labPlan, labWorker, recordHistory, testClient, uniqueId, waitFor, workflowBundle } from '../helpers';
+import { atGate, freshLab, labPlan, labWorker, recordHistory, uniqueId, waitFor, useTemporalClient } from '../helpers';
 
-let client: Client;
-beforeAll(async () => {
-  client = await testClient();
-  await workflowBundle();
-});
-afterAll(async () => {
-  await client.connection.close();
-});
+const temporal = useTemporalClient();
 
 const hosts = (n: number) => hostIds(PROFILES.appv!, n);
 
@@ -25,7 +18,7 @@ async function withRun(
   const { worker, taskQueue, close } = await labWorker(lab);
   try {
     await worker.runUntil(async () => {
-      const handle = await client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId(plan.fleet), args: [plan] });
+      const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId(plan.fleet), args: [plan] });
       await body(handle);
     });
   } finally {

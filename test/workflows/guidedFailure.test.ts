@@ -2,22 +2,15 @@
  * Guided failure and rollback by compensation, on a real Temporal server against a real lab: whatever fails, the
  * fleet ends either upgraded or back at the source version with the database identical to the backup.
  */
-import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { describe, expect, it } from 'vitest';
 import type { UpgradePlan } from '../../core/plan';
 import { PROFILES, hostIds, labFault, labOps, labStatus, type LabStatus } from '../../lab/lab';
 import { approveUpdate, rejectUpdate, retryUpdate, rollbackSignal, rollbackUpdate, skipUpdate, statusQuery } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
-import { atGate, atGuidedFailure, freshLab, labPlan, labWorker, quickRetries, recordHistory, testClient, uniqueId, workflowBundle } from '../helpers';
+import { atGate, atGuidedFailure, freshLab, labPlan, labWorker, quickRetries, recordHistory, uniqueId, useTemporalClient } from '../helpers';
 
-let client: Client;
-beforeAll(async () => {
-  client = await testClient();
-  await workflowBundle();
-});
-afterAll(async () => {
-  await client.connection.close();
-});
+const temporal = useTemporalClient();
 
 const HOSTS = hostIds(PROFILES.appv!, 4);
 
@@ -25,7 +18,7 @@ async function withRun(plan: UpgradePlan, lab: string, body: (handle: WorkflowHa
   const { worker, taskQueue, close } = await labWorker(lab);
   try {
     await worker.runUntil(async () => {
-      const handle = await client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId(plan.fleet), args: [plan] });
+      const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId(plan.fleet), args: [plan] });
       await atGate(handle, 'beforeOffline');
       await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
       await body(handle);

@@ -8,22 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { afterAll, beforeAll, expect, it, inject } from 'vitest';
+import { expect, it, inject } from 'vitest';
 import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
 import { freePort, startDevServer } from '../../stack/devServer';
 import { approveUpdate } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
 import { createCutoverWorker } from '../../worker/worker';
-import { ROOT, atGate, freshLab, labPlan, testClient, uniqueId, waitFor, workflowBundle } from '../helpers';
+import { ROOT, atGate, freshLab, labPlan, uniqueId, waitFor, workflowBundle, useTemporalClient } from '../helpers';
 
-let client: Client;
-beforeAll(async () => {
-  client = await testClient();
-  await workflowBundle();
-});
-afterAll(async () => {
-  await client.connection.close();
-});
+const temporal = useTemporalClient();
 
 /** A worker in its own process, as in production, so it can be killed for real. */
 function workerProcess(env: Record<string, string>): Promise<ChildProcess> {
@@ -52,7 +45,7 @@ it('a worker killed mid-batch is replaced, and no completed host-step runs again
   const taskQueue = uniqueId('resume');
   const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB_DIR: lab };
   const first = await workerProcess(env);
-  const handle = await client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('kill9'), args: [plan] });
+  const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('kill9'), args: [plan] });
   await atGate(handle, 'beforeOffline');
   await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
 

@@ -1,20 +1,12 @@
 /** upgradeFleet on a real Temporal dev server, driving a real lab fleet through labhost. */
 import { WorkflowFailedError } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Client } from '@temporalio/client';
+import { describe, expect, it } from 'vitest';
 import { labOps, labStatus, hostIds, PROFILES } from '../../lab/lab';
 import { approveSignal, approveUpdate, statusQuery } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
-import { freshLab, labPlan, labWorker, recordHistory, testClient, uniqueId, waitFor, workflowBundle } from '../helpers';
+import { freshLab, labPlan, labWorker, recordHistory, uniqueId, waitFor, useTemporalClient } from '../helpers';
 
-let client: Client;
-beforeAll(async () => {
-  client = await testClient();
-  await workflowBundle();
-});
-afterAll(async () => {
-  await client.connection.close();
-});
+const temporal = useTemporalClient();
 
 describe('upgradeFleet', () => {
   it('upgrades the fleet in the seeds order once approved', async () => {
@@ -23,7 +15,7 @@ describe('upgradeFleet', () => {
     const { worker, taskQueue, close } = await labWorker(lab);
     const plan = labPlan(hosts);
     await worker.runUntil(async () => {
-      const handle = await client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('happy'), args: [plan] });
+      const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('happy'), args: [plan] });
       const atGate = await waitFor(async () => {
         const status = await handle.query(statusQuery);
         return status.pendingGate ? status : undefined;
@@ -68,7 +60,7 @@ describe('upgradeFleet', () => {
     const plan = labPlan(hostIds(PROFILES.appv!, 2));
     const broken = { ...plan, hosts: plan.hosts.map((h) => ({ ...h, roles: ['management-server'] })), surprise: true };
     await worker.runUntil(async () => {
-      const handle = await client.workflow.start('upgradeFleet', { taskQueue, workflowId: uniqueId('invalid'), args: [broken] });
+      const handle = await temporal.client.workflow.start('upgradeFleet', { taskQueue, workflowId: uniqueId('invalid'), args: [broken] });
       const error = await handle.result().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(WorkflowFailedError);
       const cause = (error as WorkflowFailedError).cause;
@@ -86,7 +78,7 @@ describe('upgradeFleet', () => {
     const lab = freshLab({ hosts: 2 });
     const { worker, taskQueue, close } = await labWorker(lab);
     await worker.runUntil(async () => {
-      const handle = await client.workflow.start(upgradeFleet, {
+      const handle = await temporal.client.workflow.start(upgradeFleet, {
         taskQueue,
         workflowId: uniqueId('signal'),
         args: [labPlan(hostIds(PROFILES.appv!, 2))],
