@@ -142,6 +142,8 @@ export const UpgradePlan = z
         beforeOnline: Gate.optional(),
       })
       .prefault({}),
+    /** Steps people do after the run (e.g. on client machines): shown as a checklist in the run's result. */
+    followUp: z.array(z.string().min(1)).default([]),
     execution: z
       .strictObject({
         /** Hosts that run a step at the same time. */

@@ -91,4 +91,6 @@ export interface RunResult {
   decisions: Decision[];
   /** Why the run did not complete, when it did not. */
   reason?: string;
+  /** The plan's follow-up checklist for people, when the upgrade completed. */
+  followUp?: string[];
 }

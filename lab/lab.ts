@@ -11,25 +11,53 @@ export const PROJECT_ROOT = resolve(__dirname, '..');
 export const LAB_BIN = join(PROJECT_ROOT, 'lab', 'bin');
 export const LABHOST = join(LAB_BIN, 'labhost');
 
+export interface LabHostLayout {
+  id: string;
+  services: string[];
+  /** Session hosts take new sessions only when session management allows them (Dynamics GP web client). */
+  sessionHost?: boolean;
+}
+
 export interface LabProfile {
   name: string;
-  hostPrefix: string;
-  services: string[];
   source: string;
   target: string;
   upgradePaths: Record<string, string[]>;
   sessionsPerHost: number;
+  /** The hosts of a lab of `count` hosts. */
+  layout(count: number): LabHostLayout[];
+  /** The configuration database's name, where the product names it. */
+  database?: string;
+  /** Whether the product has Tenant Services, which must be upgraded before the web components. */
+  tenantServices?: boolean;
 }
 
+const numbered = (prefix: string, count: number, width = Math.max(2, String(count).length)) =>
+  Array.from({ length: count }, (_, i) => `${prefix}-${String(i + 1).padStart(width, '0')}`);
+
 export const PROFILES: Record<string, LabProfile> = {
+  /** App-V 4.5 management servers sharing one configuration database. */
   appv: {
     name: 'appv',
-    hostPrefix: 'appv',
-    services: ['AppVServer'],
     source: '4.1-SP1',
     target: '4.5',
     upgradePaths: { '4.5': ['4.1', '4.1-SP1'] },
     sessionsPerHost: 2,
+    layout: (count) => numbered('appv', count).map((id) => ({ id, services: ['AppVServer'] })),
+  },
+  /** Dynamics GP web components, scale-out: one web site + Session Central Service host, the rest session hosts. */
+  'gp-web': {
+    name: 'gp-web',
+    source: '16.0',
+    target: '18.0',
+    upgradePaths: { '18.0': ['16.0'] },
+    sessionsPerHost: 3,
+    database: 'GPWEBCONFIG',
+    tenantServices: true,
+    layout: (count) => [
+      { id: 'gp-web-01', services: ['SessionCentralService', 'WebSite'] },
+      ...numbered('gp-session', count - 1).map((id) => ({ id, services: ['SessionService'], sessionHost: true })),
+    ],
   },
 };
 
@@ -47,8 +75,7 @@ export interface LabUpOptions {
 }
 
 export function hostIds(profile: LabProfile, count: number): string[] {
-  const width = Math.max(2, String(count).length);
-  return Array.from({ length: count }, (_, i) => `${profile.hostPrefix}-${String(i + 1).padStart(width, '0')}`);
+  return profile.layout(count).map((host) => host.id);
 }
 
 /** Creates a fresh lab, replacing any previous one in the same directory. */
@@ -56,21 +83,26 @@ export function labUp(dir: string, options: LabUpOptions = {}): { dir: string; h
   const profile = PROFILES[options.profile ?? 'appv'];
   if (!profile) throw new UserError(`unknown lab profile "${options.profile}"; profiles: ${Object.keys(PROFILES).join(', ')}`);
   const count = options.hosts ?? 4;
-  if (!Number.isInteger(count) || count < 1) throw new UserError(`--hosts must be a whole number of at least 1, got ${count}`);
+  const least = profile.name === 'gp-web' ? 2 : 1;
+  if (!Number.isInteger(count) || count < least) throw new UserError(`--hosts must be a whole number of at least ${least} for the ${profile.name} profile, got ${count}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'db'), { recursive: true });
   mkdirSync(join(dir, 'faults'));
   mkdirSync(join(dir, 'backups'));
-  const hosts = hostIds(profile, count);
-  for (const id of hosts) {
+  const layout = profile.layout(count);
+  const hosts = layout.map((host) => host.id);
+  for (const { id, services, sessionHost } of layout) {
     const host = join(dir, 'hosts', id);
     mkdirSync(join(host, 'services'), { recursive: true });
     writeFileSync(join(host, 'version'), `${options.versions?.[id] ?? options.version ?? profile.source}\n`);
     writeFileSync(join(host, 'sessions'), `${profile.sessionsPerHost}\n`);
     writeFileSync(join(host, 'drained'), '0\n');
     writeFileSync(join(host, 'online'), '1\n');
-    for (const service of profile.services) writeFileSync(join(host, 'services', service), 'running\n');
+    for (const service of services) writeFileSync(join(host, 'services', service), 'running\n');
+    if (sessionHost) writeFileSync(join(host, 'allow'), '1\n');
   }
+  if (profile.database) writeFileSync(join(dir, 'db', 'name'), `${profile.database}\n`);
+  if (profile.tenantServices) writeFileSync(join(dir, 'tenant'), `${profile.source}\n`);
   writeFileSync(join(dir, 'db', 'schema'), `${profile.source}\n`);
   writeFileSync(
     join(dir, 'db', 'content'),
@@ -107,13 +139,16 @@ export interface LabHostStatus {
   sessions: number;
   drained: boolean;
   online: boolean;
+  /** Session hosts: registered in session management and allowing new sessions. */
+  allowsNewSessions?: boolean;
 }
 
 export interface LabStatus {
   dir: string;
   profile: string;
   hosts: LabHostStatus[];
-  database: { schema: string; checksum: string };
+  database: { schema: string; checksum: string; name?: string };
+  tenantServices?: string;
   backups: string[];
   faults: { host: string; op: string; mode: string }[];
 }
@@ -133,6 +168,7 @@ export function labStatus(dir: string): LabStatus {
       sessions: Number(read(join(host, 'sessions'))),
       drained: read(join(host, 'drained')) === '1',
       online: read(join(host, 'online')) === '1',
+      ...(existsSync(join(host, 'allow')) ? { allowsNewSessions: read(join(host, 'allow')) === '1' } : {}),
     };
   });
   // Same bytes labhost hashes: schema file then content file.
@@ -144,7 +180,12 @@ export function labStatus(dir: string): LabStatus {
     dir,
     profile: meta.profile,
     hosts,
-    database: { schema: read(join(dir, 'db', 'schema')), checksum },
+    database: {
+      schema: read(join(dir, 'db', 'schema')),
+      checksum,
+      ...(existsSync(join(dir, 'db', 'name')) ? { name: read(join(dir, 'db', 'name')) } : {}),
+    },
+    ...(existsSync(join(dir, 'tenant')) ? { tenantServices: read(join(dir, 'tenant')) } : {}),
     backups: readdirSync(join(dir, 'backups')),
     faults: readdirSync(join(dir, 'faults')).map((file) => {
       const [host = '', op = ''] = file.split('__');
@@ -177,8 +218,8 @@ export type FaultMode = { times: number } | { delaySeconds: number } | 'always' 
 
 export function labFault(dir: string, host: string, op: string, mode: FaultMode): void {
   const meta = requireLab(dir);
-  if (host !== 'db' && !meta.hosts.includes(host)) {
-    throw new UserError(`no host "${host}" in the lab at ${dir}; hosts: ${meta.hosts.join(', ')} (or "db")`);
+  if (host !== 'db' && host !== 'tenant' && !meta.hosts.includes(host)) {
+    throw new UserError(`no host "${host}" in the lab at ${dir}; hosts: ${meta.hosts.join(', ')} (or "db", "tenant")`);
   }
   if (!/^[a-z-]+$/.test(op)) throw new UserError(`"${op}" is not an operation name (e.g. install, stop, start, backup)`);
   const file = join(dir, 'faults', `${host}__${op}`);

@@ -113,6 +113,7 @@ export async function demo(options: { yes: boolean }): Promise<number> {
         'rolled-back': `✖ upgrade rolled back (${result.reason ?? 'no reason given'}): ${result.fleet} is back at ${plan.source}`,
       }[result.outcome];
       console.log(`\n${summaryLine}`);
+      for (const item of result.followUp ?? []) console.log(`  [ ] ${item}`);
       exitCode = result.outcome === 'completed' ? 0 : 1;
     } catch (error) {
       console.log(`\n✖ upgrade failed: ${error instanceof WorkflowFailedError ? error.cause?.message : (error as Error).message}`);

@@ -521,5 +521,6 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
     ...(status.backup ? { backup: status.backup } : {}),
     decisions: status.decisions,
     ...(snapshot.context.failure && final !== 'completed' ? { reason: snapshot.context.failure } : {}),
+    ...(final === 'completed' && plan.followUp.length ? { followUp: plan.followUp } : {}),
   };
 }

@@ -35,11 +35,11 @@ function labhost(...args: string[]): Run {
   return { status: result.status, stdout: result.stdout.trim(), stderr: result.stderr.trim() };
 }
 
-/** Runs an op that must succeed and returns its stdout. */
+/** Runs an op that must succeed and returns its result line (the last line it prints). */
 function ok(...args: string[]): string {
   const run = labhost(...args);
   expect(run, `labhost ${args.join(' ')}`).toMatchObject({ status: 0, stderr: '' });
-  return run.stdout;
+  return run.stdout.split('\n').at(-1) ?? '';
 }
 
 /** Runs an op that must be refused (exit 2) and returns the reason. */
@@ -204,7 +204,7 @@ describe('labhost rules', () => {
     expect(host('appv-02').version).toBe('4.1-SP1');
 
     ok('appv-01', 'install', '4.5', '--upgrade-schema');
-    expect(ok('appv-02', 'install', '4.5')).toBe('installed 4.5 over 4.1-SP1');
+    expect(labhost('appv-02', 'install', '4.5').stdout).toBe('package validation: AppVServer validated for 4.5 on appv-02\ninstalled 4.5 over 4.1-SP1');
     expect(host('appv-02')).toMatchObject({ version: '4.5', previousVersion: '4.1-SP1' });
     // installing the version a host already has is a no-op that succeeds (idempotent retries)
     expect(ok('appv-02', 'install', '4.5')).toBe('already at 4.5');

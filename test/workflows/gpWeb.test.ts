@@ -1,0 +1,104 @@
+/**
+ * The Dynamics GP web components scale-out procedure, end to end on a real Temporal server against the gp-web lab:
+ * one web site + Session Central Service host first (it creates the new configuration database), then the session
+ * hosts, each set to allow new sessions before users may sign in again.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import type { WorkflowHandle } from '@temporalio/client';
+import { describe, expect, it } from 'vitest';
+import type { UpgradePlan } from '../../core/plan';
+import { LABHOST, labOps, labStatus } from '../../lab/lab';
+import { approveUpdate, rollbackUpdate } from '../../workflows/messages';
+import { upgradeFleet } from '../../workflows/upgradeFleet';
+import { atGate, atGuidedFailure, examplePlan, freshLab, labWorker, quickRetries, uniqueId, useTemporalClient } from '../helpers';
+
+const temporal = useTemporalClient();
+
+const gpPlan = (): UpgradePlan => ({ ...examplePlan('gp-web-lab.yaml'), fleet: uniqueId('gp').slice(0, 40) });
+const labhost = (lab: string, ...args: string[]) => execFileSync(LABHOST, args, { env: { ...process.env, CUTOVER_LAB_DIR: lab }, encoding: 'utf8' });
+
+async function approvedRun(plan: UpgradePlan, lab: string, body: (handle: WorkflowHandle<typeof upgradeFleet>) => Promise<void>) {
+  const { worker, taskQueue, close } = await labWorker(lab);
+  const start = () => temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId(plan.fleet), args: [plan] });
+  try {
+    await worker.runUntil(async () => {
+      const handle = await start();
+      await atGate(handle, 'beforeOffline');
+      await handle.executeUpdate(approveUpdate, { args: [{ approver: 'gp-admin' }] });
+      await body(handle);
+    });
+  } finally {
+    await close();
+  }
+}
+
+describe('Dynamics GP web components scale-out', () => {
+  it('upgrades the web host first into a new configuration database, then every session host, allowing new sessions', async () => {
+    const lab = freshLab({ profile: 'gp-web', hosts: 5 });
+    labhost(lab, 'tenant', 'upgrade', '18.0');
+    await approvedRun(gpPlan(), lab, async (handle) => {
+      const result = await handle.result();
+      expect(result.outcome).toBe('completed');
+      expect(result.followUp?.some((item) => item.includes('DynamicsGPTrustedApp.msi'))).toBe(true);
+    });
+    const state = labStatus(lab);
+    expect(state.database).toMatchObject({ schema: '18.0', name: 'GPCONFIGURATION' });
+    expect(state.hosts[0]).toMatchObject({ id: 'gp-web-01', version: '18.0', services: { SessionCentralService: 'running', WebSite: 'running' }, online: true });
+    for (const host of state.hosts.slice(1)) {
+      expect(host, host.id).toMatchObject({ version: '18.0', services: { SessionService: 'running' }, allowsNewSessions: true, online: true });
+    }
+    const ops = labOps(lab);
+    const webInstall = ops.find((o) => o.host === 'gp-web-01' && o.op.startsWith('install'))?.seq ?? Infinity;
+    for (const host of state.hosts.slice(1)) {
+      expect(ops.find((o) => o.host === host.id && o.op.startsWith('install'))?.seq).toBeGreaterThan(webInstall);
+    }
+  });
+
+  it('refuses to upgrade the web components before Tenant Services, and rolls back cleanly', async () => {
+    const lab = freshLab({ profile: 'gp-web', hosts: 3 });
+    const before = labStatus(lab).database;
+    const plan = quickRetries(gpPlan());
+    await approvedRun({ ...plan, hosts: plan.hosts.slice(0, 3) }, lab, async (handle) => {
+      const failed = await atGuidedFailure(handle);
+      expect(failed.awaitingOperator).toMatchObject({ phase: 'upgrading-db-owner', hosts: [{ host: 'gp-web-01' }] });
+      expect(failed.awaitingOperator?.hosts[0]?.outputTail).toContain('update Tenant Services to 18.0 before the web components');
+      await handle.executeUpdate(rollbackUpdate, { args: [{ operator: 'gp-admin' }] });
+      expect((await handle.result()).outcome).toBe('rolled-back');
+    });
+    const state = labStatus(lab);
+    expect(state.database).toEqual(before);
+    expect(state.hosts.every((h) => h.version === '16.0' && Object.values(h.services).every((s) => s === 'running') && h.online)).toBe(true);
+  });
+
+  it('does not let users back in while a session host is not set to allow new sessions', async () => {
+    const lab = freshLab({ profile: 'gp-web', hosts: 3 });
+    labhost(lab, 'tenant', 'upgrade', '18.0');
+    const plan = quickRetries(gpPlan());
+    const sessionHost = plan.roles['session-host']!;
+    const forgetful: UpgradePlan = {
+      ...plan,
+      hosts: plan.hosts.slice(0, 3),
+      roles: { ...plan.roles, 'session-host': { ...sessionHost, steps: { ...sessionHost.steps, start: { ...sessionHost.steps.start!, run: 'labhost {{host}} start' } } } },
+    };
+    await approvedRun(forgetful, lab, async (handle) => {
+      const failed = await atGuidedFailure(handle);
+      expect(failed.awaitingOperator?.phase).toBe('verifying');
+      expect(failed.awaitingOperator?.hosts.map((h) => h.host)).toEqual(['gp-session-01', 'gp-session-02']);
+      expect(failed.awaitingOperator?.hosts[0]?.outputTail).toContain('not set to allow new sessions');
+      // Nobody was let back in: no host was brought online.
+      expect(labStatus(lab).hosts.some((h) => h.online)).toBe(false);
+      await handle.executeUpdate(rollbackUpdate, { args: [{ operator: 'gp-admin' }] });
+      expect((await handle.result()).outcome).toBe('rolled-back');
+    });
+  });
+
+  it('the lab refuses a session host upgraded before the web host created the new database', () => {
+    const lab = freshLab({ profile: 'gp-web', hosts: 3 });
+    labhost(lab, 'gp-session-01', 'drain');
+    labhost(lab, 'gp-session-01', 'stop');
+    const run = spawnSync(LABHOST, ['gp-session-01', 'install', '18.0', '--database', 'GPCONFIGURATION'], { env: { ...process.env, CUTOVER_LAB_DIR: lab }, encoding: 'utf8' });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('upgrade the DB-owning server to 18.0 first');
+    expect(labStatus(lab).hosts[1]?.version).toBe('16.0');
+  });
+});
