@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { StepBatch } from '../core/planner';
-import type { HostTransport } from '../transport/transport';
+import { type HostTransport, unsupportedTransport } from '../transport/transport';
 
 export interface HostOutcome {
   host: string;
@@ -38,6 +38,8 @@ async function eachLimited<T>(items: T[], limit: number, worker: (item: T) => Pr
 export function createHostStepActivities(deps: { transport: HostTransport }) {
   return {
     async runHostStep(batch: StepBatch): Promise<HostOutcome[]> {
+      const unsupported = unsupportedTransport(batch.tasks);
+      if (unsupported) throw ApplicationFailure.nonRetryable(unsupported, 'UnsupportedTransport');
       const context = Context.current();
       const { attempt } = context.info;
       const progress: BatchProgress = { done: { ...((context.info.heartbeatDetails as BatchProgress | undefined)?.done ?? {}) } };
@@ -55,7 +57,7 @@ export function createHostStepActivities(deps: { transport: HostTransport }) {
             const ok = result.exitCode === 0 && !result.timedOut;
             // Successful hosts keep a short tail (the version step's answer is its last line): heartbeats and the
             // result carry every done host, and must stay far below Temporal's payload limits.
-            const outputTail = ok ? result.outputTail.slice(-SUCCESS_TAIL_CHARS) : result.outputTail;
+            const outputTail = ok && !batch.record ? result.outputTail.slice(-SUCCESS_TAIL_CHARS) : result.outputTail;
             outcome = { host: task.host, ok, exitCode: result.exitCode, outputTail, attempt };
           } catch (error) {
             outcome = { host: task.host, ok: false, exitCode: -1, outputTail: `cannot reach ${task.host}: ${(error as Error).message}`, attempt };

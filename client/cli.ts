@@ -2,7 +2,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
 import { UserError } from '../core/errors';
-import { GATE_NAMES, type GateName } from '../core/plan';
+import { GATE_NAMES } from '../core/plan';
 import { formatPreview, planRun } from '../core/planner';
 import { labDir, labDown, labFault, labOps, labStatus, labUp, type FaultMode } from '../lab/lab';
 import { connectClient, taskQueue } from './connection';
@@ -18,9 +18,11 @@ function positiveInt(value: string): number {
   return n;
 }
 
-function gateName(value: string): GateName {
-  if (!(GATE_NAMES as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${GATE_NAMES.join(', ')}`);
-  return value as GateName;
+function gateName(value: string): string {
+  if (!(GATE_NAMES as readonly string[]).includes(value) && !value.startsWith('prerequisite:')) {
+    throw new InvalidArgumentError(`expected one of ${GATE_NAMES.join(', ')}, or prerequisite:NAME`);
+  }
+  return value;
 }
 
 export function buildProgram(): Command {
@@ -88,7 +90,7 @@ export function buildProgram(): Command {
       .requiredOption('--as <name>', 'who decides (must be an allowed approver of the gate)')
       .option('--gate <gate>', 'the gate you mean to decide (refused if another is pending)', gateName)
       .option('--comment <text>', 'recorded with the decision')
-      .action(async (run: string, opts: { as: string; gate?: GateName; comment?: string }) => {
+      .action(async (run: string, opts: { as: string; gate?: string; comment?: string }) => {
         const client = await connectClient();
         const status = await decide(client, run, kind, {
           approver: opts.as,

@@ -1,7 +1,7 @@
 /** Starting and steering runs: shared by the CLI and the embedded stack. */
 import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { UserError } from '../core/errors';
-import type { GateName, UpgradePlan } from '../core/plan';
+import type { UpgradePlan } from '../core/plan';
 import type { ApprovalInput, OperatorAction, OperatorInput, RunStatus } from '../core/status';
 import {
   FleetAttribute,
@@ -66,7 +66,7 @@ export async function getStatus(client: Client, id: string): Promise<RunStatus> 
   }
 }
 
-export async function decide(client: Client, id: string, kind: 'approve' | 'reject', input: ApprovalInput & { gate?: GateName }): Promise<RunStatus> {
+export async function decide(client: Client, id: string, kind: 'approve' | 'reject', input: ApprovalInput): Promise<RunStatus> {
   try {
     return await client.workflow.getHandle(runId(id)).executeUpdate(kind === 'approve' ? approveUpdate : rejectUpdate, { args: [input] });
   } catch (error) {

@@ -1,8 +1,8 @@
 /** Gate rules, pure: whether a decision is accepted, and whether the gate is now decided. */
-import type { Gate, GateName } from './plan';
+import type { Gate } from './plan';
 import type { ApprovalInput, PendingGate } from './status';
 
-export function openGate(name: GateName, gate: Gate, expiresAt?: string): PendingGate {
+export function openGate(name: string, gate: Gate, expiresAt?: string): PendingGate {
   return {
     gate: name,
     instructions: gate.instructions,

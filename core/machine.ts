@@ -97,12 +97,17 @@ export const upgradeMachine = setup({
         PHASE_SUCCEEDED: 'approvalBeforeOffline',
         // Nothing has changed yet: a fleet that fails preflight is not touched at all.
         PHASE_FAILED: { target: 'failed', actions: { type: 'recordFailure', params: {} } },
+        // A prerequisite someone would not confirm.
+        GATE_REJECTED: { target: 'rejected', actions: { type: 'recordFailure', params: {} } },
       },
     },
     approvalBeforeOffline: gate('beforeOffline', 'draining', 'rejected'),
     draining: phase('draining', 'drain', 'stopping'),
     stopping: phase('stopping', 'stop', 'backingUp'),
-    backingUp: phase('backingUp', 'backup', 'upgradingOwner', { gate: 'beforeSchemaUpgrade', state: 'approvalBeforeSchemaUpgrade' }),
+    // The optional rehearsal's gate opens inside this phase, after the backup; rejecting it rolls back.
+    backingUp: phase('backingUp', 'backup', 'upgradingOwner', { gate: 'beforeSchemaUpgrade', state: 'approvalBeforeSchemaUpgrade' }, {
+      GATE_REJECTED: { target: 'rollingBack', actions: { type: 'recordFailure' as const, params: {} } },
+    }),
     approvalBeforeSchemaUpgrade: gate('beforeSchemaUpgrade', 'upgradingOwner', 'rollingBack'),
     upgradingOwner: phase('upgradingOwner', 'upgradeOwner', 'upgradingRest'),
     // The optional gate before each wave of remaining hosts opens inside this phase; rejecting it rolls back.

@@ -58,6 +58,8 @@ export const Command = z.strictObject({
   undo: z.string().min(1).optional(),
   /** For verify steps: a required check can never be skipped by the operator. */
   required: z.boolean().default(true),
+  /** Keep this step's output in the run's record (e.g. an installer's package validation report). */
+  record: z.boolean().default(false),
 });
 export type Command = z.infer<typeof Command>;
 
@@ -110,7 +112,7 @@ export const Gate = z
   });
 export type Gate = z.infer<typeof Gate>;
 
-export const GATE_NAMES = ['beforeOffline', 'beforeSchemaUpgrade', 'beforeEachBatch', 'beforeOnline'] as const;
+export const GATE_NAMES = ['beforeOffline', 'beforeRehearsal', 'beforeSchemaUpgrade', 'beforeEachBatch', 'beforeOnline'] as const;
 export type GateName = (typeof GATE_NAMES)[number];
 
 export const UpgradePlan = z
@@ -130,13 +132,26 @@ export const UpgradePlan = z
       verify: Command,
       /** Prints the database's content checksum as its last output line. */
       checksum: Command,
+      /** Optional rehearsal: the schema upgrade tried on a copy of this run's backup (on a test server) first. */
+      rehearse: Command.optional(),
     }),
+    /** Checked in preflight, before anything changes: each a check command or a person's confirmation. */
+    prerequisites: z
+      .array(
+        z.union([
+          z.strictObject({ name: SafeId, check: Command, host: SafeId.optional() }),
+          z.strictObject({ name: SafeId, confirm: Gate }),
+        ]),
+      )
+      .default([]),
     roles: z.record(SafeId, Role),
     hosts: z.array(Host).min(1),
     gates: z
       .strictObject({
         beforeOffline: Gate.prefault({}),
         beforeSchemaUpgrade: Gate.optional(),
+        /** Before the rehearsal of the schema upgrade (database.rehearse), when the plan has one. */
+        beforeRehearsal: Gate.optional(),
         /** Before each wave of the remaining hosts (a wave is up to execution.batchSize hosts). */
         beforeEachBatch: Gate.optional(),
         beforeOnline: Gate.optional(),
@@ -195,6 +210,14 @@ export const UpgradePlan = z
       });
     }
 
+    plan.prerequisites.forEach((prerequisite, index) => {
+      if ('host' in prerequisite && prerequisite.host !== undefined && !seen.has(prerequisite.host)) {
+        ctx.addIssue({ code: 'custom', path: ['prerequisites', index, 'host'], message: `no host has the id "${prerequisite.host}"` });
+      }
+    });
+    if (plan.gates.beforeRehearsal && !plan.database.rehearse) {
+      ctx.addIssue({ code: 'custom', path: ['gates', 'beforeRehearsal'], message: 'there is no rehearsal to gate: add database.rehearse' });
+    }
     if (plan.database.host !== undefined && !seen.has(plan.database.host)) {
       ctx.addIssue({ code: 'custom', path: ['database', 'host'], message: `no host has the id "${plan.database.host}"` });
     }
@@ -249,7 +272,13 @@ export const UpgradePlan = z
       checkTemplates(command.run, [...path, 'run']);
       if (command.undo) checkTemplates(command.undo, [...path, 'undo']);
     };
-    for (const key of ['backup', 'restore', 'verify', 'checksum'] as const) checkCommand(plan.database[key], ['database', key]);
+    for (const key of ['backup', 'restore', 'verify', 'checksum', 'rehearse'] as const) {
+      const command = plan.database[key];
+      if (command) checkCommand(command, ['database', key]);
+    }
+    plan.prerequisites.forEach((prerequisite, index) => {
+      if ('check' in prerequisite) checkCommand(prerequisite.check, ['prerequisites', index, 'check']);
+    });
     for (const [name, role] of Object.entries(plan.roles)) {
       if (role.steps.verify && /\{\{\s*target\s*\}\}/.test(role.steps.verify.run)) {
         ctx.addIssue({

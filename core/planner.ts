@@ -4,6 +4,7 @@
  */
 import {
   type Command,
+  type Gate,
   type GateName,
   GATE_NAMES,
   type Host,
@@ -41,13 +42,16 @@ export interface StepBatch {
   tasks: HostTask[];
   /** For the remaining hosts: which wave (of up to batchSize hosts) this batch belongs to. */
   wave?: number;
+  /** Keep each host's output in the run's record. */
+  record?: boolean;
   maxParallel: number;
   timeoutMs: number;
   retry: RetryPolicy;
 }
 
+/** One command on one host outside the host steps: the database's commands, and prerequisite checks. */
 export interface DatabaseTask {
-  action: 'backup' | 'restore' | 'verify' | 'checksum';
+  action: 'backup' | 'restore' | 'verify' | 'checksum' | 'rehearse' | 'check';
   host: string;
   command: string;
   transport: Transport;
@@ -63,6 +67,8 @@ export interface RunPlan {
   owner: string;
   hostIds: string[];
   gates: GateName[];
+  /** Checked in preflight, in the plan's order. */
+  prerequisites: ({ name: string; check: DatabaseTask } | { name: string; confirm: Gate })[];
   phases: Record<PhaseName, { batches: StepBatch[]; database: DatabaseTask[] }>;
 }
 
@@ -122,6 +128,7 @@ export function makeBatches(
       maxParallel: plan.execution.maxParallel,
       timeoutMs: durationMs(definition.timeout),
       retry: definition.retry,
+      ...(definition.record ? { record: true } : {}),
       tasks: members.map((host) => ({ host: host.id, ...render(host, definition), transport: host.transport })),
     }));
   });
@@ -138,16 +145,17 @@ export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan
     }));
 
   const dbHost = plan.hosts.find((host) => host.id === (plan.database.host ?? owner.id)) as Host;
-  const databaseTask = (action: DatabaseTask['action']): DatabaseTask => {
+  const task = (action: DatabaseTask['action'], definition: Command, host: Host): DatabaseTask => ({
+    action,
+    host: host.id,
+    command: renderCommand(definition.run, { ...values, host: host.id }),
+    transport: host.transport,
+    timeoutMs: durationMs(definition.timeout),
+    retry: definition.retry,
+  });
+  const databaseTask = (action: 'backup' | 'verify' | 'checksum' | 'rehearse'): DatabaseTask[] => {
     const definition = plan.database[action];
-    return {
-      action,
-      host: dbHost.id,
-      command: renderCommand(definition.run, { ...values, host: dbHost.id }),
-      transport: dbHost.transport,
-      timeoutMs: durationMs(definition.timeout),
-      retry: definition.retry,
-    };
+    return definition ? [task(action, definition, dbHost)] : [];
   };
 
   const none = { batches: [], database: [] };
@@ -159,11 +167,16 @@ export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan
     owner: owner.id,
     hostIds: plan.hosts.map((host) => host.id),
     gates: GATE_NAMES.filter((gate) => plan.gates[gate] !== undefined),
+    prerequisites: plan.prerequisites.map((prerequisite) =>
+      'check' in prerequisite
+        ? { name: prerequisite.name, check: task('check', prerequisite.check, plan.hosts.find((h) => h.id === (prerequisite.host ?? owner.id)) as Host) }
+        : { name: prerequisite.name, confirm: prerequisite.confirm },
+    ),
     phases: {
       preflight: { ...none, batches: batchesFor('version', plan.hosts) },
       drain: { ...none, batches: batchesFor('drain', plan.hosts) },
       stop: { ...none, batches: batchesFor('stop', plan.hosts) },
-      backup: { batches: [], database: [databaseTask('checksum'), databaseTask('backup')] },
+      backup: { batches: [], database: [...databaseTask('checksum'), ...databaseTask('backup'), ...databaseTask('rehearse')] },
       upgradeOwner: { ...none, batches: [...batchesFor('upgrade', [owner]), ...batchesFor('start', [owner])] },
       upgradeRest: {
         ...none,
@@ -171,7 +184,7 @@ export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan
           [...batchesFor('upgrade', hosts), ...batchesFor('start', hosts)].map((batch) => ({ ...batch, wave })),
         ),
       },
-      verify: { batches: batchesFor('verify', plan.hosts), database: [databaseTask('verify')] },
+      verify: { batches: batchesFor('verify', plan.hosts), database: databaseTask('verify') },
       online: { ...none, batches: batchesFor('online', plan.hosts) },
     },
   };
@@ -230,6 +243,13 @@ export function formatPreview(run: RunPlan, plan: UpgradePlan): string {
     }
   };
   phase('preflight');
+  for (const prerequisite of run.prerequisites) {
+    lines.push(
+      'check' in prerequisite
+        ? `     prerequisite ${prerequisite.name}: check on ${prerequisite.check.host}: ${prerequisite.check.command}`
+        : `     prerequisite ${prerequisite.name}: confirmed by ${prerequisite.confirm.approvers.join(', ') || 'anyone'}: ${prerequisite.confirm.instructions}`,
+    );
+  }
   gate('beforeOffline');
   phase('drain');
   phase('stop');

@@ -1,5 +1,4 @@
 /** The public shape of a run, returned by the `status` query. Field names here are a contract with operators' scripts. */
-import type { GateName } from './plan';
 
 export const HOST_STATES = ['pending', 'checked', 'drained', 'offline', 'upgraded', 'started', 'verified', 'online', 'failed', 'skipped', 'downgraded', 'rolled-back'] as const;
 export type HostState = (typeof HOST_STATES)[number];
@@ -13,8 +12,8 @@ export interface HostStatus {
 }
 
 export interface Decision {
-  /** A gate name, or "guided-failure" for an operator's decision after a failed step. */
-  gate: GateName | 'guided-failure';
+  /** A gate name, "prerequisite:<name>" for a confirmation, or "guided-failure" for an operator's decision. */
+  gate: string;
   approver: string;
   decision: 'approve' | 'reject' | 'expired' | OperatorAction;
   host?: string;
@@ -24,7 +23,8 @@ export interface Decision {
 }
 
 export interface PendingGate {
-  gate: GateName;
+  /** A gate of the plan, or "prerequisite:<name>" for a confirmation the plan asks for in preflight. */
+  gate: string;
   instructions: string;
   approvers: string[];
   quorum: number;
@@ -61,6 +61,12 @@ export interface AwaitingOperator {
   expiresAt?: string;
 }
 
+export interface StepRecord {
+  step: string;
+  host: string;
+  output: string;
+}
+
 export interface RunStatus {
   fleet: string;
   source: string;
@@ -72,12 +78,14 @@ export interface RunStatus {
   hostCounts: Partial<Record<HostState, number>>;
   decisions: Decision[];
   backup?: { name: string; checksum: string };
+  /** Output the plan asked to keep (steps with record: true, the rehearsal, prerequisite checks). */
+  records: StepRecord[];
   undoLog: UndoRecord[];
   failure?: string;
 }
 
 export interface ApprovalInput {
-  gate?: GateName;
+  gate?: string;
   approver: string;
   comment?: string;
 }
@@ -93,4 +101,5 @@ export interface RunResult {
   reason?: string;
   /** The plan's follow-up checklist for people, when the upgrade completed. */
   followUp?: string[];
+  records: StepRecord[];
 }

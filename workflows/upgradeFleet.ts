@@ -19,11 +19,11 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import { initialTransition, transition } from 'xstate';
-import type { Activities, BatchProgress, HostOutcome } from '../activities';
+import type { Activities, BatchProgress, DatabaseOutcome, HostOutcome } from '../activities';
 import { normalizeDecision, openGate, quorumReached, refuseDecision } from '../core/gates';
 import { PUBLIC_PHASE, upgradeMachine, type MachineState, type UpgradeAction, type UpgradeEvent } from '../core/machine';
 import { refuseOperatorAction, skippableHosts } from '../core/operator';
-import { type GateName, type RetryPolicy, durationMs, validatePlan } from '../core/plan';
+import { type Gate, type GateName, type RetryPolicy, durationMs, validatePlan } from '../core/plan';
 import { type DatabaseTask, type PhaseName, type StepBatch, type StepName, PHASE_TITLES, backupName, describeBatch, planRun } from '../core/planner';
 import { planRollback } from '../core/rollback';
 import {
@@ -97,7 +97,7 @@ function databaseActivity(task: DatabaseTask) {
     startToCloseTimeout: task.timeoutMs + 30_000,
     heartbeatTimeout: HEARTBEAT_TIMEOUT_MS,
     retry: retryOptions(task.retry),
-    summary: `database ${task.action} on ${task.host}`,
+    summary: `${task.action === 'check' ? 'prerequisite check' : `database ${task.action}`} on ${task.host}`,
   }).runDatabaseTask;
 }
 
@@ -127,6 +127,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
     hosts: Object.fromEntries(run.hostIds.map((id) => [id, { state: 'pending' } satisfies HostStatus])),
     hostCounts: {},
     decisions: [],
+    records: [],
     undoLog: [],
   };
   /** Host-steps already done (`step/host`), so a retried phase or rollback runs only what is left. */
@@ -263,8 +264,9 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   }
   setHandler(statusQuery, publicStatus, { description: 'Phase, every host, the pending gate or failure, and every decision.' });
 
-  const waitAtGate = async (name: GateName): Promise<UpgradeEvent> => {
-    const gate = plan.gates[name];
+  /** Waits at one of the plan's gates, or at a named confirmation (a prerequisite) with its own gate settings. */
+  const waitAtGate = async (name: GateName | `prerequisite:${string}`, confirmation?: Gate): Promise<UpgradeEvent> => {
+    const gate = confirmation ?? plan.gates[name as GateName];
     if (!gate) return { type: 'GATE_APPROVED' };
     const timeoutMs = gate.timeout ? durationMs(gate.timeout) : undefined;
     const phaseBefore = status.phase;
@@ -345,6 +347,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
         host.outputTail = outcome.outputTail;
         failures.push({ host: outcome.host, error, outputTail: outcome.outputTail });
       } else {
+        if (batch.record) status.records.push({ step: batch.step, host: outcome.host, output: outcome.outputTail.trim() });
         done.add(`${batch.step}/${outcome.host}`);
         host.state = STATE_AFTER_STEP[batch.step];
         delete host.error;
@@ -392,28 +395,53 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
 
   const runDatabase = async (task: DatabaseTask): Promise<string> => (await databaseActivity(task)(task)).result;
 
+  /** Preflight's last part: each prerequisite checked by its command, or confirmed by a person. */
+  const checkPrerequisites = async (): Promise<UpgradeEvent> => {
+    for (const prerequisite of run.prerequisites) {
+      if ('confirm' in prerequisite) {
+        const decision = await waitAtGate(`prerequisite:${prerequisite.name}`, prerequisite.confirm);
+        if (decision.type === 'GATE_REJECTED') return decision;
+        continue;
+      }
+      try {
+        const outcome = await databaseActivity(prerequisite.check)(prerequisite.check);
+        status.records.push({ step: `prerequisite:${prerequisite.name}`, host: prerequisite.check.host, output: outcome.outputTail.trim() });
+      } catch (error) {
+        return { type: 'PHASE_FAILED', reason: `prerequisite ${prerequisite.name} is not met: ${databaseFailure(prerequisite.check, error)}` };
+      }
+    }
+    return { type: 'PHASE_SUCCEEDED' };
+  };
+
   const databaseFailure = (task: DatabaseTask, error: unknown) => {
     if (isCancellation(error)) throw error;
     lastFailure = { hosts: [{ host: task.host, error: `database ${task.action} failed`, outputTail: failureMessage(error) }] };
     return `database ${task.action} on ${task.host} failed: ${failureMessage(error)}`;
   };
 
+  let rehearsalApproved = false;
   /** Waves of remaining hosts already approved at the beforeEachBatch gate (a retried phase does not ask again). */
   const wavesApproved = new Set<number>();
   const runPhase = async (phase: PhaseName): Promise<UpgradeEvent> => {
     let checksum = '';
     for (const task of run.phases[phase].database) {
-      let result: string;
+      if (task.action === 'rehearse' && plan.gates.beforeRehearsal && !rehearsalApproved) {
+        const decision = await waitAtGate('beforeRehearsal');
+        if (decision.type === 'GATE_REJECTED') return decision;
+        rehearsalApproved = true;
+      }
+      let result: DatabaseOutcome;
       try {
-        result = await runDatabase(task);
+        result = await databaseActivity(task)(task);
       } catch (error) {
         return { type: 'PHASE_FAILED', reason: `${PHASE_TITLES[phase]}: ${databaseFailure(task, error)}` };
       }
-      if (task.action === 'checksum') checksum = result;
+      if (task.action === 'checksum') checksum = result.result;
       if (task.action === 'backup') {
         status.backup = { name: run.backup, checksum };
         status.undoLog.push({ phase: status.phase, step: 'backup', hosts: [], undo: { restoreBackup: run.backup, checksum } });
       }
+      if (task.action === 'rehearse') status.records.push({ step: 'rehearse', host: task.host, output: result.outputTail.trim() });
     }
     let openedWave: number | undefined;
     for (const batch of run.phases[phase].batches) {
@@ -426,6 +454,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
       const problem = await runBatch(batch, skipped);
       if (problem) return { type: 'PHASE_FAILED', reason: `${PHASE_TITLES[phase]}: ${problem}` };
     }
+    if (phase === 'preflight') return checkPrerequisites();
     return { type: 'PHASE_SUCCEEDED' };
   };
 
@@ -520,6 +549,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
     hosts: run.hostIds.length,
     ...(status.backup ? { backup: status.backup } : {}),
     decisions: status.decisions,
+    records: status.records,
     ...(snapshot.context.failure && final !== 'completed' ? { reason: snapshot.context.failure } : {}),
     ...(final === 'completed' && plan.followUp.length ? { followUp: plan.followUp } : {}),
   };

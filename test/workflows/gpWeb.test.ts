@@ -4,13 +4,13 @@
  * hosts, each set to allow new sessions before users may sign in again.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import type { WorkflowHandle } from '@temporalio/client';
+import type { WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import type { UpgradePlan } from '../../core/plan';
 import { LABHOST, labOps, labStatus } from '../../lab/lab';
 import { approveUpdate, rollbackUpdate } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
-import { atGate, atGuidedFailure, examplePlan, freshLab, labWorker, quickRetries, uniqueId, useTemporalClient } from '../helpers';
+import { atGate, atGuidedFailure, examplePlan, recordHistory, freshLab, labWorker, quickRetries, uniqueId, useTemporalClient } from '../helpers';
 
 const temporal = useTemporalClient();
 
@@ -23,8 +23,11 @@ async function approvedRun(plan: UpgradePlan, lab: string, body: (handle: Workfl
   try {
     await worker.runUntil(async () => {
       const handle = await start();
-      await atGate(handle, 'beforeOffline');
-      await handle.executeUpdate(approveUpdate, { args: [{ approver: 'gp-admin' }] });
+      // Two prerequisites are confirmed by a person in preflight, then the fleet goes offline.
+      for (const gate of ['prerequisite:gp-utilities-upgraded', 'prerequisite:desktop-client-verified', 'beforeOffline']) {
+        await atGate(handle, gate);
+        await handle.executeUpdate(approveUpdate, { args: [{ approver: 'gp-admin', gate }] });
+      }
       await body(handle);
     });
   } finally {
@@ -40,6 +43,8 @@ describe('Dynamics GP web components scale-out', () => {
       const result = await handle.result();
       expect(result.outcome).toBe('completed');
       expect(result.followUp?.some((item) => item.includes('DynamicsGPTrustedApp.msi'))).toBe(true);
+      expect(result.records.find((r) => r.step === 'prerequisite:tenant-services-updated')).toBeDefined();
+      await recordHistory(handle, 'prerequisites');
     });
     const state = labStatus(lab);
     expect(state.database).toMatchObject({ schema: '18.0', name: 'GPCONFIGURATION' });
@@ -54,11 +59,26 @@ describe('Dynamics GP web components scale-out', () => {
     }
   });
 
-  it('refuses to upgrade the web components before Tenant Services, and rolls back cleanly', async () => {
+  it('preflight stops the run, with nothing touched, while Tenant Services is not yet updated', async () => {
+    const lab = freshLab({ profile: 'gp-web', hosts: 3 });
+    const plan = gpPlan();
+    const { worker, taskQueue, close } = await labWorker(lab);
+    await worker.runUntil(async () => {
+      const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('gp-tenant'), args: [{ ...plan, hosts: plan.hosts.slice(0, 3) }] });
+      const error = await handle.result().catch((e: unknown) => e);
+      expect((error as WorkflowFailedError).cause?.message).toContain('prerequisite tenant-services-updated is not met');
+      expect((error as WorkflowFailedError).cause?.message).toContain('Tenant Services is at 16.0: update it to 18.0 before the web components');
+    });
+    await close();
+    expect(labOps(lab).every((op) => op.op === 'version')).toBe(true);
+  });
+
+  it('the lab itself refuses the web components before Tenant Services (a plan without the check), and it rolls back', async () => {
     const lab = freshLab({ profile: 'gp-web', hosts: 3 });
     const before = labStatus(lab).database;
     const plan = quickRetries(gpPlan());
-    await approvedRun({ ...plan, hosts: plan.hosts.slice(0, 3) }, lab, async (handle) => {
+    const unchecked = { ...plan, prerequisites: plan.prerequisites.filter((p) => !('check' in p)) };
+    await approvedRun({ ...unchecked, hosts: plan.hosts.slice(0, 3) }, lab, async (handle) => {
       const failed = await atGuidedFailure(handle);
       expect(failed.awaitingOperator).toMatchObject({ phase: 'upgrading-db-owner', hosts: [{ host: 'gp-web-01' }] });
       expect(failed.awaitingOperator?.hosts[0]?.outputTail).toContain('update Tenant Services to 18.0 before the web components');

@@ -8,7 +8,7 @@ import { Worker } from '@temporalio/worker';
 import { expect, it } from 'vitest';
 import { HISTORIES_DIR, workflowBundle } from '../helpers';
 
-const SHAPES = ['completed', 'rejected', 'all-gates', 'invalid-plan', 'rolled-back', 'retried', 'cancelled'];
+const SHAPES = ['completed', 'rejected', 'all-gates', 'invalid-plan', 'rolled-back', 'retried', 'cancelled', 'prerequisites', 'rehearsal'];
 
 it('keeps a recorded history of every workflow shape', () => {
   const recorded = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, ''));

@@ -74,6 +74,20 @@ describe('upgradeFleet', () => {
     expect(labOps(lab)).toEqual([]);
   });
 
+  it('refuses hosts on a transport this worker does not have, before anything changes', async () => {
+    const lab = freshLab({ hosts: 2 });
+    const { worker, taskQueue, close } = await labWorker(lab);
+    const plan = labPlan(hostIds(PROFILES.appv!, 2));
+    const viaSsh = { ...plan, hosts: plan.hosts.map((h) => ({ ...h, transport: { kind: 'ssh' as const, address: `${h.id}.example.internal`, port: 22, user: 'svc' } })) };
+    await worker.runUntil(async () => {
+      const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('ssh'), args: [viaSsh] });
+      const error = await handle.result().catch((e: unknown) => e);
+      expect((error as WorkflowFailedError).cause?.message).toContain('use the ssh transport, which this worker does not have');
+    });
+    await close();
+    expect(labOps(lab)).toEqual([]);
+  });
+
   it('accepts the approval as a plain signal, as the Web UI sends it', async () => {
     const lab = freshLab({ hosts: 2 });
     const { worker, taskQueue, close } = await labWorker(lab);

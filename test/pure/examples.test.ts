@@ -1,0 +1,29 @@
+/** Every plan in examples/ is valid, and the JSON ready to paste into the Web UI is the YAML lab plan. */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { validatePlan } from '../../core/plan';
+
+const EXAMPLES = join(__dirname, '..', '..', 'examples');
+const files = readdirSync(EXAMPLES).filter((f) => /\.(ya?ml|json)$/.test(f));
+
+describe('examples/', () => {
+  it.each(files)('%s is a valid plan', (file) => {
+    const result = validatePlan(parse(readFileSync(join(EXAMPLES, file), 'utf8')));
+    expect(result.ok ? 'valid' : result.message).toBe('valid');
+  });
+
+  it('appv-lab.json is appv-lab.yaml (regenerate it when the YAML changes)', () => {
+    expect(JSON.parse(readFileSync(join(EXAMPLES, 'appv-lab.json'), 'utf8'))).toEqual(parse(readFileSync(join(EXAMPLES, 'appv-lab.yaml'), 'utf8')));
+  });
+
+  it('real-world templates reach Windows hosts over ssh and mark their placeholders', () => {
+    for (const file of ['appv-windows.yaml', 'gp-web-windows.yaml']) {
+      const text = readFileSync(join(EXAMPLES, file), 'utf8');
+      const plan = parse(text) as { hosts: { transport: { kind: string } }[] };
+      expect(plan.hosts.every((h) => h.transport.kind === 'ssh')).toBe(true);
+      expect(text).toContain('CHANGE-ME');
+    }
+  });
+});
