@@ -67,6 +67,13 @@ export interface StepRecord {
   output: string;
 }
 
+export interface UndoSummary {
+  phase: string;
+  step: string;
+  hosts: number;
+  restoreBackup?: string;
+}
+
 export interface RunStatus {
   fleet: string;
   source: string;
@@ -80,7 +87,11 @@ export interface RunStatus {
   backup?: { name: string; checksum: string };
   /** Output the plan asked to keep (steps with record: true, the rehearsal, prerequisite checks). */
   records: StepRecord[];
-  undoLog: UndoRecord[];
+  /**
+   * What rollback would undo, step by step. The commands themselves stay inside the workflow: with thousands of
+   * hosts they would make the query answer larger than Temporal lets it be.
+   */
+  undoLog: UndoSummary[];
   failure?: string;
 }
 

@@ -36,6 +36,7 @@ import {
   type OperatorInput,
   type RunResult,
   type RunStatus,
+  type UndoRecord,
 } from '../core/status';
 import {
   FleetAttribute,
@@ -130,6 +131,8 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
     records: [],
     undoLog: [],
   };
+  /** Every completed (or attempted) step's undo, in order: what rollback replays. */
+  const undoLog: UndoRecord[] = [];
   /** Host-steps already done (`step/host`), so a retried phase or rollback runs only what is left. */
   const done = new Set<string>();
   const skipped = new Set<string>();
@@ -142,7 +145,13 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   const publicStatus = (): RunStatus => {
     const hostCounts: RunStatus['hostCounts'] = {};
     for (const host of Object.values(status.hosts)) hostCounts[host.state] = (hostCounts[host.state] ?? 0) + 1;
-    return { ...status, hostCounts };
+    const undoSummary = undoLog.map((record) => ({
+      phase: record.phase,
+      step: record.step,
+      hosts: record.hosts.length,
+      ...(Array.isArray(record.undo) ? {} : { restoreBackup: record.undo.restoreBackup }),
+    }));
+    return { ...status, hostCounts, undoLog: undoSummary };
   };
 
   let publishedPhase: string | undefined;
@@ -369,7 +378,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
     const undoable = batch.tasks.filter((task) => task.undo && !undoRecorded.has(`${batch.step}/${task.host}`));
     if (undoable.length > 0) {
       for (const task of undoable) undoRecorded.add(`${batch.step}/${task.host}`);
-      status.undoLog.push({
+      undoLog.push({
         phase: status.phase,
         step: batch.step,
         hosts: undoable.map((task) => task.host),
@@ -439,7 +448,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
       if (task.action === 'checksum') checksum = result.result;
       if (task.action === 'backup') {
         status.backup = { name: run.backup, checksum };
-        status.undoLog.push({ phase: status.phase, step: 'backup', hosts: [], undo: { restoreBackup: run.backup, checksum } });
+        undoLog.push({ phase: status.phase, step: 'backup', hosts: [], undo: { restoreBackup: run.backup, checksum } });
       }
       if (task.action === 'rehearse') status.records.push({ step: 'rehearse', host: task.host, output: result.outputTail.trim() });
     }
@@ -462,7 +471,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   const rollbackSkipped = new Set<string>();
   let restored = false;
   const runRollback = async (): Promise<UpgradeEvent> => {
-    for (const step of planRollback(plan, status.undoLog)) {
+    for (const step of planRollback(plan, undoLog)) {
       if (step.kind === 'restore') {
         if (restored) continue;
         let checksum: string;
