@@ -11,7 +11,8 @@ import { parse } from 'yaml';
 import { type UpgradePlan, validatePlan } from '../core/plan';
 import type { RunStatus } from '../core/status';
 import { labUp, type LabUpOptions } from '../lab/lab';
-import { statusQuery } from '../workflows/messages';
+import { approveUpdate, statusQuery } from '../workflows/messages';
+import { upgradeFleet } from '../workflows/upgradeFleet';
 import { createCutoverWorker } from '../worker/worker';
 
 export const ROOT = join(__dirname, '..');
@@ -142,4 +143,30 @@ export async function atGuidedFailure(handle: WorkflowHandle): Promise<RunStatus
     const status = await handle.query(statusQuery);
     return status.awaitingOperator ? status : undefined;
   }, 'the guided failure');
+}
+
+/**
+ * Starts `plan` on a fresh worker for `lab`, approves the gates it stops at first (by default just beforeOffline),
+ * then hands the run to `body`.
+ */
+export async function approvedRun(
+  client: Client,
+  plan: UpgradePlan,
+  lab: string,
+  body: (handle: WorkflowHandle<typeof upgradeFleet>) => Promise<void>,
+  options: { gates?: string[]; approver?: string } = {},
+): Promise<void> {
+  const { worker, taskQueue, close } = await labWorker(lab);
+  try {
+    await worker.runUntil(async () => {
+      const handle = await client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId(plan.fleet), args: [plan] });
+      for (const gate of options.gates ?? ['beforeOffline']) {
+        await atGate(handle, gate);
+        await handle.executeUpdate(approveUpdate, { args: [{ approver: options.approver ?? 'alice', gate }] });
+      }
+      await body(handle);
+    });
+  } finally {
+    await close();
+  }
 }

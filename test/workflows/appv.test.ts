@@ -3,13 +3,11 @@
  * kept in the run's record, and the optional rehearsal of the database upgrade on a copy of the backup, behind its
  * own gate, before production.
  */
-import type { WorkflowHandle } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import type { UpgradePlan } from '../../core/plan';
 import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
 import { approveUpdate, rejectUpdate, rollbackUpdate } from '../../workflows/messages';
-import { upgradeFleet } from '../../workflows/upgradeFleet';
-import { atGate, atGuidedFailure, freshLab, recordHistory, labPlan, labWorker, quickRetries, uniqueId, useTemporalClient } from '../helpers';
+import { approvedRun, atGate, atGuidedFailure, freshLab, labPlan, quickRetries, recordHistory, useTemporalClient } from '../helpers';
 
 const temporal = useTemporalClient();
 const HOSTS = hostIds(PROFILES.appv!, 3);
@@ -23,24 +21,10 @@ function withRehearsal(plan: UpgradePlan): UpgradePlan {
   };
 }
 
-async function approvedRun(plan: UpgradePlan, lab: string, body: (handle: WorkflowHandle<typeof upgradeFleet>) => Promise<void>) {
-  const { worker, taskQueue, close } = await labWorker(lab);
-  try {
-    await worker.runUntil(async () => {
-      const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId(plan.fleet), args: [plan] });
-      await atGate(handle, 'beforeOffline');
-      await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
-      await body(handle);
-    });
-  } finally {
-    await close();
-  }
-}
-
 describe('App-V 4.5 management servers', () => {
   it('keeps every server’s package validation details in the run’s record', async () => {
     const lab = freshLab({ hosts: 3 });
-    await approvedRun(labPlan(HOSTS), lab, async (handle) => {
+    await approvedRun(temporal.client, labPlan(HOSTS), lab, async (handle) => {
       const result = await handle.result();
       expect(result.outcome).toBe('completed');
       expect(result.records.map((r) => [r.step, r.host])).toEqual([
@@ -54,7 +38,7 @@ describe('App-V 4.5 management servers', () => {
 
   it('rehearses the database upgrade on a copy of the backup, behind its own gate, before production', async () => {
     const lab = freshLab({ hosts: 3 });
-    await approvedRun(withRehearsal(labPlan(HOSTS)), lab, async (handle) => {
+    await approvedRun(temporal.client, withRehearsal(labPlan(HOSTS)), lab, async (handle) => {
       const gate = await atGate(handle, 'beforeRehearsal');
       expect(gate.backup?.name).toBeDefined();
       expect(labStatus(lab).database.schema).toBe('4.1-SP1');
@@ -78,7 +62,7 @@ describe('App-V 4.5 management servers', () => {
     const lab = freshLab({ hosts: 3 });
     const before = labStatus(lab).database;
     labFault(lab, 'db', 'rehearse', 'always');
-    await approvedRun(quickRetries(withRehearsal(labPlan(HOSTS))), lab, async (handle) => {
+    await approvedRun(temporal.client, quickRetries(withRehearsal(labPlan(HOSTS))), lab, async (handle) => {
       await atGate(handle, 'beforeRehearsal');
       await handle.executeUpdate(approveUpdate, { args: [{ approver: 'dba' }] });
       const failed = await atGuidedFailure(handle);
@@ -94,7 +78,7 @@ describe('App-V 4.5 management servers', () => {
   it('rejecting the rehearsal rolls the (offline) fleet back', async () => {
     const lab = freshLab({ hosts: 3 });
     const before = labStatus(lab).database;
-    await approvedRun(withRehearsal(labPlan(HOSTS)), lab, async (handle) => {
+    await approvedRun(temporal.client, withRehearsal(labPlan(HOSTS)), lab, async (handle) => {
       await atGate(handle, 'beforeRehearsal');
       await handle.executeUpdate(rejectUpdate, { args: [{ approver: 'dba', comment: 'no test server tonight' }] });
       expect((await handle.result()).outcome).toBe('rolled-back');

@@ -4,48 +4,33 @@
  * hosts, each set to allow new sessions before users may sign in again.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import type { WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
+import type { WorkflowFailedError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import type { UpgradePlan } from '../../core/plan';
 import { LABHOST, labOps, labStatus } from '../../lab/lab';
-import { approveUpdate, rollbackUpdate } from '../../workflows/messages';
+import { rollbackUpdate } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
-import { atGate, atGuidedFailure, examplePlan, recordHistory, freshLab, labWorker, quickRetries, uniqueId, useTemporalClient } from '../helpers';
+import { approvedRun, atGuidedFailure, examplePlan, freshLab, labWorker, quickRetries, recordHistory, uniqueId, useTemporalClient } from '../helpers';
 
 const temporal = useTemporalClient();
 
 const gpPlan = (): UpgradePlan => ({ ...examplePlan('gp-web-lab.yaml'), fleet: uniqueId('gp').slice(0, 40) });
 const labhost = (lab: string, ...args: string[]) => execFileSync(LABHOST, args, { env: { ...process.env, CUTOVER_LAB_DIR: lab }, encoding: 'utf8' });
 
-async function approvedRun(plan: UpgradePlan, lab: string, body: (handle: WorkflowHandle<typeof upgradeFleet>) => Promise<void>) {
-  const { worker, taskQueue, close } = await labWorker(lab);
-  const start = () => temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId(plan.fleet), args: [plan] });
-  try {
-    await worker.runUntil(async () => {
-      const handle = await start();
-      // Two prerequisites are confirmed by a person in preflight, then the fleet goes offline.
-      for (const gate of ['prerequisite:gp-utilities-upgraded', 'prerequisite:desktop-client-verified', 'beforeOffline']) {
-        await atGate(handle, gate);
-        await handle.executeUpdate(approveUpdate, { args: [{ approver: 'gp-admin', gate }] });
-      }
-      await body(handle);
-    });
-  } finally {
-    await close();
-  }
-}
+/** Two prerequisites are confirmed by a person in preflight, then the fleet goes offline. */
+const GP_GATES = { gates: ['prerequisite:gp-utilities-upgraded', 'prerequisite:desktop-client-verified', 'beforeOffline'], approver: 'gp-admin' };
 
 describe('Dynamics GP web components scale-out', () => {
   it('upgrades the web host first into a new configuration database, then every session host, allowing new sessions', async () => {
     const lab = freshLab({ profile: 'gp-web', hosts: 5 });
     labhost(lab, 'tenant', 'upgrade', '18.0');
-    await approvedRun(gpPlan(), lab, async (handle) => {
+    await approvedRun(temporal.client, gpPlan(), lab, async (handle) => {
       const result = await handle.result();
       expect(result.outcome).toBe('completed');
       expect(result.followUp?.some((item) => item.includes('DynamicsGPTrustedApp.msi'))).toBe(true);
       expect(result.records.find((r) => r.step === 'prerequisite:tenant-services-updated')).toBeDefined();
       await recordHistory(handle, 'prerequisites');
-    });
+    }, GP_GATES);
     const state = labStatus(lab);
     expect(state.database).toMatchObject({ schema: '18.0', name: 'GPCONFIGURATION' });
     expect(state.hosts[0]).toMatchObject({ id: 'gp-web-01', version: '18.0', services: { SessionCentralService: 'running', WebSite: 'running' }, online: true });
@@ -78,13 +63,13 @@ describe('Dynamics GP web components scale-out', () => {
     const before = labStatus(lab).database;
     const plan = quickRetries(gpPlan());
     const unchecked = { ...plan, prerequisites: plan.prerequisites.filter((p) => !('check' in p)) };
-    await approvedRun({ ...unchecked, hosts: plan.hosts.slice(0, 3) }, lab, async (handle) => {
+    await approvedRun(temporal.client, { ...unchecked, hosts: plan.hosts.slice(0, 3) }, lab, async (handle) => {
       const failed = await atGuidedFailure(handle);
       expect(failed.awaitingOperator).toMatchObject({ phase: 'upgrading-db-owner', hosts: [{ host: 'gp-web-01' }] });
       expect(failed.awaitingOperator?.hosts[0]?.outputTail).toContain('update Tenant Services to 18.0 before the web components');
       await handle.executeUpdate(rollbackUpdate, { args: [{ operator: 'gp-admin' }] });
       expect((await handle.result()).outcome).toBe('rolled-back');
-    });
+    }, GP_GATES);
     const state = labStatus(lab);
     expect(state.database).toEqual(before);
     expect(state.hosts.every((h) => h.version === '16.0' && Object.values(h.services).every((s) => s === 'running') && h.online)).toBe(true);
@@ -100,7 +85,7 @@ describe('Dynamics GP web components scale-out', () => {
       hosts: plan.hosts.slice(0, 3),
       roles: { ...plan.roles, 'session-host': { ...sessionHost, steps: { ...sessionHost.steps, start: { ...sessionHost.steps.start!, run: 'labhost {{host}} start' } } } },
     };
-    await approvedRun(forgetful, lab, async (handle) => {
+    await approvedRun(temporal.client, forgetful, lab, async (handle) => {
       const failed = await atGuidedFailure(handle);
       expect(failed.awaitingOperator?.phase).toBe('verifying');
       expect(failed.awaitingOperator?.hosts.map((h) => h.host)).toEqual(['gp-session-01', 'gp-session-02']);
@@ -109,7 +94,7 @@ describe('Dynamics GP web components scale-out', () => {
       expect(labStatus(lab).hosts.some((h) => h.online)).toBe(false);
       await handle.executeUpdate(rollbackUpdate, { args: [{ operator: 'gp-admin' }] });
       expect((await handle.result()).outcome).toBe('rolled-back');
-    });
+    }, GP_GATES);
   });
 
   it('the lab refuses a session host upgraded before the web host created the new database', () => {

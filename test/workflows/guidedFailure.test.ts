@@ -2,31 +2,15 @@
  * Guided failure and rollback by compensation, on a real Temporal server against a real lab: whatever fails, the
  * fleet ends either upgraded or back at the source version with the database identical to the backup.
  */
-import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
-import type { UpgradePlan } from '../../core/plan';
 import { PROFILES, hostIds, labFault, labOps, labStatus, type LabStatus } from '../../lab/lab';
-import { approveUpdate, rejectUpdate, retryUpdate, rollbackSignal, rollbackUpdate, skipUpdate, statusQuery } from '../../workflows/messages';
-import { upgradeFleet } from '../../workflows/upgradeFleet';
-import { atGate, atGuidedFailure, freshLab, labPlan, labWorker, quickRetries, recordHistory, uniqueId, useTemporalClient } from '../helpers';
+import { rejectUpdate, retryUpdate, rollbackSignal, rollbackUpdate, skipUpdate, statusQuery } from '../../workflows/messages';
+import { approvedRun, atGate, atGuidedFailure, freshLab, labPlan, quickRetries, recordHistory, useTemporalClient } from '../helpers';
 
 const temporal = useTemporalClient();
 
 const HOSTS = hostIds(PROFILES.appv!, 4);
-
-async function withRun(plan: UpgradePlan, lab: string, body: (handle: WorkflowHandle<typeof upgradeFleet>) => Promise<void>) {
-  const { worker, taskQueue, close } = await labWorker(lab);
-  try {
-    await worker.runUntil(async () => {
-      const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId(plan.fleet), args: [plan] });
-      await atGate(handle, 'beforeOffline');
-      await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
-      await body(handle);
-    });
-  } finally {
-    await close();
-  }
-}
 
 /** What a user checks after a rollback: every host back at the source, running and online, the database as backed up. */
 function expectRolledBack(lab: LabStatus, checksumBefore: string) {
@@ -51,7 +35,7 @@ describe('a permanent failure, then rollback from guided failure', () => {
     const lab = freshLab({ hosts: 4 });
     const checksumBefore = labStatus(lab).database.checksum;
     labFault(lab, host, op, 'always');
-    await withRun(quickRetries(labPlan(HOSTS)), lab, async (handle) => {
+    await approvedRun(temporal.client, quickRetries(labPlan(HOSTS)), lab, async (handle) => {
       const failed = await atGuidedFailure(handle);
       expect(failed.phase).toBe('awaiting-operator');
       expect(failed.awaitingOperator?.options).toContain('rollback');
@@ -78,7 +62,7 @@ describe('guided failure', () => {
   it('retry runs the failed step again on the failed host only, and the run completes', async () => {
     const lab = freshLab({ hosts: 4 });
     labFault(lab, 'appv-03', 'install', 'always');
-    await withRun(quickRetries(labPlan(HOSTS)), lab, async (handle) => {
+    await approvedRun(temporal.client, quickRetries(labPlan(HOSTS)), lab, async (handle) => {
       const failed = await atGuidedFailure(handle);
       expect(failed.awaitingOperator).toMatchObject({ step: 'upgrade', hosts: [{ host: 'appv-03' }] });
       expect(failed.hosts['appv-03']).toMatchObject({ state: 'failed', step: 'upgrade' });
@@ -100,7 +84,7 @@ describe('guided failure', () => {
   it('skip goes on without a host the plan lets go, and refuses the DB owner', async () => {
     const lab = freshLab({ hosts: 4 });
     labFault(lab, 'appv-03', 'install', 'always');
-    await withRun(quickRetries(labPlan(HOSTS)), lab, async (handle) => {
+    await approvedRun(temporal.client, quickRetries(labPlan(HOSTS)), lab, async (handle) => {
       const failed = await atGuidedFailure(handle);
       expect(failed.awaitingOperator?.skippable).toEqual(['appv-03']);
       const refusedOwner = await handle.executeUpdate(skipUpdate, { args: [{ operator: 'olga', host: 'appv-01' }] }).catch((e: unknown) => e);
@@ -119,7 +103,7 @@ describe('guided failure', () => {
   it('never offers to skip the DB-owning host', async () => {
     const lab = freshLab({ hosts: 3 });
     labFault(lab, 'appv-01', 'install', 'always');
-    await withRun(quickRetries(labPlan(hostIds(PROFILES.appv!, 3))), lab, async (handle) => {
+    await approvedRun(temporal.client, quickRetries(labPlan(hostIds(PROFILES.appv!, 3))), lab, async (handle) => {
       const failed = await atGuidedFailure(handle);
       expect(failed.awaitingOperator?.skippable).toEqual([]);
       expect(failed.awaitingOperator?.options).toEqual(['retry', 'rollback']);
@@ -137,7 +121,7 @@ describe('guided failure', () => {
     const checksumBefore = labStatus(lab).database.checksum;
     labFault(lab, 'appv-02', 'start', 'always');
     const plan = quickRetries(labPlan(hostIds(PROFILES.appv!, 3)));
-    await withRun({ ...plan, execution: { ...plan.execution, operatorTimeout: '2s' } }, lab, async (handle) => {
+    await approvedRun(temporal.client, { ...plan, execution: { ...plan.execution, operatorTimeout: '2s' } }, lab, async (handle) => {
       await atGuidedFailure(handle);
       labFault(lab, 'appv-02', 'start', 'clear');
       const result = await handle.result();
@@ -152,7 +136,7 @@ describe('guided failure', () => {
     const checksumBefore = labStatus(lab).database.checksum;
     labFault(lab, 'appv-03', 'verify', 'always');
     labFault(lab, 'db', 'restore', { times: 2 });
-    await withRun(quickRetries(labPlan(hostIds(PROFILES.appv!, 3))), lab, async (handle) => {
+    await approvedRun(temporal.client, quickRetries(labPlan(hostIds(PROFILES.appv!, 3))), lab, async (handle) => {
       await atGuidedFailure(handle);
       labFault(lab, 'appv-03', 'verify', 'clear');
       await handle.executeUpdate(rollbackUpdate, { args: [{ operator: 'olga' }] });
@@ -171,7 +155,7 @@ describe('rollback from gates and cancellation', () => {
     const lab = freshLab({ hosts: 3 });
     const checksumBefore = labStatus(lab).database.checksum;
     const plan = labPlan(hostIds(PROFILES.appv!, 3));
-    await withRun({ ...plan, gates: { ...plan.gates, beforeOnline: { instructions: 'check', approvers: [], quorum: 1 } } }, lab, async (handle) => {
+    await approvedRun(temporal.client, { ...plan, gates: { ...plan.gates, beforeOnline: { instructions: 'check', approvers: [], quorum: 1 } } }, lab, async (handle) => {
       await atGate(handle, 'beforeOnline');
       expect(labStatus(lab).database.schema).toBe('4.5');
       await handle.executeUpdate(rejectUpdate, { args: [{ approver: 'bob', comment: 'smoke test failed' }] });
@@ -186,7 +170,7 @@ describe('rollback from gates and cancellation', () => {
     const lab = freshLab({ hosts: 3 });
     const checksumBefore = labStatus(lab).database.checksum;
     labFault(lab, 'appv-02', 'install', 'always');
-    await withRun(quickRetries(labPlan(hostIds(PROFILES.appv!, 3))), lab, async (handle) => {
+    await approvedRun(temporal.client, quickRetries(labPlan(hostIds(PROFILES.appv!, 3))), lab, async (handle) => {
       await atGuidedFailure(handle);
       labFault(lab, 'appv-02', 'install', 'clear');
       await handle.cancel();
