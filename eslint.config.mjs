@@ -15,6 +15,13 @@ export default tseslint.config(
     },
   },
   {
+    // The spawner is plain CommonJS Node (transport/commandRunner.cjs): linted, without type information.
+    files: ['**/*.cjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly' } },
+    rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['workflows/**/*.ts', 'core/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {

@@ -6,6 +6,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { StepBatch } from '../core/planner';
 import { type HostTransport, unsupportedTransport } from '../transport/transport';
+import { journalFile, removeJournal, settledJournal } from './journal';
 
 export interface HostOutcome {
   host: string;
@@ -35,25 +36,44 @@ async function eachLimited<T>(items: T[], limit: number, worker: (item: T) => Pr
   await Promise.all(lanes);
 }
 
-export function createHostStepActivities(deps: { transport: HostTransport }) {
+export interface HostStepDeps {
+  transport: HostTransport;
+  /** Where batches journal their hosts on this machine (activities/journal.ts); no journal without it. */
+  journalDir?: string;
+}
+
+export function createHostStepActivities(deps: HostStepDeps) {
   return {
     async runHostStep(batch: StepBatch): Promise<HostOutcome[]> {
       const unsupported = unsupportedTransport(batch.tasks);
       if (unsupported) throw ApplicationFailure.nonRetryable(unsupported, 'UnsupportedTransport');
       const context = Context.current();
-      const { attempt } = context.info;
+      const { attempt, workflowExecution, activityId } = context.info;
       const progress: BatchProgress = { done: { ...((context.info.heartbeatDetails as BatchProgress | undefined)?.done ?? {}) } };
+      const heartbeat = () => context.heartbeat(progress);
+      const { workflowId, runId } = workflowExecution ?? {};
+      const journal = deps.journalDir && workflowId && runId ? journalFile(deps.journalDir, { workflowId, runId, activityId }) : undefined;
       const failed: HostOutcome[] = [];
-      const todo = batch.tasks.filter((task) => !progress.done[task.host]);
-      const beat = setInterval(() => context.heartbeat(progress), HEARTBEAT_EVERY_MS);
+      const beat = setInterval(heartbeat, HEARTBEAT_EVERY_MS);
       try {
+        if (journal) {
+          // Hosts a killed worker's spawner finished (or is still finishing) after its last heartbeat are done too.
+          const journaled = await settledJournal(journal, { signal: context.cancellationSignal });
+          for (const [host, outputTail] of journaled.done) {
+            progress.done[host] ??= { host, ok: true, exitCode: 0, outputTail: batch.record ? outputTail : outputTail.slice(-SUCCESS_TAIL_CHARS), attempt };
+          }
+        }
+        const todo = batch.tasks.filter((task) => !progress.done[task.host]);
         await eachLimited(todo, batch.maxParallel, async (task) => {
           // Cancellation (or worker shutdown) starts no new host, but lets commands under way finish: killing an
           // installer half-way leaves a host worse off than either version. Each command still has its timeout.
           if (context.cancellationSignal.aborted) return;
           let outcome: HostOutcome;
           try {
-            const result = await deps.transport.run({ id: task.host, transport: task.transport }, task.command, { timeoutMs: batch.timeoutMs });
+            const result = await deps.transport.run({ id: task.host, transport: task.transport }, task.command, {
+              timeoutMs: batch.timeoutMs,
+              ...(journal ? { journalFile: journal } : {}),
+            });
             const ok = result.exitCode === 0 && !result.timedOut;
             // Successful hosts keep a short tail (the version step's answer is its last line): heartbeats and the
             // result carry every done host, and must stay far below Temporal's payload limits.
@@ -64,7 +84,7 @@ export function createHostStepActivities(deps: { transport: HostTransport }) {
           }
           if (outcome.ok) {
             progress.done[task.host] = outcome;
-            context.heartbeat(progress);
+            heartbeat();
           } else {
             failed.push(outcome);
           }
@@ -73,7 +93,7 @@ export function createHostStepActivities(deps: { transport: HostTransport }) {
         clearInterval(beat);
       }
       if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? new Error('cancelled');
-      context.heartbeat(progress);
+      heartbeat();
 
       // Temporal owns the retries: while attempts remain, fail the batch so the retry policy applies; the
       // heartbeat keeps the hosts that already succeeded. The last attempt reports every host's outcome instead.
@@ -84,6 +104,7 @@ export function createHostStepActivities(deps: { transport: HostTransport }) {
           'HostStepFailed',
         );
       }
+      if (journal) removeJournal(journal);
       const byHost = new Map([...Object.values(progress.done), ...failed].map((outcome) => [outcome.host, outcome]));
       return batch.tasks.map((task) => byHost.get(task.host) as HostOutcome);
     },

@@ -1,8 +1,7 @@
-import type { HostTransport } from '../transport/transport';
 import { createDatabaseActivities } from './database';
-import { createHostStepActivities } from './hostSteps';
+import { type HostStepDeps, createHostStepActivities } from './hostSteps';
 
-export function createActivities(deps: { transport: HostTransport }) {
+export function createActivities(deps: HostStepDeps) {
   return { ...createHostStepActivities(deps), ...createDatabaseActivities(deps) };
 }
 

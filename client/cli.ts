@@ -193,12 +193,17 @@ export function buildProgram(): Command {
 
   program
     .command('worker')
-    .description('run a worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CUTOVER_TASK_QUEUE)')
-    .action(async () => {
+    .description('run a worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CUTOVER_TASK_QUEUE, CUTOVER_SITES)')
+    .option('--site <site...>', "also run the host steps of this site's hosts (its own task queue); repeatable")
+    .option('--sites-only', "only the sites' host steps: a worker inside a site's network, without workflows")
+    .action(async (opts: { site?: string[]; sitesOnly?: boolean }) => {
       // Loaded on demand so short commands do not pay for the worker's start-up.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { main } = require('../worker/index') as typeof import('../worker/index');
-      await main();
+      const { main, sitesFromEnv } = require('../worker/index') as typeof import('../worker/index');
+      if (opts.sitesOnly && !opts.site?.length && sitesFromEnv().length === 0) {
+        throw new UserError('--sites-only needs the sites to serve: --site NAME (repeatable) or CUTOVER_SITES=a,b');
+      }
+      await main({ sites: opts.site ?? [], sitesOnly: Boolean(opts.sitesOnly) });
     });
 
   program

@@ -60,6 +60,11 @@ export const Command = z.strictObject({
   required: z.boolean().default(true),
   /** Keep this step's output in the run's record (e.g. an installer's package validation report). */
   record: z.boolean().default(false),
+  /**
+   * Most hosts one activity runs this step on, instead of execution.batchSize: a long installer may run one host per
+   * activity, so its timeout and heartbeat are per host (README, "How host steps run").
+   */
+  batchSize: z.int().min(1).max(2000).optional(),
 });
 export type Command = z.infer<typeof Command>;
 
@@ -90,6 +95,7 @@ export const Host = z.strictObject({
   id: SafeId,
   roles: z.array(SafeId).min(1),
   transport: Transport.default({ kind: 'local' }),
+  /** Hosts of a site run their steps on the site's own task queue, served by a worker inside that network. */
   site: SafeId.optional(),
 });
 export type Host = z.infer<typeof Host>;
@@ -167,6 +173,18 @@ export const UpgradePlan = z
         batchSize: z.int().min(1).max(2000).default(200),
         /** How long a failed step waits for the operator before the run rolls back; forever when absent. */
         operatorTimeout: Duration.optional(),
+        /**
+         * How many hosts may fail a phase before it starts no new batch and hands over to the operator: a count, or a
+         * percentage of the phase's hosts ("5%"). Hosts that failed below it wait for the operator at the phase's end.
+         */
+        failureThreshold: z
+          .union([z.int().min(0), z.string().regex(/^(100|\d{1,2}(\.\d+)?)%$/, 'a percentage such as "5%" (0% to 100%)')])
+          .default(0),
+        /**
+         * A phase over more hosts than this runs them in child workflows of up to this many hosts each, so no
+         * workflow history grows with the fleet (README, "Scale").
+         */
+        hostsPerWorkflow: z.int().min(1).max(10_000).default(1000),
       })
       .prefault({}),
   })
@@ -307,6 +325,12 @@ export function validatePlan(input: unknown): PlanResult {
   const result = UpgradePlan.safeParse(input);
   if (result.success) return { ok: true, plan: result.data };
   return { ok: false, message: z.prettifyError(result.error), issues: result.error.issues };
+}
+
+/** The failures a phase of `hosts` hosts tolerates before it starts no new batch. */
+export function failureLimit(threshold: UpgradePlan['execution']['failureThreshold'], hosts: number): number {
+  if (typeof threshold === 'number') return threshold;
+  return Math.floor((hosts * Number(threshold.slice(0, -1))) / 100);
 }
 
 export function dbOwner(plan: UpgradePlan): Host {

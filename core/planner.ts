@@ -44,6 +44,8 @@ export interface StepBatch {
   wave?: number;
   /** Keep each host's output in the run's record. */
   record?: boolean;
+  /** The site of every host in the batch: its activity runs on that site's task queue. */
+  site?: string;
   maxParallel: number;
   timeoutMs: number;
   retry: RetryPolicy;
@@ -55,6 +57,7 @@ export interface DatabaseTask {
   host: string;
   command: string;
   transport: Transport;
+  site?: string;
   timeoutMs: number;
   retry: RetryPolicy;
 }
@@ -99,14 +102,20 @@ function chunk<T>(items: T[], size: number): T[][] {
   return chunks;
 }
 
+/** The task queue that runs a site's host steps: the run's own queue, suffixed with the site. */
+export function siteTaskQueue(baseQueue: string, site: string): string {
+  return `${baseQueue}@${site}`;
+}
+
 function commandSource(plan: UpgradePlan, host: Host, step: HostStepName): string {
   return host.roles.includes(DB_OWNER_ROLE) && plan.roles[DB_OWNER_ROLE]?.steps[step] ? DB_OWNER_ROLE : applicationRole(host);
 }
 
 /**
  * Groups hosts into batches for one step. Hosts keep the plan's order; a batch never mixes command definitions
- * (the db-owner override vs the application role), so one retry policy and timeout fit the whole batch.
- * `policyStep` names the step whose timeout and retry apply (a rollback's downgrade uses the upgrade's).
+ * (the db-owner override vs the application role), so one retry policy and timeout fit the whole batch, nor sites,
+ * so it runs on one site's task queue. `policyStep` names the step whose timeout, retry and batch size apply (a
+ * rollback's downgrade uses the upgrade's).
  */
 export function makeBatches(
   plan: UpgradePlan,
@@ -115,16 +124,20 @@ export function makeBatches(
   hosts: Host[],
   render: (host: Host, definition: Command) => { command: string; undo?: string },
 ): StepBatch[] {
-  const bySource = new Map<string, Host[]>();
+  const groups = new Map<string, { role: string; site?: string; hosts: Host[] }>();
   for (const host of hosts) {
-    const source = commandSource(plan, host, policyStep);
-    bySource.set(source, [...(bySource.get(source) ?? []), host]);
+    const role = commandSource(plan, host, policyStep);
+    const key = `${host.site ?? ''}/${role}`;
+    const group = groups.get(key) ?? { role, ...(host.site ? { site: host.site } : {}), hosts: [] };
+    group.hosts.push(host);
+    groups.set(key, group);
   }
-  return [...bySource.entries()].flatMap(([role, group]) => {
+  return [...groups.values()].flatMap(({ role, site, hosts: group }) => {
     const definition = hostCommand(plan, group[0] as Host, policyStep) as Command;
-    return chunk(group, plan.execution.batchSize).map((members) => ({
+    return chunk(group, definition.batchSize ?? plan.execution.batchSize).map((members) => ({
       step,
       role,
+      ...(site ? { site } : {}),
       maxParallel: plan.execution.maxParallel,
       timeoutMs: durationMs(definition.timeout),
       retry: definition.retry,
@@ -150,6 +163,7 @@ export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan
     host: host.id,
     command: renderCommand(definition.run, { ...values, host: host.id }),
     transport: host.transport,
+    ...(host.site ? { site: host.site } : {}),
     timeoutMs: durationMs(definition.timeout),
     retry: definition.retry,
   });
@@ -200,6 +214,7 @@ export function rollbackDatabaseTasks(plan: UpgradePlan, backup: string): { rest
     host: dbHost.id,
     command: renderCommand(plan.database[action].run, { ...values, host: dbHost.id }),
     transport: dbHost.transport,
+    ...(dbHost.site ? { site: dbHost.site } : {}),
     timeoutMs: durationMs(plan.database[action].timeout),
     retry: plan.database[action].retry,
   });

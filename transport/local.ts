@@ -1,66 +1,39 @@
-import { spawn } from 'node:child_process';
-import { appendTail, type HostTransport, type RunResult } from './transport';
+import { runCommand } from './commandRunner.cjs';
+import { sharedSpawner } from './spawner';
+import type { HostTransport } from './transport';
+
+export interface LocalTransportOptions {
+  /** Extra environment for every command (e.g. PATH with the lab's bin, CUTOVER_LAB_DIR). */
+  env?: Record<string, string>;
+  /**
+   * Where commands are spawned from: the process's lean spawner (default), or this process itself, which costs a
+   * fork of the whole worker per command (kept so `npm run bench` can measure the difference).
+   */
+  spawnFrom?: 'spawner' | 'worker';
+}
 
 /**
- * Runs commands with /bin/sh on this machine. Each command gets its own process group so a timeout or
- * cancellation kills everything it started (an installer's children included).
+ * Runs commands with /bin/sh on this machine, each in its own process group so a timeout or cancellation kills
+ * everything it started (an installer's children included).
  */
-export function createLocalTransport(options: { env?: Record<string, string> } = {}): HostTransport {
+export function createLocalTransport(options: LocalTransportOptions = {}): HostTransport {
+  const env = options.env ?? {};
   return {
-    run(host, command, { timeoutMs, signal, onOutput }) {
-      return new Promise<RunResult>((resolve, reject) => {
-        const child = spawn('/bin/sh', ['-c', command], {
-          env: { ...process.env, ...options.env, CUTOVER_HOST: host.id },
-          stdio: ['ignore', 'pipe', 'pipe'],
-          detached: true,
-        });
-        let tail = '';
-        let timedOut = false;
-        const onData = (data: Buffer) => {
-          const text = data.toString('utf8');
-          tail = appendTail(tail, text);
-          onOutput?.(text);
-        };
-        child.stdout.on('data', onData);
-        child.stderr.on('data', onData);
-        const kill = () => {
-          try {
-            if (child.pid) process.kill(-child.pid, 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        };
-        const timer = setTimeout(() => {
-          timedOut = true;
-          kill();
-        }, timeoutMs);
-        signal?.addEventListener('abort', kill, { once: true });
-        if (signal?.aborted) kill();
-        child.on('error', (error) => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', kill);
-          reject(error);
-        });
-        let settled = false;
-        const finish = (code: number | null) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', kill);
-          if (timedOut) tail = appendTail(tail, `\n[cutover] killed after ${timeoutMs} ms timeout\n`);
-          resolve({ exitCode: code ?? 137, outputTail: tail, timedOut });
-        };
-        // The command is done when its shell exits. A service it started in the background may keep the output
-        // pipes open; give them a moment to drain, then stop waiting (and never kill what it left running).
-        child.on('exit', (code) => {
-          const grace = setTimeout(() => finish(code), 500);
-          child.once('close', () => {
-            clearTimeout(grace);
-            finish(code);
-          });
-        });
-      });
+    async run(host, command, { timeoutMs, signal, onOutput, journalFile }) {
+      const request = { command, host: host.id, env, timeoutMs, ...(journalFile ? { journalFile } : {}) };
+      if (options.spawnFrom !== 'worker') {
+        return sharedSpawner().run(request, { ...(signal ? { signal } : {}), ...(onOutput ? { onOutput } : {}) });
+      }
+      const running = runCommand(request, onOutput);
+      signal?.addEventListener('abort', running.kill, { once: true });
+      if (signal?.aborted) running.kill();
+      try {
+        return await running.done;
+      } finally {
+        signal?.removeEventListener('abort', running.kill);
+      }
     },
+    // The shared spawner outlives any one transport; it lets itself go when idle.
     async close() {},
   };
 }

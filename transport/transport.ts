@@ -5,6 +5,11 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Called with output chunks as they arrive, so long steps can heartbeat with progress. */
   onOutput?: (chunk: string) => void;
+  /**
+   * Where a transport that can (the local one, through its spawner) journals the command's start and success on this
+   * machine, so a retry after the worker was killed knows what finished (activities/journal.ts).
+   */
+  journalFile?: string;
 }
 
 export interface RunResult {
@@ -34,9 +39,4 @@ export class ConnectionError extends Error {
   override readonly name = 'ConnectionError';
 }
 
-export const OUTPUT_TAIL_BYTES = 4096;
-
-export function appendTail(tail: string, chunk: string, cap = OUTPUT_TAIL_BYTES): string {
-  const next = tail + chunk;
-  return next.length > cap ? next.slice(next.length - cap) : next;
-}
+export { OUTPUT_TAIL_CHARS, appendTail } from './commandRunner.cjs';

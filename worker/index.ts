@@ -1,8 +1,38 @@
-/** The worker entry point: `cutover worker` or `npm run worker`. Reads TEMPORAL_* (envconfig) and CUTOVER_TASK_QUEUE. */
-import { createCutoverWorker } from './worker';
+/**
+ * The worker entry point: `cutover worker` or `npm run worker`. Reads TEMPORAL_* (envconfig), CUTOVER_TASK_QUEUE
+ * and CUTOVER_SITES (sites whose host steps this machine runs, comma-separated).
+ */
+import type { Worker } from '@temporalio/worker';
+import { connectWorker, serverTarget } from '../client/connection';
+import { createCutoverWorker, createSiteWorker } from './worker';
 
-export async function main(): Promise<void> {
-  const worker = await createCutoverWorker();
-  console.log(`cutover worker polling task queue "${worker.options.taskQueue}" in namespace "${worker.options.namespace}"`);
-  await worker.run();
+export interface WorkerCommandOptions {
+  /** Sites whose host steps this worker runs besides (or, with `sitesOnly`, instead of) the main task queue. */
+  sites?: string[];
+  sitesOnly?: boolean;
+}
+
+export function sitesFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env.CUTOVER_SITES ?? '').split(',').map((site) => site.trim()).filter(Boolean);
+}
+
+export async function main(options: WorkerCommandOptions = {}): Promise<void> {
+  const target = serverTarget();
+  const connection = await connectWorker(target);
+  const sites = [...new Set([...sitesFromEnv(), ...(options.sites ?? [])])];
+  const workers: Worker[] = [];
+  if (!options.sitesOnly) workers.push(await createCutoverWorker({ target, connection }));
+  for (const site of sites) workers.push(await createSiteWorker(site, { target, connection }));
+  for (const worker of workers) {
+    console.log(`cutover worker polling task queue "${worker.options.taskQueue}" in namespace "${worker.options.namespace}"`);
+  }
+  // One process serves every queue; a failing worker stops the others, so the process exits and is restarted whole.
+  await Promise.all(
+    workers.map((worker) =>
+      worker.run().catch((error: unknown) => {
+        for (const other of workers) if (other !== worker && other.getState() === 'RUNNING') other.shutdown();
+        throw error;
+      }),
+    ),
+  );
 }

@@ -1,9 +1,11 @@
 import { join } from 'node:path';
 import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { pruneJournals } from '../activities/journal';
 import { connectWorker, serverTarget, taskQueue, type ServerTarget } from '../client/connection';
-import { LAB_BIN } from '../lab/lab';
-import { createLocalTransport } from '../transport/local';
+import { siteTaskQueue } from '../core/planner';
+import { LAB_BIN, PROJECT_ROOT } from '../lab/lab';
+import { type LocalTransportOptions, createLocalTransport } from '../transport/local';
 
 export interface WorkerOptions {
   target?: ServerTarget;
@@ -14,23 +16,59 @@ export interface WorkerOptions {
   workflowBundle?: WorkflowBundleOption;
   /** Extra environment for commands the local transport runs (e.g. CUTOVER_LAB_DIR). */
   commandEnv?: Record<string, string>;
+  /** Where host commands are spawned from (the lean spawner by default; see transport/local.ts). */
+  spawnFrom?: LocalTransportOptions['spawnFrom'];
+  /** Where batches journal finished hosts on this machine (default: $CUTOVER_STATE_DIR/journal or .cutover/journal). */
+  journalDir?: string;
 }
 
+/** The activities every worker of this machine registers, on whichever task queue it polls. */
+function hostActivities(options: WorkerOptions) {
+  // Lab hosts are driven by `labhost`, put on the local transport's PATH the way an agent is installed on a host.
+  const transport = createLocalTransport({
+    env: { PATH: `${LAB_BIN}:${process.env.PATH ?? ''}`, ...options.commandEnv },
+    ...(options.spawnFrom ? { spawnFrom: options.spawnFrom } : {}),
+  });
+  const journalDir = options.journalDir ?? join(process.env.CUTOVER_STATE_DIR ?? join(PROJECT_ROOT, '.cutover'), 'journal');
+  pruneJournals(journalDir);
+  return createActivities({ transport, journalDir });
+}
+
+const workerTuning = {
+  // Batch activities heartbeat which hosts are done; a retry after a crash trusts only what reached the server (and
+  // this machine's journal). The default throttle (up to 0.8 x the heartbeat timeout) could lose 16 s of finished
+  // hosts, so send each second.
+  maxHeartbeatThrottleInterval: '1s',
+  // On SIGTERM, host commands under way get time to finish before the worker exits (they are never killed).
+  shutdownGraceTime: '60s',
+} as const;
+
+/** The main worker: upgradeFleet and its child workflows, and the host steps of hosts without a site. */
 export async function createCutoverWorker(options: WorkerOptions = {}): Promise<Worker> {
   const target = options.connection ? undefined : (options.target ?? serverTarget());
   const connection = options.connection ?? (await connectWorker(target));
-  // Lab hosts are driven by `labhost`, put on the local transport's PATH the way an agent is installed on a host.
-  const transport = createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH ?? ''}`, ...options.commandEnv } });
   return Worker.create({
     connection,
     namespace: options.namespace ?? target?.namespace ?? 'default',
     taskQueue: options.taskQueue ?? taskQueue(),
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: join(__dirname, '..', 'workflows', 'index.ts') }),
-    activities: createActivities({ transport }),
-    // Batch activities heartbeat which hosts are done; a retry after a crash trusts only what reached the server.
-    // The default throttle (up to 0.8 x the heartbeat timeout) could lose 16 s of finished hosts, so send each second.
-    maxHeartbeatThrottleInterval: '1s',
-    // On SIGTERM, host commands under way get time to finish before the worker exits (they are never killed).
-    shutdownGraceTime: '60s',
+    activities: hostActivities(options),
+    ...workerTuning,
+  });
+}
+
+/**
+ * An activity-only worker for one site: it runs the host steps of that site's hosts, from inside the site's network.
+ * No workflow code is loaded, so it stays small.
+ */
+export async function createSiteWorker(site: string, options: WorkerOptions = {}): Promise<Worker> {
+  const target = options.connection ? undefined : (options.target ?? serverTarget());
+  const connection = options.connection ?? (await connectWorker(target));
+  return Worker.create({
+    connection,
+    namespace: options.namespace ?? target?.namespace ?? 'default',
+    taskQueue: siteTaskQueue(options.taskQueue ?? taskQueue(), site),
+    activities: hostActivities(options),
+    ...workerTuning,
   });
 }

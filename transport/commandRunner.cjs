@@ -1,0 +1,127 @@
+'use strict';
+/**
+ * Runs shell commands for the local transport. Plain CommonJS with nothing but Node built-ins, because it also
+ * runs as the worker's *spawner*: a lean child process that does the spawning. Node forks the whole calling process
+ * to spawn a command, so 500 spawns take ~0.9 s from a 60 MB process but ~6.5 s from a 360 MB worker (the scale
+ * issue's measurement); `npm run bench` compares the two.
+ *
+ * The spawner also keeps the *journal* of a batch: a line when a host's command starts and one when it succeeds,
+ * written before the worker hears of it. If the worker is killed, the spawner finishes the commands under way and
+ * journals them, and the next attempt on this machine skips every host the journal shows done.
+ */
+const { spawn } = require('node:child_process');
+const { appendFileSync, mkdirSync } = require('node:fs');
+const { dirname } = require('node:path');
+
+const OUTPUT_TAIL_CHARS = 4096;
+/** After the shell exits, how long to wait for the output pipes a background service may hold open. */
+const PIPE_GRACE_MS = 500;
+
+function appendTail(tail, chunk) {
+  const next = tail + chunk;
+  return next.length > OUTPUT_TAIL_CHARS ? next.slice(next.length - OUTPUT_TAIL_CHARS) : next;
+}
+
+function journal(file, entry) {
+  if (!file) return;
+  mkdirSync(dirname(file), { recursive: true });
+  appendFileSync(file, `${JSON.stringify(entry)}\n`);
+}
+
+/**
+ * Runs `command` with /bin/sh in its own process group, so a timeout or kill stops everything it started.
+ * Resolves with { exitCode, outputTail, timedOut }; `kill()` on the returned handle stops it.
+ */
+function runCommand(request, onOutput) {
+  const { command, host, env, timeoutMs, journalFile } = request;
+  let kill = () => {};
+  const done = new Promise((resolve, reject) => {
+    journal(journalFile, { host, event: 'start', pid: process.pid });
+    const child = spawn('/bin/sh', ['-c', command], {
+      env: { ...process.env, ...env, CUTOVER_HOST: host },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let tail = '';
+    let timedOut = false;
+    const onData = (data) => {
+      const text = data.toString('utf8');
+      tail = appendTail(tail, text);
+      if (onOutput) onOutput(text);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    kill = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      kill();
+    }, timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    let settled = false;
+    const finish = (code) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (timedOut) tail = appendTail(tail, `\n[cutover] killed after ${timeoutMs} ms timeout\n`);
+      const result = { exitCode: code ?? 137, outputTail: tail, timedOut };
+      if (result.exitCode === 0 && !timedOut) journal(journalFile, { host, event: 'done', outputTail: tail });
+      resolve(result);
+    };
+    // The command is done when its shell exits. A service it started in the background may keep the output pipes
+    // open; give them a moment to drain, then stop waiting (and never kill what it left running).
+    child.on('exit', (code) => {
+      const grace = setTimeout(() => finish(code), PIPE_GRACE_MS);
+      child.once('close', () => {
+        clearTimeout(grace);
+        finish(code);
+      });
+    });
+  });
+  return { done, kill: () => kill() };
+}
+
+/** The spawner's side of the IPC channel: run, output and kill messages in, output and results out. */
+function serve() {
+  const running = new Map();
+  let orphaned = false;
+  const exitWhenIdle = () => {
+    if (orphaned && running.size === 0) process.exit(0);
+  };
+  process.on('message', (message) => {
+    if (message.type === 'kill') {
+      running.get(message.id)?.kill();
+      return;
+    }
+    if (message.type !== 'run') return;
+    const { id } = message;
+    const onOutput = message.streamOutput ? (chunk) => process.connected && process.send({ type: 'output', id, chunk }) : undefined;
+    const handle = runCommand(message, onOutput);
+    running.set(id, handle);
+    handle.done.then(
+      (result) => process.connected && process.send({ type: 'result', id, result }),
+      (error) => process.connected && process.send({ type: 'error', id, message: error.message }),
+    ).finally(() => {
+      running.delete(id);
+      exitWhenIdle();
+    });
+  });
+  // The worker is gone (shut down, or killed): commands under way are never killed half-way; they finish, their
+  // outcome goes into the journal, and then the spawner exits.
+  process.on('disconnect', () => {
+    orphaned = true;
+    exitWhenIdle();
+  });
+}
+
+module.exports = { runCommand, appendTail, OUTPUT_TAIL_CHARS };
+
+if (require.main === module) serve();

@@ -1,0 +1,115 @@
+/**
+ * The worker's side of the spawner: a lean child process (commandRunner.cjs) that spawns the host commands, so each
+ * spawn forks a ~40 MB process instead of the whole worker. One per worker process, started on first use, let go
+ * after a while idle, restarted if it dies.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { join } from 'node:path';
+import type { CommandRequest, CommandResult } from './commandRunner.cjs';
+
+const IDLE_MS = 30_000;
+
+interface Pending {
+  resolve(result: CommandResult): void;
+  reject(error: Error): void;
+  onOutput?: (chunk: string) => void;
+}
+
+type SpawnerMessage =
+  | { type: 'result'; id: number; result: CommandResult }
+  | { type: 'error'; id: number; message: string }
+  | { type: 'output'; id: number; chunk: string };
+
+type Channel = { ref(): void; unref(): void };
+
+export class Spawner {
+  private child: ChildProcess | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  /** The spawner's process id, while one runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  run(request: CommandRequest, options: { signal?: AbortSignal; onOutput?: (chunk: string) => void } = {}): Promise<CommandResult> {
+    const child = this.start();
+    const id = this.nextId++;
+    clearTimeout(this.idleTimer);
+    return new Promise<CommandResult>((resolve, reject) => {
+      const abort = () => child.connected && child.send({ type: 'kill', id });
+      options.signal?.addEventListener('abort', abort, { once: true });
+      const settle = <T>(then: (value: T) => void) => (value: T) => {
+        options.signal?.removeEventListener('abort', abort);
+        if (this.pending.size === 0) this.idle(child);
+        then(value);
+      };
+      this.pending.set(id, { resolve: settle(resolve), reject: settle(reject), ...(options.onOutput ? { onOutput: options.onOutput } : {}) });
+      channel(child)?.ref();
+      child.send({ type: 'run', id, ...request, streamOutput: options.onOutput !== undefined });
+      if (options.signal?.aborted) abort();
+    });
+  }
+
+  /** Lets the spawner finish what it runs and exit; a later run starts a new one. */
+  async close(): Promise<void> {
+    const child = this.child;
+    clearTimeout(this.idleTimer);
+    if (!child?.connected) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.disconnect();
+    await exited;
+  }
+
+  /** Nothing under way: the channel keeps nobody alive, and the spawner goes after a while. */
+  private idle(child: ChildProcess): void {
+    channel(child)?.unref();
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      if (this.pending.size === 0 && child.connected) child.disconnect();
+    }, IDLE_MS);
+    this.idleTimer.unref();
+  }
+
+  private start(): ChildProcess {
+    if (this.child?.connected) return this.child;
+    const child = fork(join(__dirname, 'commandRunner.cjs'), [], {
+      // Not the worker's own flags (tsx's loader): the spawner stays plain, small Node.
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    child.on('message', (message: SpawnerMessage) => {
+      const pending = this.pending.get(message.id);
+      if (!pending) return;
+      if (message.type === 'output') return pending.onOutput?.(message.chunk);
+      this.pending.delete(message.id);
+      if (message.type === 'result') pending.resolve(message.result);
+      else pending.reject(new Error(message.message));
+    });
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.child = undefined;
+      for (const [id, pending] of this.pending) {
+        this.pending.delete(id);
+        pending.reject(new Error(`the command spawner exited (${signal ?? `code ${code}`}) while the command ran`));
+      }
+    });
+    // The spawner must never keep the worker alive by itself, nor die with it: a killed worker's spawner finishes
+    // its commands and journals them.
+    child.unref();
+    channel(child)?.unref();
+    this.child = child;
+    return child;
+  }
+}
+
+function channel(child: ChildProcess): Channel | undefined {
+  return (child as unknown as { channel?: Channel }).channel;
+}
+
+let shared: Spawner | undefined;
+/** The spawner of this process, shared by every local transport in it. */
+export function sharedSpawner(): Spawner {
+  shared ??= new Spawner();
+  return shared;
+}
