@@ -1,6 +1,6 @@
 /**
  * The journal of a batch on this machine: the spawner appends a line when a host's command starts and one when it
- * succeeds, before the worker hears of it. Heartbeats reach the server at most once a second, so after `kill -9` of a
+ * ends (done or failed), before the worker hears of it. Heartbeats reach the server at most once a second, so after `kill -9` of a
  * worker they can miss the last hosts to finish; the journal does not. A retry of the batch on this machine skips
  * every host it shows done, and waits for commands a killed worker's spawner is still finishing.
  */
@@ -8,7 +8,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-type JournalEntry = { host: string; event: 'start'; pid: number } | { host: string; event: 'done'; outputTail: string };
+type JournalEntry =
+  | { host: string; event: 'start'; pid: number }
+  | { host: string; event: 'done'; outputTail: string }
+  | { host: string; event: 'failed' };
 
 export interface JournalState {
   /** Hosts whose command succeeded, with its output tail. */
@@ -43,14 +46,11 @@ export function readJournal(file: string): JournalState {
     } catch {
       continue; // a line cut off by a crash: that host's command did not get to succeed
     }
-    if (entry.event === 'done') {
-      state.done.set(entry.host, entry.outputTail);
-      state.running.delete(entry.host);
-    } else if (!state.done.has(entry.host)) {
-      state.running.set(entry.host, entry.pid);
-    }
+    if (entry.event === 'done') state.done.set(entry.host, entry.outputTail);
+    if (entry.event === 'start' && !state.done.has(entry.host)) state.running.set(entry.host, entry.pid);
+    else state.running.delete(entry.host);
   }
-  for (const [host, pid] of state.running) if (pid === process.pid || !alive(pid)) state.running.delete(host);
+  for (const [host, pid] of state.running) if (!alive(pid)) state.running.delete(host);
   return state;
 }
 

@@ -255,6 +255,15 @@ export const UpgradePlan = z
       });
     }
 
+    // A child workflow runs whole batches (and whole waves of the remaining hosts, which are batchSize hosts).
+    if (plan.execution.hostsPerWorkflow < plan.execution.batchSize) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['execution', 'hostsPerWorkflow'],
+        message: `hostsPerWorkflow (${plan.execution.hostsPerWorkflow}) must be at least batchSize (${plan.execution.batchSize}): a child workflow runs whole batches`,
+      });
+    }
+
     const required: HostStepName[] = ['version', 'drain', 'stop', 'upgrade', 'start', 'verify', 'online'];
     // Rollback replays these undos: without them a rolled-back run would report success with hosts left behind.
     const needsUndo: HostStepName[] = ['drain', 'stop', 'upgrade', 'online'];

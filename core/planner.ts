@@ -235,7 +235,8 @@ export function describeBatch(batch: StepBatch): string {
 export function formatPreview(run: RunPlan, plan: UpgradePlan): string {
   const lines: string[] = [
     `Fleet ${run.fleet}: ${run.source} → ${run.target}, ${run.hostIds.length} hosts, DB owner ${run.owner}, database ${plan.database.name}`,
-    `Hosts run ${plan.execution.maxParallel} at a time, at most ${plan.execution.batchSize} per batch.`,
+    `Hosts run ${plan.execution.maxParallel} at a time, at most ${plan.execution.batchSize} per batch; a phase over ${plan.execution.hostsPerWorkflow} hosts runs in child workflows of up to ${plan.execution.hostsPerWorkflow}.`,
+    `A phase starts no new batch once ${plan.execution.failureThreshold === 0 ? 'any host has' : `more than ${plan.execution.failureThreshold} of its hosts have`} failed; failed hosts wait for the operator.`,
     '',
   ];
   let n = 0;
@@ -252,7 +253,9 @@ export function formatPreview(run: RunPlan, plan: UpgradePlan): string {
     const { batches, database } = run.phases[name];
     for (const task of database) lines.push(`     database ${task.action} on ${task.host}: ${task.command}`);
     for (const batch of batches) {
-      lines.push(`     ${batch.step} [${batch.role}] on ${hostRange(batch.tasks)}, ${batch.retry.maxAttempts} attempt(s), timeout ${batch.timeoutMs / 1000}s`);
+      lines.push(
+        `     ${batch.step} [${batch.role}${batch.site ? ` @${batch.site}` : ''}] on ${hostRange(batch.tasks)}, ${batch.retry.maxAttempts} attempt(s), timeout ${batch.timeoutMs / 1000}s`,
+      );
       const sample = batch.tasks[0];
       if (sample) lines.push(`       e.g. ${sample.host}: ${sample.command}${sample.undo ? `   (undo: ${sample.undo})` : ''}`);
     }

@@ -1,7 +1,7 @@
 /** Shared test plumbing: the real dev server from globalSetup, a fresh lab and task queue per test. */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
@@ -108,18 +108,24 @@ export async function atGate(handle: WorkflowHandle, gate: string): Promise<RunS
 }
 
 export const HISTORIES_DIR = join(ROOT, 'test', 'histories');
+/** The workflow id each recorded shape ran under (its child workflows' ids derive from it). */
+export const WORKFLOW_IDS_FILE = 'workflow-ids.json';
 
 /**
  * With RECORD_HISTORIES=1 (`npm run record-histories`), saves the run's history under test/histories so the
- * replay test keeps every recorded workflow shape working across deploys.
+ * replay test keeps every recorded workflow shape working across deploys. A shape already recorded is kept: it
+ * stands for runs started by older code, which today's code must still replay.
  */
 export async function recordHistory(handle: WorkflowHandle, shape: string): Promise<void> {
-  if (process.env.RECORD_HISTORIES !== '1') return;
+  if (process.env.RECORD_HISTORIES !== '1' || existsSync(join(HISTORIES_DIR, `${shape}.json`))) return;
   // The temporal CLI's export is the canonical JSON form that historyFromJSON reads.
   const json = execFileSync(inject('temporalBinary'), ['workflow', 'show', '--workflow-id', handle.workflowId, '--address', inject('temporalAddress'), '--output', 'json'], {
     encoding: 'utf8',
   });
   writeFileSync(join(HISTORIES_DIR, `${shape}.json`), json);
+  const idsFile = join(HISTORIES_DIR, WORKFLOW_IDS_FILE);
+  const ids = existsSync(idsFile) ? (JSON.parse(readFileSync(idsFile, 'utf8')) as Record<string, string>) : {};
+  writeFileSync(idsFile, `${JSON.stringify({ ...ids, [shape]: handle.workflowId }, null, 2)}\n`);
 }
 
 /** The lab plan with quick retries, so tests of failures do not wait out production back-offs. */

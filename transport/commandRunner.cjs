@@ -5,7 +5,7 @@
  * to spawn a command, so 500 spawns take ~0.9 s from a 60 MB process but ~6.5 s from a 360 MB worker (the scale
  * issue's measurement); `npm run bench` compares the two.
  *
- * The spawner also keeps the *journal* of a batch: a line when a host's command starts and one when it succeeds,
+ * The spawner also keeps the *journal* of a batch: a line when a host's command starts and one when it ends,
  * written before the worker hears of it. If the worker is killed, the spawner finishes the commands under way and
  * journals them, and the next attempt on this machine skips every host the journal shows done.
  */
@@ -64,6 +64,7 @@ function runCommand(request, onOutput) {
     }, timeoutMs);
     child.on('error', (error) => {
       clearTimeout(timer);
+      journal(journalFile, { host, event: 'failed' });
       reject(error);
     });
     let settled = false;
@@ -73,7 +74,8 @@ function runCommand(request, onOutput) {
       clearTimeout(timer);
       if (timedOut) tail = appendTail(tail, `\n[cutover] killed after ${timeoutMs} ms timeout\n`);
       const result = { exitCode: code ?? 137, outputTail: tail, timedOut };
-      if (result.exitCode === 0 && !timedOut) journal(journalFile, { host, event: 'done', outputTail: tail });
+      const succeeded = result.exitCode === 0 && !timedOut;
+      journal(journalFile, succeeded ? { host, event: 'done', outputTail: tail } : { host, event: 'failed' });
       resolve(result);
     };
     // The command is done when its shell exits. A service it started in the background may keep the output pipes

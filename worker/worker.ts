@@ -16,7 +16,7 @@ export interface WorkerOptions {
   workflowBundle?: WorkflowBundleOption;
   /** Extra environment for commands the local transport runs (e.g. CUTOVER_LAB_DIR). */
   commandEnv?: Record<string, string>;
-  /** Where host commands are spawned from (the lean spawner by default; see transport/local.ts). */
+  /** Where host commands are spawned from: the lean spawner by default, the worker itself with CUTOVER_SPAWN_FROM=worker (for the benchmark). */
   spawnFrom?: LocalTransportOptions['spawnFrom'];
   /** Where batches journal finished hosts on this machine (default: $CUTOVER_STATE_DIR/journal or .cutover/journal). */
   journalDir?: string;
@@ -27,7 +27,7 @@ function hostActivities(options: WorkerOptions) {
   // Lab hosts are driven by `labhost`, put on the local transport's PATH the way an agent is installed on a host.
   const transport = createLocalTransport({
     env: { PATH: `${LAB_BIN}:${process.env.PATH ?? ''}`, ...options.commandEnv },
-    ...(options.spawnFrom ? { spawnFrom: options.spawnFrom } : {}),
+    spawnFrom: options.spawnFrom ?? (process.env.CUTOVER_SPAWN_FROM === 'worker' ? 'worker' : 'spawner'),
   });
   const journalDir = options.journalDir ?? join(process.env.CUTOVER_STATE_DIR ?? join(PROJECT_ROOT, '.cutover'), 'journal');
   pruneJournals(journalDir);

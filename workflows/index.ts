@@ -1,1 +1,2 @@
 export { upgradeFleet } from './upgradeFleet';
+export { runHostSteps } from './runHostSteps';

@@ -4,27 +4,25 @@
  * signals/updates, rollback as compensation), keeps the public status and records the undo of every step.
  */
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
-  TimeoutFailure,
   condition,
+  executeChild,
   isCancellation,
   log,
-  proxyActivities,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
-  type ActivityOptions,
 } from '@temporalio/workflow';
 import { initialTransition, transition } from 'xstate';
-import type { Activities, BatchProgress, DatabaseOutcome, HostOutcome } from '../activities';
+import type { DatabaseOutcome, HostOutcome } from '../activities';
 import { normalizeDecision, openGate, quorumReached, refuseDecision } from '../core/gates';
 import { PUBLIC_PHASE, upgradeMachine, type MachineState, type UpgradeAction, type UpgradeEvent } from '../core/machine';
 import { refuseOperatorAction, skippableHosts } from '../core/operator';
-import { type Gate, type GateName, type RetryPolicy, durationMs, validatePlan } from '../core/plan';
-import { type DatabaseTask, type PhaseName, type StepBatch, type StepName, PHASE_TITLES, backupName, describeBatch, planRun } from '../core/planner';
+import { type Gate, type GateName, durationMs, failureLimit, validatePlan } from '../core/plan';
+import { type DatabaseTask, type PhaseName, type StepBatch, type StepName, PHASE_TITLES, backupName, planRun } from '../core/planner';
 import { planRollback } from '../core/rollback';
 import {
   HOST_STATES,
@@ -53,9 +51,9 @@ import {
   skipUpdate,
   statusQuery,
 } from './messages';
-
-/** A worker that dies mid-batch is noticed within this, not within the (possibly hour-long) step timeout. */
-const HEARTBEAT_TIMEOUT_MS = 20_000;
+import { databaseActivity, failureMessage, groupsOf, inWindow, outcomesOfLostBatch, runStepBatch, segments, windowFor } from './batches';
+import { type CompactOutcomes, compactBatch, compactOutcomes, expandOutcomes } from './compact';
+import { runHostSteps } from './runHostSteps';
 
 const STATE_AFTER_STEP: Record<StepName, HostState> = {
   version: 'checked',
@@ -73,41 +71,10 @@ const STATE_AFTER_STEP: Record<StepName, HostState> = {
   'rollback-online': 'rolled-back',
 };
 
-function retryOptions(retry: RetryPolicy): ActivityOptions['retry'] {
-  return {
-    maximumAttempts: retry.maxAttempts,
-    initialInterval: durationMs(retry.initialInterval),
-    backoffCoefficient: retry.backoff,
-    maximumInterval: durationMs(retry.maxInterval),
-  };
-}
-
-/** Activity option profile of a host step: time for every wave of the batch, and always a heartbeat timeout. */
-function hostStepActivity(batch: StepBatch) {
-  const waves = Math.ceil(batch.tasks.length / batch.maxParallel);
-  return proxyActivities<Activities>({
-    startToCloseTimeout: batch.timeoutMs * waves + 30_000,
-    heartbeatTimeout: HEARTBEAT_TIMEOUT_MS,
-    retry: retryOptions(batch.retry),
-    summary: describeBatch(batch),
-  }).runHostStep;
-}
-
-function databaseActivity(task: DatabaseTask) {
-  return proxyActivities<Activities>({
-    startToCloseTimeout: task.timeoutMs + 30_000,
-    heartbeatTimeout: HEARTBEAT_TIMEOUT_MS,
-    retry: retryOptions(task.retry),
-    summary: `${task.action === 'check' ? 'prerequisite check' : `database ${task.action}`} on ${task.host}`,
-  }).runDatabaseTask;
-}
-
-function failureMessage(error: unknown): string {
-  if (error instanceof ActivityFailure && error.cause) return error.cause.message;
-  return error instanceof Error ? error.message : String(error);
-}
-
 type GateOutcome = { approved: true } | { approved: false; reason: string };
+
+/** Failures named in a reason; the status lists every failed host. */
+const MAX_HOSTS_IN_REASON = 10;
 
 const lastLine = (text: string) => text.trim().split('\n').pop()?.trim() ?? '';
 
@@ -335,8 +302,8 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   // --- Host steps ---------------------------------------------------------------------------------------------
   const allowedSources = plan.upgradePaths[plan.target] ?? [];
 
-  /** Applies a batch's outcomes to the hosts; returns why the step must stop, if it must. */
-  const applyOutcomes = (batch: StepBatch, outcomes: HostOutcome[]): string | undefined => {
+  /** Applies a batch's outcomes to the hosts; returns the hosts that failed and why. */
+  const applyOutcomes = (batch: StepBatch, outcomes: HostOutcome[]): { problem?: string; failures: AwaitingOperator['hosts'] } => {
     const failures: AwaitingOperator['hosts'] = [];
     for (const outcome of outcomes) {
       const host = status.hosts[outcome.host] as HostStatus;
@@ -363,14 +330,20 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
         delete host.outputTail;
       }
     }
-    if (failures.length === 0) return undefined;
-    lastFailure = { step: batch.step, hosts: failures };
-    return `${batch.step} failed on ${failures.length} host(s): ${failures.map((f) => `${f.host}: ${f.error}${lastLine(f.outputTail) ? ` (${lastLine(f.outputTail)})` : ''}`).join('; ')}`;
+    if (failures.length === 0) return { failures };
+    return {
+      failures,
+      problem: `${batch.step} failed on ${failures.length} host(s): ${failures
+        .slice(0, MAX_HOSTS_IN_REASON)
+        .map((f) => `${f.host}: ${f.error}${lastLine(f.outputTail) ? ` (${lastLine(f.outputTail)})` : ''}`)
+        .join('; ')}${failures.length > MAX_HOSTS_IN_REASON ? `; and ${failures.length - MAX_HOSTS_IN_REASON} more (see the status)` : ''}`,
+    };
   };
 
   /** Undos already in the log (`step/host`), so a retried batch does not record them twice. */
   const undoRecorded = new Set<string>();
-  const runBatch = async (whole: StepBatch, skipping: Set<string>): Promise<string | undefined> => {
+  /** The hosts of a batch still to run, with their undo recorded: undefined when none is left. */
+  const prepareBatch = (whole: StepBatch, skipping: Pick<Set<string>, 'has'>): StepBatch | undefined => {
     const batch = { ...whole, tasks: whole.tasks.filter((task) => !done.has(`${whole.step}/${task.host}`) && !skipping.has(task.host)) };
     if (batch.tasks.length === 0) return undefined;
     // Saga order: the undo is recorded before the step runs, because a step that was cut off (cancellation, a
@@ -385,21 +358,91 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
         undo: undoable.map((task) => ({ host: task.host, command: task.undo as string })),
       });
     }
-    let outcomes: HostOutcome[];
-    try {
-      outcomes = await hostStepActivity(batch)(batch);
-    } catch (error) {
-      if (isCancellation(error)) throw error;
-      // The batch as a whole gave up (timeouts, worker lost on the last attempt). Hosts its last heartbeat
-      // recorded as done are done; every other host in it is unaccounted for.
-      const heartbeat = error instanceof ActivityFailure && error.cause instanceof TimeoutFailure ? error.cause.lastHeartbeatDetails : undefined;
-      const finished = (heartbeat as BatchProgress | undefined)?.done ?? {};
-      const message = failureMessage(error);
-      outcomes = batch.tasks.map((task) => finished[task.host] ?? { host: task.host, ok: false, exitCode: -1, outputTail: message, attempt: 0 });
+    return batch;
+  };
+
+  let childRuns = 0;
+  /**
+   * Runs a phase's (or a rollback step's) batches in order. Consecutive batches of a step share the parallelism; a
+   * phase over more than hostsPerWorkflow hosts runs them in child workflows, a group of batches each. Once more
+   * hosts have failed than `limit`, no new batch starts; every failure is handed to the operator at the end.
+   */
+  const runBatches = async (
+    all: StepBatch[],
+    options: { label: string; skipping: Set<string>; limit: number; beforeWave?: (wave: number) => Promise<UpgradeEvent | undefined> },
+  ): Promise<{ problem?: string; event?: UpgradeEvent }> => {
+    const failures: AwaitingOperator['hosts'] = [];
+    const failed = new Set<string>();
+    const problems: string[] = [];
+    let failedStep: StepName | undefined;
+    const over = () => failed.size > options.limit;
+    // A host that failed a step of this phase takes no later step of it.
+    const skipping = { has: (host: string) => options.skipping.has(host) || failed.has(host) };
+    const apply = (batch: StepBatch, outcomes: HostOutcome[]) => {
+      const result = applyOutcomes(batch, outcomes);
+      if (result.problem) {
+        problems.push(result.problem);
+        failedStep = batch.step;
+        for (const failure of result.failures) {
+          failures.push(failure);
+          failed.add(failure.host);
+        }
+      }
+      publish();
+    };
+    let openedWave: number | undefined;
+    const gateBefore = async (batch: StepBatch | undefined): Promise<UpgradeEvent | undefined> => {
+      if (!options.beforeWave || batch?.wave === undefined || batch.wave === openedWave) return undefined;
+      openedWave = batch.wave;
+      return options.beforeWave(batch.wave);
+    };
+
+    const hosts = new Set(all.flatMap((batch) => batch.tasks.map((task) => task.host))).size;
+    if (hosts > plan.execution.hostsPerWorkflow && patched('host-steps-in-child-workflows')) {
+      for (const group of groupsOf(all, plan.execution.hostsPerWorkflow, options.beforeWave !== undefined)) {
+        if (over()) break;
+        const decision = await gateBefore(group[0]);
+        if (decision) return { event: decision };
+        const batches = group.flatMap((whole) => prepareBatch(whole, skipping) ?? []);
+        if (batches.length === 0) continue;
+        let results: (CompactOutcomes | null)[];
+        try {
+          const child = await executeChild(runHostSteps, {
+            workflowId: `${workflowInfo().workflowId}/${options.label}-${++childRuns}`,
+            args: [{ batches: batches.map(compactBatch), failureBudget: options.limit - failed.size }],
+            staticSummary: `${options.label}: ${batches.length} batch(es) on ${new Set(batches.flatMap((b) => b.tasks.map((t) => t.host))).size} hosts`,
+          });
+          results = child.batches;
+        } catch (error) {
+          if (isCancellation(error)) throw error;
+          results = batches.map((batch) => compactOutcomes(batch, outcomesOfLostBatch(batch, error)));
+        }
+        batches.forEach((batch, i) => {
+          const result = results[i];
+          if (result) apply(batch, expandOutcomes(result));
+        });
+      }
+    } else {
+      for (const segment of segments(all)) {
+        if (over()) break;
+        const decision = await gateBefore(segment[0]);
+        if (decision) return { event: decision };
+        // Recorded runs ran every batch alone: only new runs share the parallelism between small batches.
+        const window = segment.length > 1 && windowFor(segment) > 1 && patched('batches-side-by-side') ? windowFor(segment) : 1;
+        await inWindow(
+          segment,
+          window,
+          async (whole) => {
+            const batch = prepareBatch(whole, skipping);
+            if (batch) apply(batch, await runStepBatch(batch));
+          },
+          over,
+        );
+      }
     }
-    const problem = applyOutcomes(batch, outcomes);
-    publish();
-    return problem;
+    if (problems.length === 0) return {};
+    lastFailure = { ...(failedStep ? { step: failedStep } : {}), hosts: failures };
+    return { problem: problems.length === 1 ? problems[0] : `${failures.length} host(s) failed: ${problems.join('; ')}` };
   };
 
   const runDatabase = async (task: DatabaseTask): Promise<string> => (await databaseActivity(task)(task)).result;
@@ -452,17 +495,26 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
       }
       if (task.action === 'rehearse') status.records.push({ step: 'rehearse', host: task.host, output: result.outputTail.trim() });
     }
-    let openedWave: number | undefined;
-    for (const batch of run.phases[phase].batches) {
-      if (plan.gates.beforeEachBatch && batch.wave !== undefined && batch.wave !== openedWave && !wavesApproved.has(batch.wave)) {
-        const decision = await waitAtGate('beforeEachBatch');
-        if (decision.type === 'GATE_REJECTED') return decision;
-        wavesApproved.add(batch.wave);
-      }
-      openedWave = batch.wave;
-      const problem = await runBatch(batch, skipped);
-      if (problem) return { type: 'PHASE_FAILED', reason: `${PHASE_TITLES[phase]}: ${problem}` };
-    }
+    const batches = run.phases[phase].batches;
+    const phaseHosts = new Set(batches.flatMap((batch) => batch.tasks.map((task) => task.host))).size;
+    const { problem, event } = await runBatches(batches, {
+      label: phase,
+      skipping: skipped,
+      limit: failureLimit(plan.execution.failureThreshold, phaseHosts),
+      ...(plan.gates.beforeEachBatch
+        ? {
+            beforeWave: async (wave: number) => {
+              if (wavesApproved.has(wave)) return undefined;
+              const decision = await waitAtGate('beforeEachBatch');
+              if (decision.type === 'GATE_REJECTED') return decision;
+              wavesApproved.add(wave);
+              return undefined;
+            },
+          }
+        : {}),
+    });
+    if (event) return event;
+    if (problem) return { type: 'PHASE_FAILED', reason: `${PHASE_TITLES[phase]}: ${problem}` };
     if (phase === 'preflight') return checkPrerequisites();
     return { type: 'PHASE_SUCCEEDED' };
   };
@@ -488,10 +540,8 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
         restored = true;
         continue;
       }
-      for (const batch of step.batches) {
-        const problem = await runBatch(batch, rollbackSkipped);
-        if (problem) return { type: 'ROLLBACK_FAILED', reason: `rollback: ${problem}` };
-      }
+      const { problem } = await runBatches(step.batches, { label: step.name, skipping: rollbackSkipped, limit: 0 });
+      if (problem) return { type: 'ROLLBACK_FAILED', reason: `rollback: ${problem}` };
     }
     return { type: 'ROLLBACK_SUCCEEDED' };
   };

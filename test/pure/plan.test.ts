@@ -33,7 +33,7 @@ describe('validatePlan on the example', () => {
     // A partly given retry policy keeps what is given and fills the rest.
     expect(steps?.upgrade?.retry).toEqual({ maxAttempts: 3, initialInterval: '2s', backoff: 2, maxInterval: '1m' });
     expect(plan.database.checksum.timeout).toBe('5m');
-    expect(plan.execution).toEqual({ maxParallel: 10, batchSize: 200 });
+    expect(plan.execution).toEqual({ maxParallel: 10, batchSize: 200, failureThreshold: 0, hostsPerWorkflow: 1000 });
     expect(plan.hosts[0]?.transport).toEqual({ kind: 'local' });
     expect(plan.gates.beforeOffline).toEqual({ instructions: 'Check the plan and the fleet, then approve.', approvers: [], quorum: 1 });
     expect(plan.gates.beforeSchemaUpgrade).toBeUndefined();

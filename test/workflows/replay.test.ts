@@ -6,19 +6,36 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { expect, it } from 'vitest';
-import { HISTORIES_DIR, workflowBundle } from '../helpers';
+import { HISTORIES_DIR, WORKFLOW_IDS_FILE, workflowBundle } from '../helpers';
 
-const SHAPES = ['completed', 'rejected', 'all-gates', 'invalid-plan', 'rolled-back', 'retried', 'cancelled', 'prerequisites', 'rehearsal'];
+const SHAPES = [
+  'completed',
+  'rejected',
+  'all-gates',
+  'invalid-plan',
+  'rolled-back',
+  'retried',
+  'cancelled',
+  'prerequisites',
+  'rehearsal',
+  'child-workflows',
+  'host-steps-child',
+  'side-by-side',
+  'failure-threshold',
+  'sites',
+];
 
 it('keeps a recorded history of every workflow shape', () => {
-  const recorded = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, ''));
+  const recorded = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json') && f !== WORKFLOW_IDS_FILE).map((f) => f.replace(/\.json$/, ''));
   expect(recorded.sort()).toEqual(expect.arrayContaining(SHAPES.sort()));
 });
 
 it('replays every recorded history without nondeterminism', async () => {
-  const files = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json'));
+  const files = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json') && f !== WORKFLOW_IDS_FILE);
+  // Child workflow ids derive from the parent's id, so a history replays under the id it was recorded with.
+  const ids = JSON.parse(readFileSync(join(HISTORIES_DIR, WORKFLOW_IDS_FILE), 'utf8')) as Record<string, string>;
   const histories = files.map((file) => ({
-    workflowId: file,
+    workflowId: ids[file.replace(/\.json$/, '')] ?? file,
     // JSON as `temporal workflow show --output json` exports it; the SDK converts it.
     history: JSON.parse(readFileSync(join(HISTORIES_DIR, file), 'utf8')) as unknown,
   }));

@@ -1,0 +1,122 @@
+/**
+ * The spawner and the journal: host commands run from a lean child process, which journals each host's start and
+ * end before the worker hears of it; a retry of the batch on this machine skips what the journal shows done.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { describe, expect, it } from 'vitest';
+import { type HostOutcome, createHostStepActivities } from '../../activities/hostSteps';
+import { journalFile, readJournal, settledJournal } from '../../activities/journal';
+import type { StepBatch } from '../../core/planner';
+import { LAB_BIN, labOps, labUp } from '../../lab/lab';
+import { createLocalTransport } from '../../transport/local';
+import { sharedSpawner } from '../../transport/spawner';
+
+const local = { kind: 'local' as const };
+
+describe('the spawner', () => {
+  it('runs commands from its own small process, with the transport environment and the host id', async () => {
+    const transport = createLocalTransport({ env: { GREETING: 'hello' } });
+    const result = await transport.run({ id: 'h1', transport: local }, 'echo "$GREETING from $CUTOVER_HOST"; echo pid=$PPID', { timeoutMs: 5_000 });
+    expect(result).toMatchObject({ exitCode: 0, timedOut: false });
+    expect(result.outputTail).toContain('hello from h1');
+    const spawner = sharedSpawner().pid;
+    expect(spawner).toBeDefined();
+    expect(spawner).not.toBe(process.pid);
+    // The command's shell is a child of the spawner, not of this process.
+    expect(result.outputTail).toContain(`pid=${spawner}`);
+  });
+
+  it('kills a command at its timeout, with everything it started', async () => {
+    const transport = createLocalTransport();
+    const started = Date.now();
+    const result = await transport.run({ id: 'h1', transport: local }, 'sleep 30 & sleep 30', { timeoutMs: 300 });
+    expect(result.timedOut).toBe(true);
+    expect(result.outputTail).toContain('killed after 300 ms timeout');
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('spawns from the worker itself when asked (what the benchmark compares against)', async () => {
+    const transport = createLocalTransport({ spawnFrom: 'worker' });
+    const result = await transport.run({ id: 'h1', transport: local }, 'echo pid=$PPID', { timeoutMs: 5_000 });
+    expect(result.outputTail).toBe(`pid=${process.pid}\n`);
+  });
+
+  it('journals a host when its command starts and when it ends', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'cutover-journal-')), 'j.jsonl');
+    const transport = createLocalTransport();
+    await transport.run({ id: 'ok', transport: local }, 'echo fine', { timeoutMs: 5_000, journalFile: file });
+    await transport.run({ id: 'bad', transport: local }, 'exit 3', { timeoutMs: 5_000, journalFile: file });
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { host: string; event: string });
+    expect(lines.map((l) => [l.host, l.event])).toEqual([
+      ['ok', 'start'],
+      ['ok', 'done'],
+      ['bad', 'start'],
+      ['bad', 'failed'],
+    ]);
+    const state = readJournal(file);
+    expect([...state.done.entries()]).toEqual([['ok', 'fine\n']]);
+    expect(state.running.size).toBe(0);
+  });
+});
+
+describe('the journal', () => {
+  const dir = () => mkdtempSync(join(tmpdir(), 'cutover-journal-'));
+
+  it('counts a started host as running only while the spawner that runs it lives, and survives a cut-off line', () => {
+    const file = join(dir(), 'j.jsonl');
+    writeFileSync(
+      file,
+      [
+        JSON.stringify({ host: 'a', event: 'start', pid: process.pid }),
+        JSON.stringify({ host: 'b', event: 'start', pid: 999_999_999 }),
+        JSON.stringify({ host: 'c', event: 'start', pid: process.pid }),
+        JSON.stringify({ host: 'c', event: 'done', outputTail: 'ok' }),
+        '{"host":"d","ev',
+      ].join('\n'),
+    );
+    const state = readJournal(file);
+    expect([...state.running.keys()]).toEqual(['a']);
+    expect([...state.done.keys()]).toEqual(['c']);
+  });
+
+  it('waits for a host another spawner is still running, then reports it done', async () => {
+    const file = join(dir(), 'j.jsonl');
+    writeFileSync(file, `${JSON.stringify({ host: 'a', event: 'start', pid: process.pid })}\n`);
+    setTimeout(() => writeFileSync(file, `${JSON.stringify({ host: 'a', event: 'done', outputTail: 'late' })}\n`, { flag: 'a' }), 300);
+    const state = await settledJournal(file, { pollMs: 50 });
+    expect(state.done.get('a')).toBe('late');
+  });
+
+  it('makes a retried batch skip the hosts a killed worker finished after its last heartbeat', async () => {
+    const root = dir();
+    const lab = join(root, 'lab');
+    labUp(lab, { hosts: 3 });
+    const journalDir = join(root, 'journal');
+    mkdirSync(journalDir);
+    const info = { workflowExecution: { workflowId: 'wf', runId: 'run' }, activityId: '7', attempt: 2 };
+    // What the spawner of the killed worker wrote: appv-02 finished, after the last heartbeat (which had nothing).
+    writeFileSync(journalFile(journalDir, { workflowId: 'wf', runId: 'run', activityId: '7' }), `${JSON.stringify({ host: 'appv-02', event: 'done', outputTail: 'sessions signed out\n' })}\n`);
+    const transport = createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH}`, CUTOVER_LAB_DIR: lab } });
+    const { runHostStep } = createHostStepActivities({ transport, journalDir });
+    const batch: StepBatch = {
+      step: 'drain',
+      role: 'management-server',
+      maxParallel: 3,
+      timeoutMs: 10_000,
+      retry: { maxAttempts: 3, initialInterval: '1s', backoff: 2, maxInterval: '1m' },
+      tasks: ['appv-01', 'appv-02', 'appv-03'].map((host) => ({ host, command: `labhost ${host} drain`, transport: local })),
+    };
+    const env = new MockActivityEnvironment(info, { logger: new DefaultLogger('ERROR') });
+    const outcomes = await env.run<[StepBatch], HostOutcome[], typeof runHostStep>(runHostStep, batch);
+    expect(outcomes.map((o) => [o.host, o.ok])).toEqual([
+      ['appv-01', true],
+      ['appv-02', true],
+      ['appv-03', true],
+    ]);
+    expect(labOps(lab).map((op) => op.host).sort()).toEqual(['appv-01', 'appv-03']);
+  });
+});

@@ -1,0 +1,147 @@
+/** The pure parts of running at scale: sites and per-step batch sizes in the planner, the failure threshold, the
+ * compact form children get and return, and how batches are grouped and windowed. */
+import { describe, expect, it } from 'vitest';
+import { failureLimit, validatePlan } from '../../core/plan';
+import { type StepBatch, planRun, siteTaskQueue } from '../../core/planner';
+import { groupsOf, segments, windowFor } from '../../workflows/batches';
+import { compactBatch, compactOutcomes, expandBatch, expandOutcomes } from '../../workflows/compact';
+import { fleetOf, rawExample } from './fixtures';
+
+const BACKUP = 'backup-1';
+const hostsOf = (batch: StepBatch) => batch.tasks.map((task) => task.host);
+
+describe('sites and batch sizes in the planner', () => {
+  it('never mixes sites in a batch, and names the site so its activity goes to the site queue', () => {
+    const plan = fleetOf(6, (raw) => {
+      raw.hosts[2].site = 'branch';
+      raw.hosts[4].site = 'branch';
+    });
+    const drain = planRun(plan, { backup: BACKUP }).phases.drain.batches;
+    expect(drain.map((b) => [b.site, hostsOf(b)])).toEqual([
+      [undefined, ['h1', 'h2', 'h4', 'h6']],
+      ['branch', ['h3', 'h5']],
+    ]);
+    expect(siteTaskQueue('cutover', 'branch')).toBe('cutover@branch');
+  });
+
+  it('puts the database commands on the site of the database host', () => {
+    const plan = fleetOf(3, (raw) => (raw.hosts[0].site = 'dc'));
+    const backup = planRun(plan, { backup: BACKUP }).phases.backup.database;
+    expect(backup.map((t) => [t.action, t.site])).toEqual([
+      ['checksum', 'dc'],
+      ['backup', 'dc'],
+    ]);
+  });
+
+  it("a step's own batchSize splits its batches, within waves of execution.batchSize", () => {
+    const plan = fleetOf(7, (raw) => {
+      raw.execution = { batchSize: 3 };
+      raw.roles['management-server'].steps.upgrade.batchSize = 1;
+    });
+    const rest = planRun(plan, { backup: BACKUP }).phases.upgradeRest.batches;
+    expect(rest.map((b) => [b.step, b.wave, hostsOf(b)])).toEqual([
+      ['upgrade', 0, ['h2']],
+      ['upgrade', 0, ['h3']],
+      ['upgrade', 0, ['h4']],
+      ['start', 0, ['h2', 'h3', 'h4']],
+      ['upgrade', 1, ['h5']],
+      ['upgrade', 1, ['h6']],
+      ['upgrade', 1, ['h7']],
+      ['start', 1, ['h5', 'h6', 'h7']],
+    ]);
+  });
+});
+
+describe('failure threshold', () => {
+  it('is a count or a percentage of the phase hosts', () => {
+    expect(failureLimit(0, 100)).toBe(0);
+    expect(failureLimit(3, 100)).toBe(3);
+    expect(failureLimit('5%', 1000)).toBe(50);
+    expect(failureLimit('2.5%', 100)).toBe(2);
+    expect(failureLimit('100%', 7)).toBe(7);
+  });
+
+  it('rejects a malformed threshold and too small a hostsPerWorkflow, naming the path', () => {
+    const raw = rawExample();
+    raw.execution = { failureThreshold: '150%', batchSize: 50, hostsPerWorkflow: 10 };
+    const result = validatePlan(raw);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.message).toContain('execution.failureThreshold');
+    expect(result.message).toContain('a percentage such as "5%"');
+    const again = rawExample();
+    again.execution = { batchSize: 50, hostsPerWorkflow: 10 };
+    const second = validatePlan(again);
+    expect(second.ok ? '' : second.message).toContain('→ at execution.hostsPerWorkflow');
+  });
+});
+
+describe('what children get and return', () => {
+  const plan = fleetOf(5);
+  const [stop] = planRun(plan, { backup: BACKUP }).phases.stop.batches as [StepBatch];
+
+  it('keeps a batch of one command definition as a template and host ids, and restores it exactly', () => {
+    const compact = compactBatch(stop);
+    expect(compact).toMatchObject({ hosts: ['h1', 'h2', 'h3', 'h4', 'h5'], command: 'labhost {{host}} stop', undo: 'labhost {{host}} start' });
+    expect('transports' in compact).toBe(false);
+    expect(expandBatch(compact)).toEqual(stop);
+    expect(JSON.stringify(compact).length).toBeLessThan(JSON.stringify(stop).length / 2);
+  });
+
+  it('keeps tasks as they are when a command is not the same template for every host', () => {
+    const odd = { ...stop, tasks: stop.tasks.map((task, i) => (i === 2 ? { ...task, command: `${task.command} --force` } : task)) };
+    expect(compactBatch(odd)).toHaveProperty('tasks');
+    expect(expandBatch(compactBatch(odd))).toEqual(odd);
+    // The host id inside another word of the command: the template would not restore it.
+    const inside = { ...stop, tasks: [{ ...stop.tasks[0]!, host: 'a', command: 'labhost a stop' }] };
+    expect(expandBatch(compactBatch(inside))).toEqual(inside);
+  });
+
+  it('keeps per-host transports when not every host is local', () => {
+    const ssh = { kind: 'ssh' as const, address: '10.0.0.3', port: 22, user: 'svc' };
+    const mixed = { ...stop, tasks: stop.tasks.map((task, i) => (i === 2 ? { ...task, transport: ssh } : task)) };
+    expect(expandBatch(compactBatch(mixed))).toEqual(mixed);
+  });
+
+  it('returns successes by name, with output only where the parent reads it', () => {
+    const outcomes = [
+      { host: 'h1', ok: true, exitCode: 0, outputTail: 'services stopped\n', attempt: 1 },
+      { host: 'h2', ok: false, exitCode: 2, outputTail: 'REFUSED: users signed in\n', attempt: 3 },
+    ];
+    const compact = compactOutcomes(stop, outcomes);
+    expect(compact).toEqual({ ok: ['h1'], failed: [outcomes[1]] });
+    expect(expandOutcomes(compact).map((o) => [o.host, o.ok])).toEqual([
+      ['h1', true],
+      ['h2', false],
+    ]);
+    const version = compactOutcomes({ ...stop, step: 'version' }, [{ ...outcomes[0]!, outputTail: '4.1-SP1\n' }]);
+    expect(expandOutcomes(version)[0]?.outputTail).toBe('4.1-SP1\n');
+  });
+});
+
+describe('grouping and windows', () => {
+  const batch = (step: StepBatch['step'], hosts: string[], wave?: number): StepBatch => ({
+    step,
+    role: 'r',
+    maxParallel: 4,
+    timeoutMs: 1000,
+    retry: { maxAttempts: 1, initialInterval: '1s', backoff: 1, maxInterval: '1s' },
+    tasks: hosts.map((host) => ({ host, command: 'true', transport: { kind: 'local' } })),
+    ...(wave === undefined ? {} : { wave }),
+  });
+
+  it('runs side by side only consecutive batches of one step and wave', () => {
+    const batches = [batch('upgrade', ['a'], 0), batch('upgrade', ['b'], 0), batch('start', ['a', 'b'], 0), batch('upgrade', ['c'], 1)];
+    expect(segments(batches).map((s) => s.map(hostsOf))).toEqual([[['a'], ['b']], [['a', 'b']], [['c']]]);
+    expect(windowFor([batch('upgrade', ['a']), batch('upgrade', ['b'])])).toBe(4);
+    expect(windowFor([batch('drain', ['a', 'b', 'c'])])).toBe(1);
+  });
+
+  it('groups whole waves (or batches) up to the host limit, one wave a group when waves are gated', () => {
+    const waves = [batch('upgrade', ['a'], 0), batch('start', ['a'], 0), batch('upgrade', ['b'], 1), batch('start', ['b'], 1), batch('upgrade', ['c'], 2), batch('start', ['c'], 2)];
+    expect(groupsOf(waves, 2, false).map((g) => g.length)).toEqual([4, 2]);
+    expect(groupsOf(waves, 2, true).map((g) => g.length)).toEqual([2, 2, 2]);
+    const flat = [batch('drain', ['a', 'b']), batch('drain', ['c', 'd']), batch('drain', ['e'])];
+    expect(groupsOf(flat, 4, false).map((g) => g.flatMap(hostsOf))).toEqual([['a', 'b', 'c', 'd'], ['e']]);
+  });
+});

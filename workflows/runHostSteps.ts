@@ -1,0 +1,43 @@
+/**
+ * runHostSteps: a child of upgradeFleet that runs a group of its batches (up to execution.hostsPerWorkflow hosts),
+ * so the parent's history holds one child per group instead of every batch's activity. It decides nothing about
+ * the run: it reports each batch's outcomes, and stops starting batches once the failures exceed its budget.
+ */
+import { inWindow, runStepBatch, segments, windowFor } from './batches';
+import { type CompactBatch, type CompactOutcomes, compactOutcomes, expandBatch } from './compact';
+
+export interface HostStepsInput {
+  batches: CompactBatch[];
+  /** Failed hosts this group may have before it starts no new batch (what the phase's threshold has left). */
+  failureBudget: number;
+}
+
+export interface HostStepsResult {
+  /** Per input batch, its outcomes; null for a batch that did not run (the budget ran out, or every host had failed). */
+  batches: (CompactOutcomes | null)[];
+}
+
+export async function runHostSteps(input: HostStepsInput): Promise<HostStepsResult> {
+  const batches = input.batches.map(expandBatch);
+  const index = new Map(batches.map((batch, i) => [batch, i]));
+  const results: (CompactOutcomes | null)[] = batches.map(() => null);
+  // A host that failed a step takes no later step of this group (its start never follows a failed upgrade).
+  const failed = new Set<string>();
+  const over = () => failed.size > input.failureBudget;
+  for (const segment of segments(batches)) {
+    if (over()) break;
+    await inWindow(
+      segment,
+      windowFor(segment),
+      async (whole) => {
+        const batch = { ...whole, tasks: whole.tasks.filter((task) => !failed.has(task.host)) };
+        if (batch.tasks.length === 0) return;
+        const outcomes = await runStepBatch(batch);
+        for (const outcome of outcomes) if (!outcome.ok) failed.add(outcome.host);
+        results[index.get(whole) as number] = compactOutcomes(batch, outcomes);
+      },
+      over,
+    );
+  }
+  return { batches: results };
+}
