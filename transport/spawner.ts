@@ -1,9 +1,11 @@
 /**
- * The worker's side of the spawner: a lean child process (commandRunner.cjs) that spawns the host commands, so each
- * spawn forks a ~40 MB process instead of the whole worker. One per worker process, started on first use, let go
- * after a while idle, restarted if it dies.
+ * The worker's side of the spawner: lean child processes (commandRunner.cjs) that spawn the host commands, so each
+ * spawn forks a ~40 MB process instead of the whole worker. A spawn costs its parent a core for a millisecond or two,
+ * so a worker keeps one spawner per core; each is started on first use (or warmed at worker start), let go after a
+ * while idle, and restarted if it dies.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { CommandRequest, CommandResult } from './commandRunner.cjs';
 
@@ -31,6 +33,17 @@ export class Spawner {
   /** The spawner's process id, while one runs. */
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** Commands sent and not yet answered. */
+  get load(): number {
+    return this.pending.size;
+  }
+
+  /** Starts the process now, so the first command does not wait for a Node start. */
+  warm(): void {
+    const child = this.start();
+    if (this.pending.size === 0) this.idle(child);
   }
 
   run(request: CommandRequest, options: { signal?: AbortSignal; onOutput?: (chunk: string) => void } = {}): Promise<CommandResult> {
@@ -107,9 +120,35 @@ function channel(child: ChildProcess): Channel | undefined {
   return (child as unknown as { channel?: Channel }).channel;
 }
 
-let shared: Spawner | undefined;
-/** The spawner of this process, shared by every local transport in it. */
-export function sharedSpawner(): Spawner {
-  shared ??= new Spawner();
+/** A spawner per core; each command goes to the least busy. */
+export class SpawnerPool {
+  private readonly spawners: Spawner[];
+
+  constructor(size = Math.min(4, availableParallelism())) {
+    this.spawners = Array.from({ length: Math.max(1, size) }, () => new Spawner());
+  }
+
+  get pids(): number[] {
+    return this.spawners.flatMap((spawner) => (spawner.pid ? [spawner.pid] : []));
+  }
+
+  run(...args: Parameters<Spawner['run']>): Promise<CommandResult> {
+    const least = this.spawners.reduce((best, spawner) => (spawner.load < best.load ? spawner : best));
+    return least.run(...args);
+  }
+
+  warm(): void {
+    for (const spawner of this.spawners) spawner.warm();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.spawners.map((spawner) => spawner.close()));
+  }
+}
+
+let shared: SpawnerPool | undefined;
+/** The spawners of this process, shared by every local transport in it. */
+export function sharedSpawner(): SpawnerPool {
+  shared ??= new SpawnerPool();
   return shared;
 }

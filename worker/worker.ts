@@ -6,6 +6,7 @@ import { connectWorker, serverTarget, taskQueue, type ServerTarget } from '../cl
 import { siteTaskQueue } from '../core/planner';
 import { LAB_BIN, PROJECT_ROOT } from '../lab/lab';
 import { type LocalTransportOptions, createLocalTransport } from '../transport/local';
+import { sharedSpawner } from '../transport/spawner';
 
 export interface WorkerOptions {
   target?: ServerTarget;
@@ -25,10 +26,10 @@ export interface WorkerOptions {
 /** The activities every worker of this machine registers, on whichever task queue it polls. */
 function hostActivities(options: WorkerOptions) {
   // Lab hosts are driven by `labhost`, put on the local transport's PATH the way an agent is installed on a host.
-  const transport = createLocalTransport({
-    env: { PATH: `${LAB_BIN}:${process.env.PATH ?? ''}`, ...options.commandEnv },
-    spawnFrom: options.spawnFrom ?? (process.env.CUTOVER_SPAWN_FROM === 'worker' ? 'worker' : 'spawner'),
-  });
+  const spawnFrom = options.spawnFrom ?? (process.env.CUTOVER_SPAWN_FROM === 'worker' ? 'worker' : 'spawner');
+  const transport = createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH ?? ''}`, ...options.commandEnv }, spawnFrom });
+  // The spawners start with the worker: a run's first batch should not wait for their Node start.
+  if (spawnFrom === 'spawner') sharedSpawner().warm();
   const journalDir = options.journalDir ?? join(process.env.CUTOVER_STATE_DIR ?? join(PROJECT_ROOT, '.cutover'), 'journal');
   pruneJournals(journalDir);
   return createActivities({ transport, journalDir });
