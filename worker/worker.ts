@@ -4,6 +4,8 @@ import { createActivities } from '../activities';
 import { connectWorker, serverTarget, taskQueue, type ServerTarget } from '../client/connection';
 import { LAB_BIN } from '../lab/lab';
 import { createLocalTransport } from '../transport/local';
+import { createRoutingTransport } from '../transport/router';
+import { createSshTransport } from '../transport/ssh';
 
 export interface WorkerOptions {
   target?: ServerTarget;
@@ -20,7 +22,10 @@ export async function createCutoverWorker(options: WorkerOptions = {}): Promise<
   const target = options.connection ? undefined : (options.target ?? serverTarget());
   const connection = options.connection ?? (await connectWorker(target));
   // Lab hosts are driven by `labhost`, put on the local transport's PATH the way an agent is installed on a host.
-  const transport = createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH ?? ''}`, ...options.commandEnv } });
+  const transport = createRoutingTransport({
+    local: createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH ?? ''}`, ...options.commandEnv } }),
+    ssh: createSshTransport(),
+  });
   return Worker.create({
     connection,
     namespace: options.namespace ?? target?.namespace ?? 'default',
@@ -32,5 +37,7 @@ export async function createCutoverWorker(options: WorkerOptions = {}): Promise<
     maxHeartbeatThrottleInterval: '1s',
     // On SIGTERM, host commands under way get time to finish before the worker exits (they are never killed).
     shutdownGraceTime: '60s',
+    // Pooled SSH connections are closed once the worker has stopped (and its last activities have finished).
+    plugins: [{ name: 'cutover-transport', runWorker: (worker, next) => next(worker).finally(() => transport.close()) }],
   });
 }
