@@ -62,6 +62,21 @@ function signalExitCode(name: string | undefined): number {
   return 128 + (number ?? 9);
 }
 
+/**
+ * Sends a signal to a session's command; OpenSSH delivers it to the command's process group, a server that ignores
+ * signals still loses the channel. ssh2's own `signal()` only sends while the channel's input is open, but every
+ * command's input is closed at once (end-of-file, as with </dev/null). RFC 4254 allows the request after EOF, so
+ * it goes out through the channel's protocol directly.
+ */
+function signalChannel(channel: ClientChannel, name: string): void {
+  const internal = channel as unknown as { _client?: { _protocol?: { signal?(id: number, name: string): void } }; outgoing?: { id: number; state: string } };
+  try {
+    if (internal.outgoing && (internal.outgoing.state === 'open' || internal.outgoing.state === 'eof')) internal._client?._protocol?.signal?.(internal.outgoing.id, name);
+  } catch {
+    // the connection is already gone
+  }
+}
+
 export function createSshTransport(options: SshTransportOptions = {}): HostTransport {
   const defaultKnownHosts = options.knownHosts ?? `${homedir()}/.ssh/known_hosts`;
   const connectTimeoutMs = options.connectTimeoutMs ?? 20_000;
@@ -231,12 +246,7 @@ export function createSshTransport(options: SshTransportOptions = {}): HostTrans
       function stop() {
         if (stopped || settled) return;
         stopped = true;
-        try {
-          // OpenSSH delivers it to the command's process group; a server that ignores it still loses the channel.
-          channel?.signal('KILL');
-        } catch {
-          // the channel is already gone
-        }
+        if (channel) signalChannel(channel, 'KILL');
         channel?.close();
         grace = setTimeout(done, 1_000);
       }
