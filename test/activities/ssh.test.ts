@@ -97,6 +97,25 @@ describe('ssh transport', () => {
     expect(result.outputTail).toBe('known\n');
   });
 
+  it('reads known_hosts as OpenSSH writes it: hashed names (ssh-keygen -H), wildcards, @revoked', async () => {
+    transport = createSshTransport();
+    const hashed = join(fleet.dir, 'known_hosts.hashed');
+    writeFileSync(hashed, `# hashed below\n[127.0.0.1]:${fleet.host('h1').port} ${fleet.host('h1').publicKey}\n`);
+    execFileSync('ssh-keygen', ['-H', '-f', hashed], { stdio: 'ignore' });
+    expect(readFileSync(hashed, 'utf8')).toMatch(/^\|1\|/m);
+    expect((await run('h1', 'echo hashed', 10_000, fleet.transport('h1', { hostKey: undefined, knownHosts: hashed }))).outputTail).toBe('hashed\n');
+
+    const wildcard = join(fleet.dir, 'known_hosts.wildcard');
+    writeFileSync(wildcard, `[127.0.0.?]:*,!nothing ${fleet.host('h2').publicKey}\n`);
+    expect((await run('h2', 'echo wildcard', 10_000, fleet.transport('h2', { hostKey: undefined, knownHosts: wildcard }))).outputTail).toBe('wildcard\n');
+
+    const revoked = join(fleet.dir, 'known_hosts.revoked');
+    writeFileSync(revoked, `@revoked * ${fleet.host('h3').publicKey}\n[127.0.0.1]:${fleet.host('h3').port} ${fleet.host('h3').publicKey}\n`);
+    const error = await rejection(run('h3', 'true', 10_000, fleet.transport('h3', { hostKey: undefined, knownHosts: revoked })));
+    expect(error).toBeInstanceOf(HostKeyRejected);
+    expect(error.message).toContain(`which ${revoked} marks @revoked`);
+  });
+
   it('refuses a host key that is not the pinned fingerprint, naming the host and the key it saw', async () => {
     transport = createSshTransport();
     const other = keygen(join(fleet.dir, `other-${Date.now()}`)).fingerprint;
