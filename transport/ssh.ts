@@ -42,6 +42,11 @@ const ALGORITHMS_FOR_KEY_TYPE: Record<string, string[]> = {
   'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
 };
 
+/**
+ * ConnectionError messages name the address, not the host id: the batch activity reports them as
+ * `cannot reach HOST: ...`, the database activity as `database ACTION on HOST failed: ...`.
+ */
+
 /** What a command is waiting for on a session: told when the connection goes away under it. */
 type Lost = (error: ConnectionError) => void;
 
@@ -152,17 +157,17 @@ export function createSshTransport(options: SshTransportOptions = {}): HostTrans
         if (refusedKey) fail(new HostKeyRejected(refusedKey));
         else if (error.level === 'client-authentication') {
           fail(new PermanentError(`${hostId}: ${where(spec)} refused the login (${spec.key ? `key ${spec.key}` : 'keys of the SSH agent'}): ${error.message}`));
-        } else fail(new ConnectionError(`${hostId}: cannot connect to ${where(spec)}: ${error.message}`));
+        } else fail(new ConnectionError(`cannot connect to ${where(spec)}: ${error.message}`));
         // After `ready`, an error is followed by `close`, which fails whatever still runs on the connection.
       });
       client.on('close', () => {
         connection.closed = true;
         live.delete(connection);
         gone();
-        const lost = new ConnectionError(`${hostId}: the connection to ${where(spec)} was lost`);
+        const lost = new ConnectionError(`the connection to ${where(spec)} was lost`);
         for (const notify of connection.inFlight) notify(lost);
         connection.inFlight.clear();
-        fail(refusedKey ? new HostKeyRejected(refusedKey) : new ConnectionError(`${hostId}: ${where(spec)} closed the connection during the handshake`));
+        fail(refusedKey ? new HostKeyRejected(refusedKey) : new ConnectionError(`${where(spec)} closed the connection during the handshake`));
       });
       const config: ConnectConfig = {
         host: spec.address,
@@ -236,7 +241,7 @@ export function createSshTransport(options: SshTransportOptions = {}): HostTrans
         if (exitCode === undefined && !stopped) {
           // The session ended without an exit status: the command's fate is unknown, as with a lost connection.
           cleanUp();
-          reject(new ConnectionError(`${hostId}: the session on ${where(spec)} ended without an exit status (connection lost?)`));
+          reject(new ConnectionError(`the session on ${where(spec)} ended without an exit status (connection lost?)`));
           return;
         }
         cleanUp();
@@ -263,7 +268,7 @@ export function createSshTransport(options: SshTransportOptions = {}): HostTrans
         }
         if (error) {
           cleanUp();
-          reject(new ConnectionError(`${hostId}: cannot open a session on ${where(spec)}: ${error.message}`));
+          reject(new ConnectionError(`cannot open a session on ${where(spec)}: ${error.message}`));
           return;
         }
         channel = stream;
@@ -297,12 +302,12 @@ export function createSshTransport(options: SshTransportOptions = {}): HostTrans
   return {
     async run(host, command, { timeoutMs, signal, onOutput }) {
       if (host.transport.kind !== 'ssh') throw new Error(`the ssh transport was asked to run on ${host.id}, a ${host.transport.kind} host`);
-      if (closing) throw new ConnectionError(`${host.id}: this worker is shutting down`);
+      if (closing) throw new ConnectionError(`this worker is shutting down`);
       const spec = host.transport;
       const connected = await connection(host.id, spec);
       const release = await session(connected);
       try {
-        if (connected.closed) throw new ConnectionError(`${host.id}: the connection to ${where(spec)} was lost`);
+        if (connected.closed) throw new ConnectionError(`the connection to ${where(spec)} was lost`);
         return await exec(host.id, spec, connected, command, timeoutMs, signal, onOutput);
       } finally {
         release();

@@ -2,7 +2,11 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type HostOutcome, createHostStepActivities } from '../../activities/hostSteps';
+import type { StepBatch } from '../../core/planner';
 import { HostKeyRejected, createSshTransport } from '../../transport/ssh';
 import { ConnectionError, type HostTransport, OUTPUT_TAIL_BYTES, PermanentError } from '../../transport/transport';
 import { type SshFleet, keygen, startProxy, startSshFleet } from '../sshd';
@@ -150,7 +154,7 @@ describe('ssh transport', () => {
     try {
       const error = await rejection(run('h1', 'true'));
       expect(error).toBeInstanceOf(ConnectionError);
-      expect(error.message).toContain(`h1: cannot connect to ${fleet.user}@127.0.0.1:${port}`);
+      expect(error.message).toContain(`cannot connect to ${fleet.user}@127.0.0.1:${port}: connect ECONNREFUSED`);
     } finally {
       // Bring h1 back for the other tests: a fresh fleet is cheaper than restarting one sshd by hand.
       await fleet.stop();
@@ -168,7 +172,7 @@ describe('ssh transport', () => {
       proxy.drop();
       const error = await rejection(slow);
       expect(error).toBeInstanceOf(ConnectionError);
-      expect(error.message).toMatch(/^h2: /);
+      expect(error.message).toMatch(/^the (connection to|session on) .*127\.0\.0\.1:\d+ (was lost|ended without an exit status)/);
       const again = await run('h2', 'echo back', 10_000, spec);
       expect(again.outputTail).toBe('back\n');
       expect(proxy.connections()).toBe(2);
@@ -227,6 +231,30 @@ describe('ssh transport', () => {
       else process.env.SSH_AUTH_SOCK = saved;
       agent.kill();
     }
+  });
+
+  it('a long step over ssh keeps the batch heartbeating while it runs', async () => {
+    transport = createSshTransport();
+    const batch: StepBatch = {
+      step: 'upgrade',
+      role: 'management-server',
+      tasks: ['h1', 'h2'].map((id) => ({ host: id, command: `sleep 5; echo ${id} upgraded`, transport: fleet.transport(id) })),
+      maxParallel: 2,
+      timeoutMs: 20_000,
+      retry: { maxAttempts: 1, initialInterval: '1s', backoff: 2, maxInterval: '1m' },
+    };
+    const env = new MockActivityEnvironment({ attempt: 1 }, { logger: new DefaultLogger('ERROR') });
+    const beats: number[] = [];
+    env.on('heartbeat', () => beats.push(Date.now()));
+    const started = Date.now();
+    const { runHostStep } = createHostStepActivities({ transport });
+    const outcomes = await env.run<[StepBatch], HostOutcome[], typeof runHostStep>(runHostStep, batch);
+    expect(outcomes.map((o) => [o.host, o.ok, o.outputTail])).toEqual([
+      ['h1', true, 'h1 upgraded\n'],
+      ['h2', true, 'h2 upgraded\n'],
+    ]);
+    // The worker's 2 s heartbeat kept going during the 5 s commands (the heartbeat timeout is 20 s).
+    expect(beats.filter((at) => at - started < 4_900).length).toBeGreaterThanOrEqual(2);
   });
 
   it('close() ends every pooled connection', async () => {

@@ -90,6 +90,12 @@ describe('upgradeFleet over ssh', () => {
         proxy!.drop();
         const result = await handle.result();
         expect(result.outcome).toBe('completed');
+        // The one retry in the run, and why: the retried attempt's start event keeps the failure before it.
+        const retries = (await handle.fetchHistory()).events
+          ?.map((event) => event.activityTaskStartedEventAttributes)
+          .filter((started) => (started?.attempt ?? 1) > 1)
+          .map((started) => started?.lastFailure?.message);
+        expect(retries).toEqual([expect.stringMatching(/^upgrade failed on 1 of 2 host\(s\), first appv-02 \(exit -1\): cannot reach appv-02: the (connection to|session on) \S+@127\.0\.0\.1:\d+ /)]);
       });
       // The install ran a second time over a new connection (the first one's fate was unknown to the worker).
       expect(delays().length).toBe(2);
