@@ -261,7 +261,7 @@ export function createSshTransport(options: SshTransportOptions = {}): HostTrans
       }, timeoutMs);
       connection.inFlight.add(lost);
       signal?.addEventListener('abort', stop, { once: true });
-      connection.client.exec(command, (error, stream) => {
+      const opened = (error: Error | undefined, stream: ClientChannel) => {
         if (settled) {
           stream?.close();
           return;
@@ -295,7 +295,14 @@ export function createSshTransport(options: SshTransportOptions = {}): HostTrans
           }, 500);
         });
         stream.on('close', done);
-      });
+      };
+      try {
+        connection.client.exec(command, opened);
+      } catch (error) {
+        // ssh2 throws "Not connected" when the connection went away since it was taken from the pool.
+        cleanUp();
+        reject(new ConnectionError(`cannot open a session on ${where(spec)}: ${(error as Error).message}`));
+      }
     });
   }
 
