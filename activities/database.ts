@@ -3,6 +3,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { DatabaseTask } from '../core/planner';
 import { type HostTransport, unsupportedTransport } from '../transport/transport';
 import { lastLine } from './hostSteps';
+import { runTask } from './runTask';
 
 export interface DatabaseOutcome {
   action: DatabaseTask['action'];
@@ -20,7 +21,7 @@ export function createDatabaseActivities(deps: { transport: HostTransport }) {
       const beat = setInterval(() => context.heartbeat(), 2_000);
       try {
         // Not aborted on cancellation: a backup or restore cut off half-way is worse than one that finishes.
-        const result = await deps.transport.run({ id: task.host, transport: task.transport }, task.command, { timeoutMs: task.timeoutMs });
+        const result = await runTask(deps.transport, task, { timeoutMs: task.timeoutMs });
         if (result.exitCode !== 0 || result.timedOut) {
           throw ApplicationFailure.retryable(
             `database ${task.action} on ${task.host} ${result.timedOut ? `timed out after ${task.timeoutMs} ms` : `exited ${result.exitCode}`}: ${lastLine(result.outputTail)}`,

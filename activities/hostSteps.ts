@@ -7,6 +7,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { StepBatch } from '../core/planner';
 import { type HostTransport, unsupportedTransport } from '../transport/transport';
 import { journalFile, removeJournal, settledJournal } from './journal';
+import { runTask } from './runTask';
 
 export interface HostOutcome {
   host: string;
@@ -54,6 +55,8 @@ export function createHostStepActivities(deps: HostStepDeps) {
       const { workflowId, runId } = workflowExecution ?? {};
       const journal = deps.journalDir && workflowId && runId ? journalFile(deps.journalDir, { workflowId, runId, activityId }) : undefined;
       const failed: HostOutcome[] = [];
+      /** A host failed in a way no retry fixes (a rejected host key, a missing secret): report at once. */
+      let permanent = false;
       const beat = setInterval(heartbeat, HEARTBEAT_EVERY_MS);
       try {
         if (journal) {
@@ -70,17 +73,16 @@ export function createHostStepActivities(deps: HostStepDeps) {
           if (context.cancellationSignal.aborted) return;
           let outcome: HostOutcome;
           try {
-            const result = await deps.transport.run({ id: task.host, transport: task.transport }, task.command, {
-              timeoutMs: batch.timeoutMs,
-              ...(journal ? { journalFile: journal } : {}),
-            });
+            const result = await runTask(deps.transport, task, { timeoutMs: batch.timeoutMs, ...(journal ? { journalFile: journal } : {}) });
             const ok = result.exitCode === 0 && !result.timedOut;
             // Successful hosts keep a short tail (the version step's answer is its last line): heartbeats and the
             // result carry every done host, and must stay far below Temporal's payload limits.
             const outputTail = ok && !batch.record ? result.outputTail.slice(-SUCCESS_TAIL_CHARS) : result.outputTail;
             outcome = { host: task.host, ok, exitCode: result.exitCode, outputTail, attempt };
           } catch (error) {
-            outcome = { host: task.host, ok: false, exitCode: -1, outputTail: `cannot reach ${task.host}: ${(error as Error).message}`, attempt };
+            const lasting = error instanceof ApplicationFailure && error.nonRetryable === true;
+            permanent ||= lasting;
+            outcome = { host: task.host, ok: false, exitCode: -1, outputTail: `${lasting ? '' : `cannot reach ${task.host}: `}${(error as Error).message}`, attempt };
           }
           if (outcome.ok) {
             progress.done[task.host] = outcome;
@@ -97,7 +99,7 @@ export function createHostStepActivities(deps: HostStepDeps) {
 
       // Temporal owns the retries: while attempts remain, fail the batch so the retry policy applies; the
       // heartbeat keeps the hosts that already succeeded. The last attempt reports every host's outcome instead.
-      if (failed.length > 0 && attempt < batch.retry.maxAttempts) {
+      if (failed.length > 0 && attempt < batch.retry.maxAttempts && !permanent) {
         const first = failed[0] as HostOutcome;
         throw ApplicationFailure.retryable(
           `${batch.step} failed on ${failed.length} of ${batch.tasks.length} host(s), first ${first.host} (exit ${first.exitCode}): ${lastLine(first.outputTail)}`,

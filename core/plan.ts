@@ -3,6 +3,7 @@
  * Reading the file lives in client/readPlan.ts; the workflow validates its raw input again with validatePlan.
  */
 import { z } from 'zod';
+import { parseSecretRef } from './secrets';
 
 export const DB_OWNER_ROLE = 'db-owner';
 
@@ -68,9 +69,67 @@ export const Command = z.strictObject({
 });
 export type Command = z.infer<typeof Command>;
 
-const RoleSteps = z.strictObject(Object.fromEntries(HOST_STEPS.map((step) => [step, Command.optional()])) as {
-  [K in HostStepName]: z.ZodOptional<typeof Command>;
+/** A secret named by reference, never its value: `env:NAME` or `file:/absolute/path` on the worker. */
+export const SecretRefText = z.string().superRefine((text, ctx) => {
+  const parsed = parseSecretRef(text);
+  if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
 });
+
+const probeTiming = {
+  /** How long to keep trying before the check counts as failed (at most the step's timeout). */
+  deadline: Duration.default('1m'),
+  /** Pause between tries. */
+  interval: Duration.default('2s'),
+};
+const HttpStatus = z.int().min(100).max(599);
+
+/** A health probe run by the worker itself instead of a command on the host, retried until its deadline. */
+export const Probe = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('http'),
+    /** Templates as in commands, {{secret:...}} included. */
+    url: z.string().regex(/^https?:\/\/[^/\s]+/, 'an http probe needs an http:// or https:// URL'),
+    method: z.enum(['GET', 'HEAD', 'POST']).default('GET'),
+    headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'not a header name'), z.string()).default({}),
+    /** The status (or one of the statuses) that counts as healthy. */
+    status: z.union([HttpStatus, z.array(HttpStatus).min(1)]).default(200),
+    /** Fields of the JSON body that must have these values; keys are dotted paths (`checks.db.state`, `items.0.id`). */
+    json: z.record(z.string().min(1), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+    /** A CA certificate file (PEM) on the worker, trusted in addition to the system's. */
+    ca: z.string().regex(/^\//, 'ca is the absolute path of a PEM file on the worker').optional(),
+    /** TLS certificates are verified unless this says otherwise, explicitly. */
+    insecureSkipTlsVerify: z.boolean().default(false),
+    ...probeTiming,
+  }),
+  z.strictObject({
+    kind: z.literal('tcp'),
+    address: z.string().min(1),
+    port: z.int().min(1).max(65535),
+    ...probeTiming,
+  }),
+]);
+export type Probe = z.infer<typeof Probe>;
+
+/** A verify step: a command on the host (`run`), or a health probe from the worker (`probe`). */
+export const VerifyCommand = Command.extend({
+  run: z.string().min(1).optional(),
+  probe: Probe.optional(),
+}).superRefine((step, ctx) => {
+  if ((step.run === undefined) === (step.probe === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [], message: 'a verify step has either run (a command on the host) or probe (http or tcp), exactly one' });
+  }
+  if (step.probe && DURATION.test(step.probe.deadline) && DURATION.test(step.timeout) && durationMs(step.probe.deadline) > durationMs(step.timeout)) {
+    ctx.addIssue({ code: 'custom', path: ['probe', 'deadline'], message: `the probe's deadline (${step.probe.deadline}) is longer than the step's timeout (${step.timeout})` });
+  }
+});
+export type VerifyCommand = z.infer<typeof VerifyCommand>;
+/** What a role defines for one host step: verify may be a probe, every other step is a command. */
+export type StepCommand = Command | VerifyCommand;
+
+const RoleSteps = z.strictObject({
+  ...Object.fromEntries(HOST_STEPS.map((step) => [step, Command.optional()])),
+  verify: VerifyCommand.optional(),
+} as { [K in Exclude<HostStepName, 'verify'>]: z.ZodOptional<typeof Command> } & { verify: z.ZodOptional<typeof VerifyCommand> });
 
 export const Role = z.strictObject({
   description: z.string().optional(),
@@ -82,12 +141,25 @@ export type Role = z.infer<typeof Role>;
 
 export const Transport = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('local') }),
-  z.strictObject({
-    kind: z.literal('ssh'),
-    address: z.string().min(1),
-    port: z.int().min(1).max(65535).default(22),
-    user: z.string().min(1),
-  }),
+  z
+    .strictObject({
+      kind: z.literal('ssh'),
+      address: z.string().min(1),
+      port: z.int().min(1).max(65535).default(22),
+      user: z.string().min(1),
+      /** The private key, by reference (file:/path or env:NAME). Without it, the worker's SSH agent (SSH_AUTH_SOCK). */
+      key: SecretRefText.optional(),
+      /** The key's passphrase, by reference, when the key is encrypted. */
+      passphrase: SecretRefText.optional(),
+      /** The host key pinned by its fingerprint, as `ssh-keygen -lf` prints it. */
+      hostKey: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'a host key fingerprint is "SHA256:" and 43 base64 characters, as `ssh-keygen -lf` prints it').optional(),
+      /** Without hostKey: the known_hosts file on the worker that must list the host (default ~/.ssh/known_hosts). */
+      knownHosts: z.string().regex(/^[/~]/, 'knownHosts is an absolute path on the worker').optional(),
+    })
+    .superRefine((ssh, ctx) => {
+      if (ssh.passphrase && !ssh.key) ctx.addIssue({ code: 'custom', path: ['passphrase'], message: 'a passphrase needs a key (the agent holds its keys decrypted)' });
+      if (ssh.hostKey && ssh.knownHosts) ctx.addIssue({ code: 'custom', path: ['knownHosts'], message: 'pin the host key one way: hostKey or knownHosts, not both' });
+    }),
 ]);
 export type Transport = z.infer<typeof Transport>;
 
@@ -290,14 +362,20 @@ export const UpgradePlan = z
     const checkTemplates = (text: string, path: (string | number)[]) => {
       for (const [, raw] of text.matchAll(/\{\{([^}]*)\}\}/g)) {
         const key = (raw as string).trim();
-        if (!(TEMPLATE_KEYS as readonly string[]).includes(key)) {
-          ctx.addIssue({ code: 'custom', path, message: `unknown template {{${key}}}; use ${TEMPLATE_KEYS.map((k) => `{{${k}}}`).join(' ')}` });
+        if (key.startsWith('secret:')) {
+          const parsed = parseSecretRef(key.slice('secret:'.length));
+          if (!parsed.ok) ctx.addIssue({ code: 'custom', path, message: `{{${key}}}: ${parsed.reason}` });
+        } else if (!(TEMPLATE_KEYS as readonly string[]).includes(key)) {
+          ctx.addIssue({ code: 'custom', path, message: `unknown template {{${key}}}; use ${TEMPLATE_KEYS.map((k) => `{{${k}}}`).join(' ')} or {{secret:env:NAME}}` });
         }
       }
     };
-    const checkCommand = (command: Command, path: (string | number)[]) => {
-      checkTemplates(command.run, [...path, 'run']);
+    const checkCommand = (command: StepCommand, path: (string | number)[]) => {
+      if (command.run) checkTemplates(command.run, [...path, 'run']);
       if (command.undo) checkTemplates(command.undo, [...path, 'undo']);
+      if ('probe' in command && command.probe) {
+        for (const [field, text] of probeTexts(command.probe)) checkTemplates(text, [...path, 'probe', ...field]);
+      }
     };
     for (const key of ['backup', 'restore', 'verify', 'checksum', 'rehearse'] as const) {
       const command = plan.database[key];
@@ -307,10 +385,12 @@ export const UpgradePlan = z
       if ('check' in prerequisite) checkCommand(prerequisite.check, ['prerequisites', index, 'check']);
     });
     for (const [name, role] of Object.entries(plan.roles)) {
-      if (role.steps.verify && /\{\{\s*target\s*\}\}/.test(role.steps.verify.run)) {
+      const verify = role.steps.verify;
+      const verifyText = verify?.run ?? (verify?.probe ? JSON.stringify(verify.probe) : '');
+      if (verify && /\{\{\s*target\s*\}\}/.test(verifyText)) {
         ctx.addIssue({
           code: 'custom',
-          path: ['roles', name, 'steps', 'verify', 'run'],
+          path: ['roles', name, 'steps', 'verify', verify.run ? 'run' : 'probe'],
           message: 'verify with {{version}}, not {{target}}: after a rollback the same check must expect the source version',
         });
       }
@@ -355,7 +435,7 @@ export function applicationRole(host: Host): string {
 }
 
 /** The command a host runs for a step: the db-owner role's own definition wins on the owning host. */
-export function hostCommand(plan: UpgradePlan, host: Host, step: HostStepName): Command | undefined {
+export function hostCommand(plan: UpgradePlan, host: Host, step: HostStepName): StepCommand | undefined {
   if (host.roles.includes(DB_OWNER_ROLE)) {
     const own = plan.roles[DB_OWNER_ROLE]?.steps[step];
     if (own) return own;
@@ -383,3 +463,43 @@ export function renderCommand(template: string, values: TemplateValues): string 
 }
 
 export const TEMPLATE_KEYS = ['host', 'fleet', 'source', 'target', 'version', 'backup', 'database'] as const;
+
+/** Every templated text of a probe with its path inside the probe: what the validator checks and the planner renders. */
+export function probeTexts(probe: Probe): [(string | number)[], string][] {
+  if (probe.kind === 'tcp') return [[['address'], probe.address]];
+  return [
+    [['url'], probe.url],
+    ...Object.entries(probe.headers).map(([name, value]): [(string | number)[], string] => [['headers', name], value]),
+    ...Object.entries(probe.json ?? {}).flatMap(([path, value]): [(string | number)[], string][] => (typeof value === 'string' ? [[['json', path], value]] : [])),
+  ];
+}
+
+/** The probe with the plan's templates filled in; {{secret:...}} stays for the worker to resolve. */
+export function renderProbe(probe: Probe, values: TemplateValues): Probe {
+  const render = (text: string) => renderCommand(text, values);
+  if (probe.kind === 'tcp') return { ...probe, address: render(probe.address) };
+  return {
+    ...probe,
+    url: render(probe.url),
+    headers: Object.fromEntries(Object.entries(probe.headers).map(([name, value]) => [name, render(value)])),
+    ...(probe.json ? { json: Object.fromEntries(Object.entries(probe.json).map(([path, value]) => [path, typeof value === 'string' ? render(value) : value])) } : {}),
+  };
+}
+
+/** One readable line for previews, the UI and the status: what the probe checks. Header values are not shown. */
+export function describeProbe(probe: Probe): string {
+  if (probe.kind === 'tcp') return `tcp connect ${probe.address}:${probe.port} within ${probe.deadline}`;
+  const statuses = Array.isArray(probe.status) ? probe.status.join('|') : String(probe.status);
+  const fields = Object.entries(probe.json ?? {}).map(([path, value]) => ` ${path}=${JSON.stringify(value)}`).join(',');
+  const tls = probe.url.startsWith('https:') ? (probe.insecureSkipTlsVerify ? ' (TLS NOT verified)' : probe.ca ? ` (TLS verified with ${probe.ca})` : '') : '';
+  return `http ${probe.method} ${probe.url} expect ${statuses}${fields}${tls} within ${probe.deadline}`;
+}
+
+/** A host step's command or probe, rendered for one host: the probe travels as data, `command` describes it. */
+export function renderStep(definition: StepCommand, values: TemplateValues): { command: string; probe?: Probe } {
+  if ('probe' in definition && definition.probe) {
+    const probe = renderProbe(definition.probe, values);
+    return { command: describeProbe(probe), probe };
+  }
+  return { command: renderCommand(definition.run as string, values) };
+}

@@ -9,7 +9,9 @@ import {
   GATE_NAMES,
   type Host,
   type HostStepName,
+  type Probe,
   type RetryPolicy,
+  type StepCommand,
   type TemplateValues,
   type Transport,
   type UpgradePlan,
@@ -19,6 +21,7 @@ import {
   durationMs,
   hostCommand,
   renderCommand,
+  renderStep,
 } from './plan';
 
 export type PhaseName = 'preflight' | 'drain' | 'stop' | 'backup' | 'upgradeOwner' | 'upgradeRest' | 'verify' | 'online';
@@ -28,6 +31,8 @@ export interface HostTask {
   command: string;
   undo?: string;
   transport: Transport;
+  /** A verify step's health probe, run by the worker; `command` then only describes it. */
+  probe?: Probe;
 }
 
 /** Steps that only a rollback runs. */
@@ -122,7 +127,7 @@ export function makeBatches(
   step: StepName,
   policyStep: HostStepName,
   hosts: Host[],
-  render: (host: Host, definition: Command) => { command: string; undo?: string },
+  render: (host: Host, definition: StepCommand) => { command: string; undo?: string; probe?: Probe },
 ): StepBatch[] {
   const groups = new Map<string, { role: string; site?: string; hosts: Host[] }>();
   for (const host of hosts) {
@@ -133,7 +138,7 @@ export function makeBatches(
     groups.set(key, group);
   }
   return [...groups.values()].flatMap(({ role, site, hosts: group }) => {
-    const definition = hostCommand(plan, group[0] as Host, policyStep) as Command;
+    const definition = hostCommand(plan, group[0] as Host, policyStep) as StepCommand;
     return chunk(group, definition.batchSize ?? plan.execution.batchSize).map((members) => ({
       step,
       role,
@@ -153,7 +158,7 @@ export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan
   const values = templateValues(plan, options.backup, plan.target);
   const batchesFor = (step: HostStepName, hosts: Host[]): StepBatch[] =>
     makeBatches(plan, step, step, hosts, (host, definition) => ({
-      command: renderCommand(definition.run, { ...values, host: host.id }),
+      ...renderStep(definition, { ...values, host: host.id }),
       ...(definition.undo ? { undo: renderCommand(definition.undo, { ...values, host: host.id }) } : {}),
     }));
 

@@ -5,7 +5,7 @@
  * database restored from this run's backup and its checksum compared, upgraded hosts returned to their previous
  * version, services started, the old version verified, hosts back online.
  */
-import { type Host, type HostStepName, type UpgradePlan, renderCommand } from './plan';
+import { type Host, type HostStepName, type UpgradePlan, renderStep } from './plan';
 import { type DatabaseTask, type RollbackStepName, type StepBatch, makeBatches, rollbackDatabaseTasks, templateValues } from './planner';
 import type { UndoRecord } from './status';
 
@@ -41,7 +41,7 @@ export function planRollback(plan: UpgradePlan, undoLog: UndoRecord[]): Rollback
     steps.push({
       kind: 'hosts',
       name,
-      batches: makeBatches(plan, name, step, hosts, (host, definition) => ({ command: renderCommand(definition.run, { ...values, host: host.id }) })),
+      batches: makeBatches(plan, name, step, hosts, (host, definition) => renderStep(definition, { ...values, host: host.id })),
     });
   };
 

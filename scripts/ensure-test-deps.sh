@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # System packages the tests need, installed when missing (npm test runs this first, as `pretest`):
-# Debian's Chromium for the Web UI browser test. Playwright's own browser download cannot work on these machines.
+# Debian's Chromium for the Web UI browser test (Playwright's own browser download cannot work on these machines),
+# and Debian's OpenSSH server: the ssh tests start real sshd processes on loopback ports, standing for hosts.
 set -euo pipefail
 
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)   # a self-signed certificate for the TLS probe test
 
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 

@@ -25,8 +25,8 @@ export interface HostTransport {
   close(): Promise<void>;
 }
 
-/** Hosts this worker can reach: a plan naming another transport (ssh, until it exists) fails before anything runs. */
-export const SUPPORTED_TRANSPORTS: TransportSpec['kind'][] = ['local'];
+/** Hosts this worker can reach: a plan naming another transport fails before anything runs. */
+export const SUPPORTED_TRANSPORTS: TransportSpec['kind'][] = ['local', 'ssh'];
 
 export function unsupportedTransport(hosts: { host: string; transport: TransportSpec }[]): string | undefined {
   const other = hosts.filter((h) => !SUPPORTED_TRANSPORTS.includes(h.transport.kind));
@@ -36,7 +36,15 @@ export function unsupportedTransport(hosts: { host: string; transport: Transport
 
 /** Thrown when the host cannot be reached at all (as opposed to a command that ran and failed). */
 export class ConnectionError extends Error {
-  override readonly name = 'ConnectionError';
+  override readonly name: string = 'ConnectionError';
+}
+
+/**
+ * A problem no retry can fix (a host key that is not the pinned one, a secret missing on the worker): the step
+ * goes to the operator at once instead of using up its retries.
+ */
+export class PermanentError extends Error {
+  override readonly name: string = 'PermanentError';
 }
 
 export { OUTPUT_TAIL_CHARS, appendTail } from './commandRunner.cjs';

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkerOptions as WorkerCreateOptions, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { pruneJournals } from '../activities/journal';
 import { connectWorker, serverTarget, taskQueue, type ServerTarget } from '../client/connection';
@@ -7,6 +7,8 @@ import { siteTaskQueue } from '../core/planner';
 import { LAB_BIN, PROJECT_ROOT } from '../lab/lab';
 import { type LocalTransportOptions, createLocalTransport } from '../transport/local';
 import { sharedSpawner } from '../transport/spawner';
+import { createRoutingTransport } from '../transport/router';
+import { createSshTransport } from '../transport/ssh';
 
 export interface WorkerOptions {
   target?: ServerTarget;
@@ -23,16 +25,25 @@ export interface WorkerOptions {
   journalDir?: string;
 }
 
-/** The activities every worker of this machine registers, on whichever task queue it polls. */
-function hostActivities(options: WorkerOptions) {
-  // Lab hosts are driven by `labhost`, put on the local transport's PATH the way an agent is installed on a host.
+/**
+ * The activities every worker of this machine registers, on whichever task queue it polls, and the plugin that
+ * closes their transport (pooled SSH connections) once the worker has stopped and its last activities finished.
+ */
+function hostActivities(options: WorkerOptions): Pick<WorkerCreateOptions, 'activities' | 'plugins'> {
   const spawnFrom = options.spawnFrom ?? (process.env.CUTOVER_SPAWN_FROM === 'worker' ? 'worker' : 'spawner');
-  const transport = createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH ?? ''}`, ...options.commandEnv }, spawnFrom });
+  const transport = createRoutingTransport({
+    // Lab hosts are driven by `labhost`, put on the local transport's PATH the way an agent is installed on a host.
+    local: createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH ?? ''}`, ...options.commandEnv }, spawnFrom }),
+    ssh: createSshTransport(),
+  });
   // The spawners start with the worker: a run's first batch should not wait for their Node start.
   if (spawnFrom === 'spawner') sharedSpawner().warm();
   const journalDir = options.journalDir ?? join(process.env.CUTOVER_STATE_DIR ?? join(PROJECT_ROOT, '.cutover'), 'journal');
   pruneJournals(journalDir);
-  return createActivities({ transport, journalDir });
+  return {
+    activities: createActivities({ transport, journalDir }),
+    plugins: [{ name: 'cutover-transport', runWorker: (worker, next) => next(worker).finally(() => transport.close()) }],
+  };
 }
 
 const workerTuning = {
@@ -53,7 +64,7 @@ export async function createCutoverWorker(options: WorkerOptions = {}): Promise<
     namespace: options.namespace ?? target?.namespace ?? 'default',
     taskQueue: options.taskQueue ?? taskQueue(),
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: join(__dirname, '..', 'workflows', 'index.ts') }),
-    activities: hostActivities(options),
+    ...hostActivities(options),
     ...workerTuning,
   });
 }
@@ -69,7 +80,7 @@ export async function createSiteWorker(site: string, options: WorkerOptions = {}
     connection,
     namespace: options.namespace ?? target?.namespace ?? 'default',
     taskQueue: siteTaskQueue(options.taskQueue ?? taskQueue(), site),
-    activities: hostActivities(options),
+    ...hostActivities(options),
     ...workerTuning,
   });
 }

@@ -27,8 +27,8 @@ export function compactBatch(batch: StepBatch): CompactBatch {
   const fits = tasks.every(
     (task) => fill(command, task.host) === task.command && (undo === undefined ? task.undo === undefined : task.undo !== undefined && fill(undo, task.host) === task.undo),
   );
-  // A command that holds the host id elsewhere too (or a per-host difference) stays as it is.
-  if (!fits || command.includes(`${HOST}${HOST}`)) return { ...rest, tasks };
+  // A command that holds the host id elsewhere too (or a per-host difference), or a probe, stays as it is.
+  if (!fits || command.includes(`${HOST}${HOST}`) || tasks.some((task) => task.probe)) return { ...rest, tasks };
   return {
     ...rest,
     hosts: tasks.map((task) => task.host),

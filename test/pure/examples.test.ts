@@ -21,8 +21,10 @@ describe('examples/', () => {
   it('real-world templates reach Windows hosts over ssh and mark their placeholders', () => {
     for (const file of ['appv-windows.yaml', 'gp-web-windows.yaml']) {
       const text = readFileSync(join(EXAMPLES, file), 'utf8');
-      const plan = parse(text) as { hosts: { transport: { kind: string } }[] };
+      const plan = parse(text) as { hosts: { transport: { kind: string; key?: string; hostKey?: string; knownHosts?: string } }[] };
       expect(plan.hosts.every((h) => h.transport.kind === 'ssh')).toBe(true);
+      // The key by reference, the host key pinned: nothing in a template logs in on trust.
+      expect(plan.hosts.every((h) => h.transport.key?.startsWith('file:') && (h.transport.hostKey || h.transport.knownHosts))).toBe(true);
       expect(text).toContain('CHANGE-ME');
     }
   });

@@ -74,15 +74,19 @@ describe('upgradeFleet', () => {
     expect(labOps(lab)).toEqual([]);
   });
 
-  it('refuses hosts on a transport this worker does not have, before anything changes', async () => {
+  it('stops in preflight, before anything changes, when the worker lacks a secret the ssh hosts need', async () => {
     const lab = freshLab({ hosts: 2 });
     const { worker, taskQueue, close } = await labWorker(lab);
     const plan = labPlan(hostIds(PROFILES.appv!, 2));
-    const viaSsh = { ...plan, hosts: plan.hosts.map((h) => ({ ...h, transport: { kind: 'ssh' as const, address: `${h.id}.example.internal`, port: 22, user: 'svc' } })) };
+    const key = 'env:CUTOVER_TEST_KEY_NOWHERE';
+    const viaSsh = { ...plan, hosts: plan.hosts.map((h) => ({ ...h, transport: { kind: 'ssh' as const, address: `${h.id}.example.internal`, port: 22, user: 'svc', key } })) };
     await worker.runUntil(async () => {
       const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('ssh'), args: [viaSsh] });
       const error = await handle.result().catch((e: unknown) => e);
-      expect((error as WorkflowFailedError).cause?.message).toContain('use the ssh transport, which this worker does not have');
+      // No retry can make a secret appear: one attempt, and the reference (never a value) in the message.
+      expect((error as WorkflowFailedError).cause?.message).toContain(
+        'appv-01: version failed (exit -1) after 1 attempt(s) (secret env:CUTOVER_TEST_KEY_NOWHERE: the variable CUTOVER_TEST_KEY_NOWHERE is not set on this worker)',
+      );
     });
     await close();
     expect(labOps(lab)).toEqual([]);

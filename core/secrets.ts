@@ -1,0 +1,83 @@
+/**
+ * Secrets by reference, the pure half: plans name a secret (`env:NAME` or `file:/absolute/path`), never hold it.
+ * Commands, probe URLs and headers carry `{{secret:env:NAME}}` templates that the planner and the workflow leave
+ * as they are, so only the reference is ever in workflow input or history; the worker resolves them right before
+ * use (transport/secrets.ts) and redacts every resolved value from what comes back.
+ */
+
+export type SecretRef = { source: 'env'; name: string } | { source: 'file'; path: string };
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `env:NAME` or `file:/path`; the reason it is not one, for the plan's error messages. */
+export function parseSecretRef(text: string): { ok: true; ref: SecretRef } | { ok: false; reason: string } {
+  const colon = text.indexOf(':');
+  const source = colon < 0 ? text : text.slice(0, colon);
+  const rest = colon < 0 ? '' : text.slice(colon + 1);
+  if (source === 'env') {
+    if (!ENV_NAME.test(rest)) return { ok: false, reason: `"${text}" is not a secret reference: env: takes a variable name (letters, digits, "_"), e.g. env:DB_PASSWORD` };
+    return { ok: true, ref: { source: 'env', name: rest } };
+  }
+  if (source === 'file') {
+    if (!rest.startsWith('/') || /[\n\r}]/.test(rest) || rest.endsWith('/')) {
+      return { ok: false, reason: `"${text}" is not a secret reference: file: takes an absolute path of a file on the worker, e.g. file:/etc/cutover/db-password` };
+    }
+    return { ok: true, ref: { source: 'file', path: rest } };
+  }
+  return { ok: false, reason: `"${text}" is not a secret reference: use env:NAME or file:/absolute/path` };
+}
+
+export function secretRefText(ref: SecretRef): string {
+  return ref.source === 'env' ? `env:${ref.name}` : `file:${ref.path}`;
+}
+
+/** What stands in for a resolved value wherever it would have appeared. */
+export function secretLabel(ref: SecretRef): string {
+  return `[secret:${secretRefText(ref)}]`;
+}
+
+/** `{{secret:...}}` in a command or probe field; the capture is the reference. */
+const SECRET_TEMPLATE = /\{\{\s*secret:([^}]*?)\s*\}\}/g;
+
+/** The references a text uses, each once, in order. Malformed ones are the plan validator's business. */
+export function secretTemplates(text: string): SecretRef[] {
+  const seen = new Map<string, SecretRef>();
+  for (const [, raw] of text.matchAll(SECRET_TEMPLATE)) {
+    const parsed = parseSecretRef(raw as string);
+    if (parsed.ok) seen.set(secretRefText(parsed.ref), parsed.ref);
+  }
+  return [...seen.values()];
+}
+
+/** Replaces each `{{secret:REF}}` whose value is known; `values` is keyed by the reference text. */
+export function substituteSecrets(text: string, values: ReadonlyMap<string, string>): string {
+  return text.replace(SECRET_TEMPLATE, (whole, raw: string) => {
+    const parsed = parseSecretRef(raw);
+    return parsed.ok ? (values.get(secretRefText(parsed.ref)) ?? whole) : whole;
+  });
+}
+
+export interface ResolvedSecret {
+  ref: SecretRef;
+  value: string;
+}
+
+/**
+ * Every resolved value replaced by its label. Longer values first, so a secret that contains another is not left
+ * half-visible. Empty values are skipped: there is nothing to hide and everything would match.
+ */
+export function redact(text: string, secrets: readonly ResolvedSecret[]): string {
+  // A multi-line value (a key file, say) may come back one line at a time, or with other line endings: its longer
+  // lines are hidden on their own too.
+  const pieces = secrets.flatMap((secret) => [
+    { value: secret.value, label: secretLabel(secret.ref) },
+    ...(secret.value.includes('\n') ? secret.value.split(/\r?\n/).filter((line) => line.trim().length >= MIN_LINE).map((line) => ({ value: line, label: secretLabel(secret.ref) })) : []),
+  ]);
+  const ordered = pieces.filter((piece) => piece.value.length > 0).sort((a, b) => b.value.length - a.value.length);
+  let out = text;
+  for (const piece of ordered) out = out.split(piece.value).join(piece.label);
+  return out;
+}
+
+/** Lines of a multi-line secret shorter than this (a PEM's closing dashes line is longer) are not worth hiding alone. */
+const MIN_LINE = 8;

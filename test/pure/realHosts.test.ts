@@ -1,0 +1,167 @@
+/**
+ * Real hosts in the plan, pure: secret references (parsing, templates, redaction), the ssh transport's fields,
+ * probes in verify steps, and how the planner and the rollback carry a probe. No I/O.
+ */
+import { describe, expect, it } from 'vitest';
+import { validatePlan } from '../../core/plan';
+import { planRun } from '../../core/planner';
+import { planRollback } from '../../core/rollback';
+import { parseSecretRef, redact, secretTemplates, substituteSecrets } from '../../core/secrets';
+import { type RawPlan, rawExample, validExample } from './fixtures';
+
+function refusal(mutate: (raw: RawPlan) => void) {
+  const raw = rawExample();
+  mutate(raw);
+  const result = validatePlan(raw);
+  if (result.ok) throw new Error('expected validatePlan to refuse the plan');
+  return result;
+}
+
+const FINGERPRINT = 'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s';
+const ssh = (extra: Record<string, unknown> = {}) => ({ kind: 'ssh', address: 'appv-01.example.internal', user: 'svc-cutover', key: 'file:/etc/cutover/id_ed25519', hostKey: FINGERPRINT, ...extra });
+
+describe('secret references', () => {
+  it('parses env: and file: references and says what is wrong with others', () => {
+    expect(parseSecretRef('env:DB_PASSWORD')).toEqual({ ok: true, ref: { source: 'env', name: 'DB_PASSWORD' } });
+    expect(parseSecretRef('file:/run/secrets/db password')).toEqual({ ok: true, ref: { source: 'file', path: '/run/secrets/db password' } });
+    expect(parseSecretRef('env:')).toMatchObject({ ok: false, reason: expect.stringContaining('env: takes a variable name') });
+    expect(parseSecretRef('env:DB-PASSWORD')).toMatchObject({ ok: false });
+    expect(parseSecretRef('file:relative/path')).toMatchObject({ ok: false, reason: expect.stringContaining('an absolute path') });
+    expect(parseSecretRef('vault:kv/db')).toMatchObject({ ok: false, reason: '"vault:kv/db" is not a secret reference: use env:NAME or file:/absolute/path' });
+    expect(parseSecretRef('hunter2')).toMatchObject({ ok: false });
+  });
+
+  it('finds the templates a text uses and substitutes only known values', () => {
+    const text = 'sqlcmd -U sa -P {{secret:env:SA}} -i {{ secret:file:/etc/x.sql }} {{host}} {{secret:env:SA}} {{secret:bad}}';
+    expect(secretTemplates(text)).toEqual([
+      { source: 'env', name: 'SA' },
+      { source: 'file', path: '/etc/x.sql' },
+    ]);
+    expect(substituteSecrets(text, new Map([['env:SA', 'pw']]))).toBe('sqlcmd -U sa -P pw -i {{ secret:file:/etc/x.sql }} {{host}} pw {{secret:bad}}');
+  });
+
+  it('redacts every value, longest first, and the lines of a multi-line value', () => {
+    const secrets = [
+      { ref: { source: 'env' as const, name: 'A' }, value: 'abc' },
+      { ref: { source: 'env' as const, name: 'AB' }, value: 'abcdef' },
+      { ref: { source: 'file' as const, path: '/k' }, value: '-----BEGIN KEY-----\nAAAAB3NzaC1yc2EAAAADAQAB\n-----END KEY-----' },
+      { ref: { source: 'env' as const, name: 'EMPTY' }, value: '' },
+    ];
+    expect(redact('x abcdef y abc z', secrets)).toBe('x [secret:env:AB] y [secret:env:A] z');
+    expect(redact('key line: AAAAB3NzaC1yc2EAAAADAQAB\r\n', secrets)).toBe('key line: [secret:file:/k]\r\n');
+    expect(redact('nothing here', secrets)).toBe('nothing here');
+  });
+});
+
+describe('plan: secrets, the ssh transport, probes', () => {
+  it('accepts secret templates in commands, undos and probes, and refuses malformed ones with their path', () => {
+    validExample((raw) => {
+      raw.database.backup.run = 'backup --password {{secret:env:DB_PASSWORD}} {{backup}}';
+      raw.roles['management-server'].steps.drain.undo = 'labhost {{host}} online --token {{secret:file:/etc/cutover/token}}';
+    });
+    const result = refusal((raw) => (raw.database.backup.run = 'backup --password {{secret:vault:db}}'));
+    expect(result.issues).toEqual([
+      expect.objectContaining({ path: ['database', 'backup', 'run'], message: '{{secret:vault:db}}: "vault:db" is not a secret reference: use env:NAME or file:/absolute/path' }),
+    ]);
+    const relative = refusal((raw) => (raw.roles['management-server'].steps.stop.run = 'x {{secret:file:token}}'));
+    expect(relative.issues[0]?.path).toEqual(['roles', 'management-server', 'steps', 'stop', 'run']);
+  });
+
+  it('accepts an ssh host with a key and a pinned host key, and fills the port', () => {
+    const plan = validExample((raw) => (raw.hosts[1].transport = ssh({ passphrase: 'env:KEY_PASSPHRASE' })));
+    expect(plan.hosts[1]?.transport).toEqual({ ...ssh({ passphrase: 'env:KEY_PASSPHRASE' }), port: 22 });
+    // An agent instead of a key, and known_hosts instead of a fingerprint.
+    validExample((raw) => (raw.hosts[1].transport = ssh({ key: undefined, hostKey: undefined, knownHosts: '/etc/cutover/known_hosts' })));
+  });
+
+  it.each([
+    ['a key that is not a reference', { key: '/root/.ssh/id_ed25519' }, ['hosts', 1, 'transport', 'key'], 'is not a secret reference'],
+    ['a passphrase written into the plan', { passphrase: 'hunter2' }, ['hosts', 1, 'transport', 'passphrase'], 'is not a secret reference'],
+    ['a passphrase without a key', { key: undefined, passphrase: 'env:P' }, ['hosts', 1, 'transport', 'passphrase'], 'a passphrase needs a key'],
+    ['a malformed fingerprint', { hostKey: 'SHA256:short' }, ['hosts', 1, 'transport', 'hostKey'], 'as `ssh-keygen -lf` prints it'],
+    ['two pins', { knownHosts: '/etc/ssh/ssh_known_hosts' }, ['hosts', 1, 'transport', 'knownHosts'], 'hostKey or knownHosts, not both'],
+  ])('refuses %s, with its path', (_name, extra, path, says) => {
+    const result = refusal((raw) => (raw.hosts[1].transport = ssh(extra)));
+    expect(result.issues).toEqual([expect.objectContaining({ path, message: expect.stringContaining(says) })]);
+  });
+
+  it('accepts an http or tcp probe as a verify step and fills its defaults', () => {
+    const plan = validExample((raw) => {
+      raw.roles['management-server'].steps.verify = {
+        probe: { kind: 'http', url: 'https://{{host}}.example.internal/health', json: { version: '{{version}}' }, headers: { Authorization: 'Bearer {{secret:env:HEALTH_TOKEN}}' } },
+        timeout: '2m',
+      };
+    });
+    expect(plan.roles['management-server']?.steps.verify?.probe).toEqual({
+      kind: 'http',
+      url: 'https://{{host}}.example.internal/health',
+      method: 'GET',
+      headers: { Authorization: 'Bearer {{secret:env:HEALTH_TOKEN}}' },
+      status: 200,
+      json: { version: '{{version}}' },
+      insecureSkipTlsVerify: false,
+      deadline: '1m',
+      interval: '2s',
+    });
+    validExample((raw) => (raw.roles['management-server'].steps.verify = { probe: { kind: 'tcp', address: '{{host}}', port: 1433 } }));
+  });
+
+  it.each([
+    ['run and probe together', { run: 'x', probe: { kind: 'tcp', address: 'a', port: 1 } }, ['roles', 'management-server', 'steps', 'verify'], 'exactly one'],
+    ['neither', { timeout: '1m' }, ['roles', 'management-server', 'steps', 'verify'], 'exactly one'],
+    ['a deadline past the timeout', { probe: { kind: 'tcp', address: 'a', port: 1, deadline: '10m' }, timeout: '5m' }, ['roles', 'management-server', 'steps', 'verify', 'probe', 'deadline'], 'longer than the step'],
+    ['an unknown template in the URL', { probe: { kind: 'http', url: 'http://{{hots}}/' } }, ['roles', 'management-server', 'steps', 'verify', 'probe', 'url'], 'unknown template {{hots}}'],
+    ['{{target}} in a probe', { probe: { kind: 'http', url: 'http://{{host}}/', json: { v: '{{target}}' } } }, ['roles', 'management-server', 'steps', 'verify', 'probe'], 'verify with {{version}}'],
+    ['not a URL', { probe: { kind: 'http', url: 'ftp://x' } }, ['roles', 'management-server', 'steps', 'verify', 'probe', 'url'], 'http:// or https://'],
+  ])('refuses a verify step with %s, with its path', (_name, verify, path, says) => {
+    const result = refusal((raw) => (raw.roles['management-server'].steps.verify = verify));
+    expect(result.issues).toEqual([expect.objectContaining({ path, message: expect.stringContaining(says) })]);
+  });
+
+  it('refuses a probe anywhere but a verify step', () => {
+    const result = refusal((raw) => (raw.roles['management-server'].steps.start = { probe: { kind: 'tcp', address: 'a', port: 1 } }));
+    expect(result.issues.map((issue) => issue.path)).toContainEqual(['roles', 'management-server', 'steps', 'start']);
+  });
+
+  it('validates its own output again (the workflow re-validates what the client validated)', () => {
+    const plan = validExample((raw) => {
+      raw.hosts[1].transport = ssh();
+      raw.roles['management-server'].steps.verify = { probe: { kind: 'http', url: 'https://{{host}}/health' } };
+    });
+    expect(validatePlan(JSON.parse(JSON.stringify(plan)))).toEqual({ ok: true, plan });
+  });
+});
+
+describe('planner and rollback carry the probe', () => {
+  const plan = validExample((raw) => {
+    raw.roles['management-server'].steps.verify = {
+      probe: { kind: 'http', url: 'https://{{host}}.example.internal/health?key={{secret:env:K}}', json: { version: '{{version}}' }, deadline: '30s' },
+    };
+  });
+
+  it('renders the probe per host, keeps secret references, and describes it as the command', () => {
+    const run = planRun(plan, { backup: 'b1' });
+    const task = run.phases.verify.batches[0]?.tasks[1];
+    expect(task).toEqual({
+      host: 'appv-02',
+      command: 'http GET https://appv-02.example.internal/health?key={{secret:env:K}} expect 200 version="4.5" within 30s',
+      transport: { kind: 'local' },
+      probe: expect.objectContaining({ url: 'https://appv-02.example.internal/health?key={{secret:env:K}}', json: { version: '4.5' } }),
+    });
+    // Commands are untouched: no probe field where there is none.
+    expect(run.phases.stop.batches[0]?.tasks[0]).not.toHaveProperty('probe');
+  });
+
+  it("the rollback's verify runs the same probe, expecting the source version", () => {
+    const run = planRun(plan, { backup: 'b1' });
+    const stop = run.phases.stop.batches[0];
+    const steps = planRollback(plan, [{ phase: 'stopping', step: 'stop', hosts: ['appv-01'], undo: [{ host: 'appv-01', command: stop?.tasks[0]?.undo as string }] }]);
+    const verify = steps.find((step) => step.kind === 'hosts' && step.name === 'rollback-verify');
+    expect(verify?.kind === 'hosts' && verify.batches[0]?.tasks[0]).toEqual({
+      host: 'appv-01',
+      command: 'http GET https://appv-01.example.internal/health?key={{secret:env:K}} expect 200 version="4.1-SP1" within 30s',
+      transport: { kind: 'local' },
+      probe: expect.objectContaining({ kind: 'http', json: { version: '4.1-SP1' } }),
+    });
+  });
+});

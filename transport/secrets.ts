@@ -1,0 +1,73 @@
+/**
+ * Secrets by reference, the worker's half: every reference is resolved here, inside the activity that uses it,
+ * right before use. The values live only in this process's memory for the duration of one step; what goes back to
+ * Temporal (output tails, error messages) passes through `redact` first. The pure parsing is core/secrets.ts.
+ */
+import { readFile } from 'node:fs/promises';
+import { type ResolvedSecret, type SecretRef, parseSecretRef, redact, secretRefText, secretTemplates, substituteSecrets } from '../core/secrets';
+import { PermanentError } from './transport';
+
+/** A secret the plan names is not on this worker: no retry will make it appear, the operator must provide it. */
+export class SecretUnavailable extends PermanentError {
+  override readonly name = 'SecretUnavailable';
+}
+
+export async function resolveSecret(ref: SecretRef | string): Promise<ResolvedSecret> {
+  if (typeof ref === 'string') {
+    const parsed = parseSecretRef(ref);
+    if (!parsed.ok) throw new SecretUnavailable(parsed.reason);
+    ref = parsed.ref;
+  }
+  if (ref.source === 'env') {
+    const value = process.env[ref.name];
+    if (value === undefined || value === '') throw new SecretUnavailable(`secret ${secretRefText(ref)}: the variable ${ref.name} is not set on this worker`);
+    return { ref, value };
+  }
+  let text: string;
+  try {
+    text = await readFile(ref.path, 'utf8');
+  } catch (error) {
+    throw new SecretUnavailable(`secret ${secretRefText(ref)}: cannot read it on this worker (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  // A file written with `echo` ends in a newline that is not part of a password; a key file keeps its own.
+  return { ref, value: text.replace(/\r?\n$/, '') };
+}
+
+/**
+ * What a step learned about secrets: the values it resolved, to substitute and to hide again. One per step, so a
+ * value resolved for one host's command is hidden from that command's output only where it could appear.
+ */
+export class SecretScope {
+  private readonly resolved: ResolvedSecret[] = [];
+
+  /** Fills in every `{{secret:...}}` of `text`. */
+  async fill(text: string): Promise<string> {
+    const refs = secretTemplates(text);
+    if (refs.length === 0) return text;
+    const values = new Map<string, string>();
+    for (const ref of refs) {
+      const secret = await this.resolve(ref);
+      values.set(secretRefText(ref), secret.value);
+    }
+    return substituteSecrets(text, values);
+  }
+
+  async resolve(ref: SecretRef | string): Promise<ResolvedSecret> {
+    const secret = await resolveSecret(ref);
+    this.resolved.push(secret);
+    return secret;
+  }
+
+  get empty(): boolean {
+    return this.resolved.length === 0;
+  }
+
+  redact(text: string): string {
+    return this.resolved.length === 0 ? text : redact(text, this.resolved);
+  }
+
+  /** The longest value resolved: output tails keep this much extra so no value is cut in half before redaction. */
+  get longest(): number {
+    return this.resolved.reduce((longest, secret) => Math.max(longest, secret.value.length), 0);
+  }
+}
