@@ -9,15 +9,15 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } fr
 import { join } from 'node:path';
 
 type JournalEntry =
-  | { host: string; event: 'start'; pid: number }
+  | { host: string; event: 'start'; pid: number; token?: string }
   | { host: string; event: 'done'; outputTail: string }
   | { host: string; event: 'failed' };
 
 export interface JournalState {
   /** Hosts whose command succeeded, with its output tail. */
   done: Map<string, string>;
-  /** Hosts whose command started and has not finished, with the spawner running it, where that spawner still lives. */
-  running: Map<string, number>;
+  /** Hosts whose command started and has not finished, where the spawner running it still lives. */
+  running: Map<string, { pid: number; token?: string }>;
 }
 
 /** One file per activity (workflow run + activity id): every attempt of the same batch reads and extends it. */
@@ -26,12 +26,18 @@ export function journalFile(dir: string, activity: { workflowId: string; runId: 
   return join(dir, `${key}.jsonl`);
 }
 
-function alive(pid: number): boolean {
+/** Whether the spawner that journaled a start still runs: its pid, and (where /proc tells) its token, not a pid reused. */
+function alive({ pid, token }: { pid: number; token?: string }): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  if (!token) return true;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(token);
+  } catch {
+    return existsSync(`/proc/${pid}`) ? false : true;
   }
 }
 
@@ -47,10 +53,10 @@ export function readJournal(file: string): JournalState {
       continue; // a line cut off by a crash: that host's command did not get to succeed
     }
     if (entry.event === 'done') state.done.set(entry.host, entry.outputTail);
-    if (entry.event === 'start' && !state.done.has(entry.host)) state.running.set(entry.host, entry.pid);
+    if (entry.event === 'start' && !state.done.has(entry.host)) state.running.set(entry.host, { pid: entry.pid, ...(entry.token ? { token: entry.token } : {}) });
     else state.running.delete(entry.host);
   }
-  for (const [host, pid] of state.running) if (!alive(pid)) state.running.delete(host);
+  for (const [host, spawner] of state.running) if (!alive(spawner)) state.running.delete(host);
   return state;
 }
 

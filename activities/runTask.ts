@@ -35,7 +35,7 @@ export async function runTask(transport: HostTransport, task: RunnableTask, opti
       const result = await runProbe(await fillProbe(task.probe, secrets), options);
       return { ...result, outputTail: secrets.redact(result.outputTail) };
     }
-    const command = await secrets.fill(task.command);
+    const command = await secrets.fillCommand(task.command);
     let streamed = 0;
     // The journal keeps a command's raw output on the worker's disk: a command that used secrets is not journaled
     // (a retry after a crash relies on the heartbeat for it).

@@ -253,8 +253,8 @@ export const UpgradePlan = z
           .union([z.int().min(0), z.string().regex(/^(100|\d{1,2}(\.\d+)?)%$/, 'a percentage such as "5%" (0% to 100%)')])
           .default(0),
         /**
-         * A phase over more hosts than this runs them in child workflows of up to this many hosts each, so no
-         * workflow history grows with the fleet (README, "Scale").
+         * A phase over more hosts than this runs them in child workflows of up to this many hosts each (and at least
+         * one whole batch), so no workflow history grows with the fleet (README, "Scale").
          */
         hostsPerWorkflow: z.int().min(1).max(10_000).default(1000),
       })
@@ -324,15 +324,6 @@ export const UpgradePlan = z
         code: 'custom',
         path: ['source'],
         message: `${plan.target} cannot be installed over ${plan.source}: upgrade it to ${allowedSources.join(' or ')} first`,
-      });
-    }
-
-    // A child workflow runs whole batches (and whole waves of the remaining hosts, which are batchSize hosts).
-    if (plan.execution.hostsPerWorkflow < plan.execution.batchSize) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['execution', 'hostsPerWorkflow'],
-        message: `hostsPerWorkflow (${plan.execution.hostsPerWorkflow}) must be at least batchSize (${plan.execution.batchSize}): a child workflow runs whole batches`,
       });
     }
 

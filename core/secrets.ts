@@ -50,11 +50,20 @@ export function secretTemplates(text: string): SecretRef[] {
 }
 
 /** Replaces each `{{secret:REF}}` whose value is known; `values` is keyed by the reference text. */
-export function substituteSecrets(text: string, values: ReadonlyMap<string, string>): string {
+export function substituteSecrets(text: string, values: ReadonlyMap<string, string>, quote: (value: string) => string = (value) => value): string {
   return text.replace(SECRET_TEMPLATE, (whole, raw: string) => {
     const parsed = parseSecretRef(raw);
-    return parsed.ok ? (values.get(secretRefText(parsed.ref)) ?? whole) : whole;
+    const value = parsed.ok ? values.get(secretRefText(parsed.ref)) : undefined;
+    return value === undefined ? whole : quote(value);
   });
+}
+
+/**
+ * A value as one single-quoted POSIX shell word: a password with `&`, `$`, spaces or quotes reaches the command
+ * whole, and none of it runs as a command (or leaks, half-matched, into an error the redaction would miss).
+ */
+export function shellQuote(value: string): string {
+  return `'${value.split("'").join(`'\\''`)}'`;
 }
 
 export interface ResolvedSecret {

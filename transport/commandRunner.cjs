@@ -36,7 +36,8 @@ function runCommand(request, onOutput) {
   const { command, host, env, timeoutMs, journalFile } = request;
   let kill = () => {};
   const done = new Promise((resolve, reject) => {
-    journal(journalFile, { host, event: 'start', pid: process.pid });
+    // The token tells this spawner from a later process that happens to get the same pid (activities/journal.ts).
+    journal(journalFile, { host, event: 'start', pid: process.pid, ...(spawnerToken ? { token: spawnerToken } : {}) });
     const child = spawn('/bin/sh', ['-c', command], {
       env: { ...process.env, ...env, CUTOVER_HOST: host },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -91,10 +92,19 @@ function runCommand(request, onOutput) {
   return { done, kill: () => kill() };
 }
 
+/** Set when running as a spawner: its argument, which its worker chose at random. */
+let spawnerToken;
+
 /** The spawner's side of the IPC channel: run, output and kill messages in, output and results out. */
 function serve() {
+  spawnerToken = process.argv[2];
   const running = new Map();
   let orphaned = false;
+  // A worker killed with SIGKILL may leave the channel looking connected for a moment: a send then fails (EPIPE),
+  // which must not kill the spawner while it finishes and journals the commands under way.
+  const send = (message) => {
+    if (process.connected) process.send(message, undefined, {}, () => {});
+  };
   const exitWhenIdle = () => {
     if (orphaned && running.size === 0) process.exit(0);
   };
@@ -105,12 +115,12 @@ function serve() {
     }
     if (message.type !== 'run') return;
     const { id } = message;
-    const onOutput = message.streamOutput ? (chunk) => process.connected && process.send({ type: 'output', id, chunk }) : undefined;
+    const onOutput = message.streamOutput ? (chunk) => send({ type: 'output', id, chunk }) : undefined;
     const handle = runCommand(message, onOutput);
     running.set(id, handle);
     handle.done.then(
-      (result) => process.connected && process.send({ type: 'result', id, result }),
-      (error) => process.connected && process.send({ type: 'error', id, message: error.message }),
+      (result) => send({ type: 'result', id, result }),
+      (error) => send({ type: 'error', id, message: error.message }),
     ).finally(() => {
       running.delete(id);
       exitWhenIdle();

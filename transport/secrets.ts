@@ -4,7 +4,7 @@
  * Temporal (output tails, error messages) passes through `redact` first. The pure parsing is core/secrets.ts.
  */
 import { readFile } from 'node:fs/promises';
-import { type ResolvedSecret, type SecretRef, parseSecretRef, redact, secretRefText, secretTemplates, substituteSecrets } from '../core/secrets';
+import { type ResolvedSecret, type SecretRef, parseSecretRef, redact, secretRefText, secretTemplates, shellQuote, substituteSecrets } from '../core/secrets';
 import { PermanentError } from './transport';
 
 /** A secret the plan names is not on this worker: no retry will make it appear, the operator must provide it. */
@@ -40,8 +40,8 @@ export async function resolveSecret(ref: SecretRef | string): Promise<ResolvedSe
 export class SecretScope {
   private readonly resolved: ResolvedSecret[] = [];
 
-  /** Fills in every `{{secret:...}}` of `text`. */
-  async fill(text: string): Promise<string> {
+  /** Fills in every `{{secret:...}}` of `text` (a probe's URL or header) with the value as it is. */
+  async fill(text: string, quote?: (value: string) => string): Promise<string> {
     const refs = secretTemplates(text);
     if (refs.length === 0) return text;
     const values = new Map<string, string>();
@@ -49,7 +49,12 @@ export class SecretScope {
       const secret = await this.resolve(ref);
       values.set(secretRefText(ref), secret.value);
     }
-    return substituteSecrets(text, values);
+    return substituteSecrets(text, values, quote);
+  }
+
+  /** Fills in every `{{secret:...}}` of a shell command, each value as one quoted word. */
+  fillCommand(command: string): Promise<string> {
+    return this.fill(command, shellQuote);
   }
 
   async resolve(ref: SecretRef | string): Promise<ResolvedSecret> {

@@ -5,6 +5,7 @@
  * while idle, and restarted if it dies.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { CommandRequest, CommandResult } from './commandRunner.cjs';
@@ -24,30 +25,35 @@ type SpawnerMessage =
 
 type Channel = { ref(): void; unref(): void };
 
+/** One spawner process and the commands it was sent and has not answered. */
+interface Process {
+  child: ChildProcess;
+  pending: Map<number, Pending>;
+}
+
 export class Spawner {
-  private child: ChildProcess | undefined;
-  private readonly pending = new Map<number, Pending>();
+  private current: Process | undefined;
   private nextId = 0;
   private idleTimer: NodeJS.Timeout | undefined;
 
   /** The spawner's process id, while one runs. */
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.current?.child.pid;
   }
 
   /** Commands sent and not yet answered. */
   get load(): number {
-    return this.pending.size;
+    return this.current?.pending.size ?? 0;
   }
 
   /** Starts the process now, so the first command does not wait for a Node start. */
   warm(): void {
-    const child = this.start();
-    if (this.pending.size === 0) this.idle(child);
+    const process = this.start();
+    if (process.pending.size === 0) this.idle(process.child);
   }
 
   run(request: CommandRequest, options: { signal?: AbortSignal; onOutput?: (chunk: string) => void } = {}): Promise<CommandResult> {
-    const child = this.start();
+    const { child, pending } = this.start();
     const id = this.nextId++;
     clearTimeout(this.idleTimer);
     return new Promise<CommandResult>((resolve, reject) => {
@@ -55,10 +61,10 @@ export class Spawner {
       options.signal?.addEventListener('abort', abort, { once: true });
       const settle = <T>(then: (value: T) => void) => (value: T) => {
         options.signal?.removeEventListener('abort', abort);
-        if (this.pending.size === 0) this.idle(child);
+        if (pending.size === 0) this.idle(child);
         then(value);
       };
-      this.pending.set(id, { resolve: settle(resolve), reject: settle(reject), ...(options.onOutput ? { onOutput: options.onOutput } : {}) });
+      pending.set(id, { resolve: settle(resolve), reject: settle(reject), ...(options.onOutput ? { onOutput: options.onOutput } : {}) });
       channel(child)?.ref();
       child.send({ type: 'run', id, ...request, streamOutput: options.onOutput !== undefined });
       if (options.signal?.aborted) abort();
@@ -67,7 +73,7 @@ export class Spawner {
 
   /** Lets the spawner finish what it runs and exit; a later run starts a new one. */
   async close(): Promise<void> {
-    const child = this.child;
+    const child = this.current?.child;
     clearTimeout(this.idleTimer);
     if (!child?.connected) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -80,30 +86,37 @@ export class Spawner {
     channel(child)?.unref();
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => {
-      if (this.pending.size === 0 && child.connected) child.disconnect();
+      if (this.current?.child === child && this.load === 0 && child.connected) {
+        // Forgotten first: a command arriving now goes to a new spawner, not to one about to exit.
+        this.current = undefined;
+        child.disconnect();
+      }
     }, IDLE_MS);
     this.idleTimer.unref();
   }
 
-  private start(): ChildProcess {
-    if (this.child?.connected) return this.child;
-    const child = fork(join(__dirname, 'commandRunner.cjs'), [], {
+  private start(): Process {
+    if (this.current?.child.connected) return this.current;
+    const child = fork(join(__dirname, 'commandRunner.cjs'), [randomUUID()], {
       // Not the worker's own flags (tsx's loader): the spawner stays plain, small Node.
       execArgv: [],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
+    const process: Process = { child, pending: new Map() };
     child.on('message', (message: SpawnerMessage) => {
-      const pending = this.pending.get(message.id);
+      const pending = process.pending.get(message.id);
       if (!pending) return;
       if (message.type === 'output') return pending.onOutput?.(message.chunk);
-      this.pending.delete(message.id);
+      process.pending.delete(message.id);
       if (message.type === 'result') pending.resolve(message.result);
       else pending.reject(new Error(message.message));
     });
+    // A failed send (the spawner just died) is answered by its exit below.
+    child.on('error', () => {});
     child.on('exit', (code, signal) => {
-      if (this.child === child) this.child = undefined;
-      for (const [id, pending] of this.pending) {
-        this.pending.delete(id);
+      if (this.current === process) this.current = undefined;
+      for (const [id, pending] of process.pending) {
+        process.pending.delete(id);
         pending.reject(new Error(`the command spawner exited (${signal ?? `code ${code}`}) while the command ran`));
       }
     });
@@ -111,8 +124,8 @@ export class Spawner {
     // its commands and journals them.
     child.unref();
     channel(child)?.unref();
-    this.child = child;
-    return child;
+    this.current = process;
+    return process;
   }
 }
 

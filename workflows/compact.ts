@@ -60,13 +60,19 @@ export interface CompactOutcomes {
   failed: HostOutcome[];
 }
 
+/**
+ * A failed host's output as a child returns it: the end of it, so a thousand hosts failing at once still fit in a
+ * result (Temporal refuses payloads over 2 MB).
+ */
+export const FAILED_TAIL_CHARS = 512;
+
 export function compactOutcomes(batch: StepBatch, outcomes: HostOutcome[]): CompactOutcomes {
   const keepTails = batch.step === 'version' || batch.record === true;
   const ok = outcomes.filter((outcome) => outcome.ok);
   return {
     ok: ok.map((outcome) => outcome.host),
     ...(keepTails ? { tails: Object.fromEntries(ok.map((outcome) => [outcome.host, outcome.outputTail])) } : {}),
-    failed: outcomes.filter((outcome) => !outcome.ok),
+    failed: outcomes.filter((outcome) => !outcome.ok).map((outcome) => ({ ...outcome, outputTail: outcome.outputTail.slice(-FAILED_TAIL_CHARS) })),
   };
 }
 

@@ -21,7 +21,7 @@ import type { DatabaseOutcome, HostOutcome } from '../activities';
 import { normalizeDecision, openGate, quorumReached, refuseDecision } from '../core/gates';
 import { PUBLIC_PHASE, upgradeMachine, type MachineState, type UpgradeAction, type UpgradeEvent } from '../core/machine';
 import { refuseOperatorAction, skippableHosts } from '../core/operator';
-import { type Gate, type GateName, durationMs, failureLimit, validatePlan } from '../core/plan';
+import { type Gate, type GateName, type UpgradePlan, durationMs, failureLimit, validatePlan } from '../core/plan';
 import { type DatabaseTask, type PhaseName, type StepBatch, type StepName, PHASE_TITLES, backupName, planRun } from '../core/planner';
 import { planRollback } from '../core/rollback';
 import {
@@ -73,6 +73,10 @@ const STATE_AFTER_STEP: Record<StepName, HostState> = {
 
 type GateOutcome = { approved: true } | { approved: false; reason: string };
 
+function withoutSites(plan: UpgradePlan): UpgradePlan {
+  return { ...plan, hosts: plan.hosts.map(({ site: _site, ...host }) => host) };
+}
+
 /** Failures named in a reason; the status lists every failed host. */
 const MAX_HOSTS_IN_REASON = 10;
 
@@ -83,7 +87,8 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   if (!validated.ok) {
     throw ApplicationFailure.nonRetryable(`The upgrade plan is invalid:\n${validated.message}`, 'InvalidPlan');
   }
-  const plan = validated.plan;
+  // Runs started before sites had task queues of their own ran every host on the run's queue: they still do.
+  const plan = validated.plan.hosts.some((host) => host.site) && !patched('site-task-queues') ? withoutSites(validated.plan) : validated.plan;
   // The first run id survives resets and continue-as-new, so the restore always finds this run's backup.
   const run = planRun(plan, { backup: backupName(plan.fleet, plan.target, workflowInfo().firstExecutionRunId) });
 
@@ -384,7 +389,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
         problems.push(result.problem);
         failedStep = batch.step;
         for (const failure of result.failures) {
-          failures.push(failure);
+          if (!failed.has(failure.host)) failures.push(failure);
           failed.add(failure.host);
         }
       }

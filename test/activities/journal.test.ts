@@ -75,6 +75,8 @@ describe('the journal', () => {
         JSON.stringify({ host: 'b', event: 'start', pid: 999_999_999 }),
         JSON.stringify({ host: 'c', event: 'start', pid: process.pid }),
         JSON.stringify({ host: 'c', event: 'done', outputTail: 'ok' }),
+        // A live pid that is not the spawner which wrote the line (its token is not on that process's command line).
+        JSON.stringify({ host: 'e', event: 'start', pid: process.pid, token: 'a-spawner-long-gone' }),
         '{"host":"d","ev',
       ].join('\n'),
     );

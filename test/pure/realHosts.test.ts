@@ -2,11 +2,12 @@
  * Real hosts in the plan, pure: secret references (parsing, templates, redaction), the ssh transport's fields,
  * probes in verify steps, and how the planner and the rollback carry a probe. No I/O.
  */
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { validatePlan } from '../../core/plan';
 import { planRun } from '../../core/planner';
 import { planRollback } from '../../core/rollback';
-import { parseSecretRef, redact, secretTemplates, substituteSecrets } from '../../core/secrets';
+import { parseSecretRef, redact, secretTemplates, shellQuote, substituteSecrets } from '../../core/secrets';
 import { type RawPlan, rawExample, validExample } from './fixtures';
 
 function refusal(mutate: (raw: RawPlan) => void) {
@@ -163,5 +164,14 @@ describe('planner and rollback carry the probe', () => {
       transport: { kind: 'local' },
       probe: expect.objectContaining({ kind: 'http', json: { version: '4.1-SP1' } }),
     });
+  });
+});
+
+describe('secrets in commands', () => {
+  it('go into the shell as one quoted word, whatever they hold', () => {
+    const value = `p&ss'w"ord $HOME; rm -rf /`;
+    const command = substituteSecrets('login --password {{secret:env:PW}}', new Map([['env:PW', value]]), shellQuote);
+    expect(command).toBe(`login --password 'p&ss'\\''w"ord $HOME; rm -rf /'`);
+    expect(execFileSync('/bin/sh', ['-c', `printf %s ${shellQuote(value)}`], { encoding: 'utf8' })).toBe(value);
   });
 });
