@@ -10,7 +10,7 @@ import { type LabOp, labFault, labOps, labUp } from '../lab/lab';
 import { startCutoverStack, timeCutover } from './cutover';
 import { activitiesSpanning } from './histories';
 import { benchPlan, LAB_PROFILE } from './plan';
-import { cmdline, descendants } from './procs';
+import { cmdline, descendants, processesWithEnv } from './procs';
 import { checkLab } from './lab';
 
 export interface KillOptions {
@@ -41,6 +41,8 @@ export interface KillResult {
   inFlightOps: number;
   inFlightProcesses: number;
   newWorkerReadyMs: number;
+  /** The new worker's first labhost process, seen in its process tree. */
+  firstSpawn?: { afterKillMs: number; command: string };
   firstNewOp?: { host: string; op: string; result: string; afterKillMs: number };
   spanning: ReturnType<typeof activitiesSpanning>;
   outcome: string;
@@ -52,6 +54,14 @@ export interface KillResult {
 }
 
 const RESULTS = new Set(['ok', 'refused', 'failed']);
+
+/** labhost command lines of these processes (the shell and labhost itself name the same command). */
+function labhostCommands(pids: number[]): string[] {
+  return pids
+    .map(cmdline)
+    .map((line) => /labhost \S+ .+$/.exec(line)?.[0])
+    .filter((line): line is string => line !== undefined);
+}
 const key = (op: LabOp) => `${op.host}\t${op.op}`;
 
 export async function runKill(options: KillOptions, log: (line: string) => void): Promise<KillResult> {
@@ -71,6 +81,8 @@ export async function runKill(options: KillOptions, log: (line: string) => void)
     let killedAt = 0;
     let killAfterStartMs = 0;
     let newWorkerReadyMs = 0;
+    let firstSpawn: { at: number; command: string } | undefined;
+    let watch: NodeJS.Timeout | undefined;
     const started = performance.now();
     const during = async (_handle: WorkflowHandle) => {
       const deadline = Date.now() + 10 * 60_000;
@@ -80,18 +92,37 @@ export async function runKill(options: KillOptions, log: (line: string) => void)
       }
       const worker = stack.worker;
       // The commands under way, read just before the kill: once killed, their processes leave the worker's tree.
-      processes = descendants(worker.pid as number)
-        .map(cmdline)
-        .filter((line) => /labhost \S+ \S+/.test(line));
+      processes = labhostCommands(descendants(worker.pid as number).slice(1));
       worker.kill('SIGKILL');
       killedAt = Date.now();
       killAfterStartMs = performance.now() - started;
       log(`kill: worker ${worker.pid} killed with SIGKILL; starting a new worker`);
-      await stack.startWorker();
+      const starting = stack.startWorker();
+      // A command forked just before the kill still shows the worker's command line until it execs: look again
+      // for this lab's labhost processes, now orphans, a few times over 300 ms (a new node process needs seconds
+      // before it can run anything).
+      for (let i = 0; i < 4; i++) {
+        processes.push(...labhostCommands(processesWithEnv('CUTOVER_LAB_DIR', labDir)));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const replacement = await starting;
       newWorkerReadyMs = Date.now() - killedAt;
       log(`kill: new worker polling ${(newWorkerReadyMs / 1000).toFixed(1)} s after the kill; waiting for the run`);
+      // The new worker's first host command, seen in its process tree (checked every 20 ms).
+      watch = setInterval(() => {
+        const command = labhostCommands(descendants(replacement.pid as number).slice(1))[0];
+        if (command === undefined) return;
+        firstSpawn = { at: Date.now(), command };
+        clearInterval(watch);
+      }, 20);
     };
-    const { result, runs } = await timeCutover(stack, plan, during);
+    let result: Awaited<ReturnType<typeof timeCutover>>['result'];
+    let runs: Awaited<ReturnType<typeof timeCutover>>['runs'];
+    try {
+      ({ result, runs } = await timeCutover(stack, plan, during));
+    } finally {
+      clearInterval(watch);
+    }
     // Commands the killed worker left running finish within the delay; let them land in ops.log.
     await new Promise((r) => setTimeout(r, options.delaySeconds * 1000 + 1_000));
     const ops = labOps(labDir);
@@ -99,25 +130,21 @@ export async function runKill(options: KillOptions, log: (line: string) => void)
     const before = ops.filter((op) => Date.parse(op.time) <= killedAt);
     const after = ops.filter((op) => Date.parse(op.time) > killedAt);
 
-    // Started before the kill (the delay fault logs its start) with no result yet: in flight.
-    const open = new Map<string, number>();
-    for (const op of before) {
-      if (op.result === 'fault') open.set(key(op), (open.get(key(op)) ?? 0) + 1);
-      else if (RESULTS.has(op.result) && open.has(key(op))) {
-        const left = (open.get(key(op)) ?? 1) - 1;
-        if (left > 0) open.set(key(op), left);
-        else open.delete(key(op));
-      }
-    }
-    const inFlight = new Set(open.keys());
-    const orphanPending = new Set(inFlight);
+    // In flight at the kill: a labhost command in the worker's tree, or a start logged (the delay fault's line)
+    // without a result, unless its result was logged before the kill (a process caught while exiting).
+    const resultBefore = new Set(before.filter((op) => RESULTS.has(op.result)).map(key));
+    const startedBefore = new Set(before.filter((op) => op.result === 'fault').map(key));
+    const fromProcesses = processes.map((line) => (/labhost (\S+) (.+)$/.exec(line) ?? []).slice(1, 3).join('\t'));
+    const inFlight = new Set([...fromProcesses, ...startedBefore].filter((k) => !resultBefore.has(k)));
+    // Each such command's own lines after the kill: its start (unless logged before), then its result.
+    const orphanLinesLeft = new Map([...inFlight].map((k) => [k, startedBefore.has(k) ? 1 : 2]));
     let firstNew: LabOp | undefined;
     for (const op of after) {
-      if (orphanPending.has(key(op)) && RESULTS.has(op.result)) {
-        orphanPending.delete(key(op));
+      const left = orphanLinesLeft.get(key(op)) ?? 0;
+      if (left > 0 && (RESULTS.has(op.result) || (left === 2 && op.result === 'fault'))) {
+        orphanLinesLeft.set(key(op), RESULTS.has(op.result) ? 0 : 1);
         continue;
       }
-      if (orphanPending.has(key(op)) && op.result === 'fault') orphanPending.delete(key(op));
       firstNew ??= op;
     }
 
@@ -145,7 +172,8 @@ export async function runKill(options: KillOptions, log: (line: string) => void)
       installsDoneAtKill: before.filter((op) => restSet.has(op.host) && op.op.startsWith('install') && op.result === 'ok').length,
       killAfterStartMs,
       inFlightOps: inFlight.size,
-      inFlightProcesses: new Set(processes.map((line) => /labhost (\S+ \S+)/.exec(line)?.[1])).size,
+      inFlightProcesses: new Set(fromProcesses).size,
+      ...(firstSpawn ? { firstSpawn: { afterKillMs: firstSpawn.at - killedAt, command: firstSpawn.command } } : {}),
       newWorkerReadyMs,
       ...(firstNew ? { firstNewOp: { host: firstNew.host, op: firstNew.op, result: firstNew.result, afterKillMs: Date.parse(firstNew.time) - killedAt } } : {}),
       spanning: activitiesSpanning(runs, killedAt),

@@ -24,6 +24,21 @@ function readStat(pid: number): ProcStat | undefined {
   }
 }
 
+/** Every process alive now whose environment has NAME=VALUE (readable for our own processes, or as root). */
+export function processesWithEnv(name: string, value: string): number[] {
+  const wanted = `${name}=${value}`;
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(wanted)) found.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
+
 /** The pid itself and every descendant alive now. */
 export function descendants(root: number): number[] {
   const byParent = new Map<number, number[]>();

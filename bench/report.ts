@@ -161,8 +161,9 @@ export function formatKill(k: KillResult): string {
     ['killed when', `${k.installsDoneAtKill} of ${k.restHosts} remaining hosts' installs were ok in ops.log (${seconds(k.killAfterStartMs)} after the run started)`],
     [
       'commands in flight at the kill',
-      `${k.inFlightProcesses} labhost commands in the worker's process tree just before the kill; in ops.log ${k.inFlightOps} had logged their start (the delay fault's line) but no result`,
+      `${k.inFlightOps} host-steps (${k.inFlightProcesses} seen as labhost processes of the killed worker, in its tree just before the kill or orphaned just after; the rest from starts logged in ops.log without a result)`,
     ],
+    ['first command spawned by the new worker', k.firstSpawn ? `${seconds(k.firstSpawn.afterKillMs)} after the kill: ${k.firstSpawn.command}` : 'none seen'],
     ['new worker polling', `${seconds(k.newWorkerReadyMs)} after the kill`],
     [
       'first operation by the new worker',
@@ -188,7 +189,8 @@ export function formatKill(k: KillResult): string {
     '',
     `Notes: the kill is SIGKILL to the worker process only; the commands it had started keep running (each is in its
 own process group) and finish on their own: "in flight" counts them. "First operation by the new worker" is the
-first ops.log line after the kill that is not the completion of such a command. A host-step "ran again" when
+first ops.log line after the kill that is not one of those commands' own lines; "first command spawned" is the first
+labhost process seen in the new worker's process tree (checked every 20 ms). A host-step "ran again" when
 ops.log has more than one ok line for the same host and operation; "completed" means its first ok line was
 written before the kill. Times come from ops.log (labhost's clock) and the bench's clock, the same system clock.`,
   );
