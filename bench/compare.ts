@@ -8,6 +8,7 @@ import { labUp } from '../lab/lab';
 import { runAnsible } from './ansible';
 import { removeTempDir, tempDir } from './cleanup';
 import { startCutoverStack, timeCutover } from './cutover';
+import { saveHistories } from './histories';
 import { runFloor } from './floor';
 import { checkLab, labEnv } from './lab';
 import { LAB_PROFILE, benchPlan, hostStepCount, stages, type StepsKind } from './plan';
@@ -24,6 +25,8 @@ export interface CompareOptions {
   only: Leg[];
   /** Ansible is not run at or above this many hosts (the issue: 10,000 is Cutover and the floor only). */
   ansibleMaxHosts: number;
+  /** Also save every workflow history as JSON in the (kept) temp dir. */
+  keep?: boolean;
 }
 
 export async function compareAt(options: CompareOptions, log: (line: string) => void): Promise<HostCountResult> {
@@ -63,7 +66,9 @@ export async function compareAt(options: CompareOptions, log: (line: string) => 
       try {
         log(`${options.hosts} hosts: Cutover (worker ${stack.worker.pid} polling; timing starts)`);
         result.loadBefore.cutover = loadavg()[0] as number;
-        result.cutover = (await timeCutover(stack, plan)).result;
+        const { result: cutover, runs } = await timeCutover(stack, plan);
+        result.cutover = cutover;
+        if (options.keep) saveHistories(runs, join(dir, 'histories'));
       } finally {
         await stack.stop();
       }

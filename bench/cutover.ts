@@ -12,7 +12,7 @@ import type { UpgradePlan } from '../core/plan';
 import type { RunResult } from '../core/status';
 import { PROJECT_ROOT } from '../lab/lab';
 import { type DevServer, freePort, startDevServer } from '../stack/devServer';
-import { approveUpdate, WORKFLOW_TYPE } from '../workflows/messages';
+import { PhaseAttribute, approveUpdate, WORKFLOW_TYPE } from '../workflows/messages';
 import { alive, defer, stopProcess, track } from './cleanup';
 import { type Breakdown, type RunHistory, breakdown, collectHistories } from './histories';
 import { type TreeMemory, TreeSampler, cpuSeconds, memoryOf } from './procs';
@@ -135,20 +135,36 @@ export async function startCutoverStack(options: { binary: string; dir: string; 
   };
 }
 
-/** Approves beforeOffline as soon as it is pending; a refused update ("no gate is pending") is tried again. */
-export async function approveWhenOpen(handle: WorkflowHandle, closed: () => boolean, timeoutMs = 30 * 60_000): Promise<number> {
+/**
+ * Approves beforeOffline as soon as it is pending. Whether it is pending is read from the server alone
+ * (DescribeWorkflowExecution: the CutoverPhase search attribute the workflow sets to "awaiting-approval"), so
+ * the polling costs the worker nothing; a query or a refused update would each run a workflow task in the worker,
+ * which competes with the batch under way and can add a workflow task to the history. A refused update
+ * ("no gate is pending") is tried again. Should the workflow not set the attribute, the update is tried whenever
+ * the run is idle: no workflow task, activity or child workflow pending.
+ */
+export async function approveWhenOpen(handle: WorkflowHandle, closed: () => boolean, timeoutMs = 30 * 60_000): Promise<{ polls: number; refused: number }> {
   const deadline = Date.now() + timeoutMs;
+  let polls = 0;
   let refused = 0;
   for (;;) {
-    try {
-      await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bench', gate: 'beforeOffline', comment: 'npm run bench' }] });
-      return refused;
-    } catch (error) {
-      if (!(error instanceof WorkflowUpdateFailedError) || closed()) throw error;
-      refused++;
-      if (Date.now() > deadline) throw new Error(`the beforeOffline gate did not open within ${timeoutMs} ms: ${error.message}`);
-      await new Promise((r) => setTimeout(r, APPROVE_POLL_MS));
+    polls++;
+    const description = await handle.describe();
+    if (description.status.name !== 'RUNNING') throw new Error(`the run ${handle.workflowId} ended (${description.status.name}) before its beforeOffline gate opened`);
+    const phase = description.typedSearchAttributes.get(PhaseAttribute);
+    const { pendingActivities, pendingChildren, pendingWorkflowTask } = description.raw;
+    const idle = !pendingWorkflowTask && !pendingActivities?.length && !pendingChildren?.length;
+    if (phase === 'awaiting-approval' || (phase === undefined && idle)) {
+      try {
+        await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bench', gate: 'beforeOffline', comment: 'npm run bench' }] });
+        return { polls, refused };
+      } catch (error) {
+        if (!(error instanceof WorkflowUpdateFailedError) || closed()) throw error;
+        refused++;
+      }
     }
+    if (Date.now() > deadline) throw new Error(`the beforeOffline gate did not open within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, APPROVE_POLL_MS));
   }
 }
 
@@ -156,7 +172,8 @@ export interface CutoverResult {
   wallMs: number;
   workflowId: string;
   outcome: string;
-  approvalsRefused: number;
+  /** DescribeWorkflowExecution calls until the gate was seen open, and approveGate updates refused. */
+  approval: { polls: number; refused: number };
   memory: TreeMemory & { workerHwmKiB: number };
   cpu: { workerSeconds: number; serverSeconds: number };
   breakdown: Breakdown;
@@ -182,11 +199,11 @@ export async function timeCutover(
     () => (closed = true),
     () => (closed = true),
   );
-  let approvalsRefused: number;
+  let approval: CutoverResult['approval'];
   let wallMs: number;
   let outcome: RunResult;
   try {
-    approvalsRefused = await approveWhenOpen(handle, () => closed);
+    approval = await approveWhenOpen(handle, () => closed);
     if (during) await during(handle);
     outcome = await result;
     wallMs = performance.now() - started;
@@ -209,7 +226,7 @@ export async function timeCutover(
       wallMs,
       workflowId,
       outcome: outcome.outcome,
-      approvalsRefused,
+      approval,
       memory: { ...memory, workerHwmKiB },
       cpu,
       breakdown: breakdown(runs),

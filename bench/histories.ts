@@ -3,7 +3,10 @@
  * and derives from their event times where Cutover's time went. Event times are the server's.
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { tsToMs } from '@temporalio/common/lib/time';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 type HistoryEvent = NonNullable<History['events']>[number];
@@ -49,6 +52,12 @@ export async function collectHistories(client: Client, workflowId: string, runId
     });
   }
   return out;
+}
+
+/** Writes each history as the JSON the temporal CLI and historyFromJSON use, for inspection (`--keep`). */
+export function saveHistories(runs: RunHistory[], dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  for (const run of runs) writeFileSync(join(dir, `${run.workflowId}--${run.runId}.json`), historyToJSON(run.history));
 }
 
 export interface Breakdown {

@@ -118,7 +118,7 @@ export function formatHostCount(r: HostCountResult): string {
       `activities by type: ${Object.entries(b.activities.byType)
         .map(([type, n]) => `${type} ${n}`)
         .join(', ')}`,
-      c.approvalsRefused ? `approval tried ${c.approvalsRefused + 1} times (refused while the gate was not yet open)` : '',
+      `gate polled ${c.approval.polls} times${c.approval.refused ? `, approval refused ${c.approval.refused} times` : ''}`,
     ].filter(Boolean);
     out.push('', notes.join('; ') + '.');
   }
@@ -147,7 +147,8 @@ export const FOOTNOTES = `Notes:
   the wall time. An activity's ActivityTaskStarted time is that of the attempt that closed it, so a retried
   activity's queue time includes the earlier attempts and the retry back-off. "closed → next workflow task
   started" includes the workflow task's own queue time (also counted in the queue row). The gate row is the bench's
-  own polling latency (it tries the approveGate update every 50 ms; refused tries leave no history events).
+  own polling latency: every 50 ms it reads the CutoverPhase search attribute with DescribeWorkflowExecution (served
+  by the server, not the worker) and sends the approveGate update once it says awaiting-approval.
 - [6] the machine's 1-minute load average just before the leg started. The cores are shared with other work;
   a load above the core count means the leg competed for CPU, and its wall time is inflated accordingly.`;
 

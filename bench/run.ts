@@ -61,7 +61,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--kill-hosts <n>', 'hosts in the kill scenario', positiveInt('--kill-hosts'), 200)
     .option('--kill-delay <seconds>', "the lab's delay fault on every non-owner install in the kill scenario", positiveInt('--kill-delay'), 1)
     .option('--out <file>', 'also write the results as JSON')
-    .option('--keep', 'keep the temp dirs (lab, logs, dev server database, playbook) for inspection')
+    .option('--keep', 'keep the temp dirs (lab, logs, dev server database, playbook, histories as JSON) for inspection')
     .parse(argv);
   const options = program.opts<Options>();
   const command = `npm run bench${argv.length > 2 ? ` -- ${argv.slice(2).join(' ')}` : ''}`;
@@ -94,7 +94,7 @@ async function main(argv: string[]): Promise<void> {
     } else {
       for (const hosts of options.hosts) {
         const result = await compareAt(
-          { binary, hosts, parallel: options.parallel, steps: options.steps, only: options.only, ansibleMaxHosts: ANSIBLE_MAX_HOSTS, ...(options.batchSize ? { batchSize: options.batchSize } : {}) },
+          { binary, hosts, parallel: options.parallel, steps: options.steps, only: options.only, ansibleMaxHosts: ANSIBLE_MAX_HOSTS, keep: Boolean(options.keep), ...(options.batchSize ? { batchSize: options.batchSize } : {}) },
           log,
         );
         output.results.push(result);
