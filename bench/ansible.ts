@@ -111,7 +111,9 @@ export async function runAnsible(plan: UpgradePlan, list: Stage[], parallel: num
         cwd: dir,
         env: { ...env, ANSIBLE_CONFIG: join(dir, 'ansible.cfg'), ANSIBLE_NOCOLOR: '1', ANSIBLE_HOME: join(dir, 'home') },
         stdio: ['ignore', out, out],
+        detached: true,
       }),
+      { group: true },
     );
     child.once('error', reject);
     child.once('exit', (exitCode) => resolve(exitCode));

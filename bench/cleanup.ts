@@ -31,11 +31,29 @@ export function defer(label: string, undo: Undo): () => Promise<void> {
   };
 }
 
-/** A child process killed with SIGKILL if the benchmark exits while it still runs. */
-export function track(child: ChildProcess): ChildProcess {
+const groups = new Set<ChildProcess>();
+
+/**
+ * A child process killed with SIGKILL if the benchmark exits while it still runs. `group`: the child was spawned
+ * detached (its own process group), and the whole group is killed, e.g. ansible-playbook and its forks.
+ */
+export function track(child: ChildProcess, options: { group?: boolean } = {}): ChildProcess {
   children.add(child);
-  child.once('exit', () => children.delete(child));
+  if (options.group) groups.add(child);
+  child.once('exit', () => {
+    children.delete(child);
+    groups.delete(child);
+  });
   return child;
+}
+
+function kill(child: ChildProcess): void {
+  try {
+    if (groups.has(child) && child.pid) process.kill(-child.pid, 'SIGKILL');
+    else child.kill('SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 export function alive(child: ChildProcess): boolean {
@@ -83,16 +101,29 @@ export async function cleanupAll(): Promise<void> {
 
 /** The last resort on process exit: nothing asynchronous can run any more. */
 function cleanupSync(): void {
-  for (const child of children) if (alive(child)) child.kill('SIGKILL');
-  if (!keepDirs) for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  for (const child of children) if (alive(child)) kill(child);
+  if (keepDirs) return;
+  for (const dir of dirs) {
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+    } catch (error) {
+      console.error(`bench: could not remove ${dir}: ${(error as Error).message}`);
+    }
+  }
 }
 
 let installed = false;
+let stopping = false;
+
+/** Whether Ctrl-C / SIGTERM is stopping the benchmark (errors of operations cut off by it are not news). */
+export function interrupted(): boolean {
+  return stopping;
+}
+
 /** Ctrl-C / SIGTERM: stop everything, then exit 130; a crash still kills children and removes temp dirs. */
 export function installSignalHandlers(): void {
   if (installed) return;
   installed = true;
-  let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
       cleanupSync();

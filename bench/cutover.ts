@@ -12,7 +12,7 @@ import type { UpgradePlan } from '../core/plan';
 import type { RunResult } from '../core/status';
 import { PROJECT_ROOT } from '../lab/lab';
 import { type DevServer, freePort, startDevServer } from '../stack/devServer';
-import { PhaseAttribute, approveUpdate, WORKFLOW_TYPE } from '../workflows/messages';
+import { PhaseAttribute, approveUpdate, statusQuery, WORKFLOW_TYPE } from '../workflows/messages';
 import { alive, defer, stopProcess, track } from './cleanup';
 import { type Breakdown, type RunHistory, breakdown, collectHistories } from './histories';
 import { type TreeMemory, TreeSampler, cpuSeconds, memoryOf } from './procs';
@@ -168,6 +168,23 @@ export async function approveWhenOpen(handle: WorkflowHandle, closed: () => bool
   }
 }
 
+/**
+ * Never resolves; rejects if the run stops for an operator (a step failed for good), so the benchmark fails with
+ * the reason instead of waiting forever. Reads the CutoverPhase search attribute from the server every 2 s.
+ */
+async function stuckWatch(handle: WorkflowHandle, closed: () => boolean): Promise<never> {
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 2_000));
+    if (closed()) return new Promise<never>(() => {});
+    const phase = (await handle.describe()).typedSearchAttributes.get(PhaseAttribute);
+    if (phase === 'awaiting-operator') {
+      const status = await handle.query(statusQuery);
+      await handle.terminate('npm run bench: a step failed');
+      throw new Error(`the benchmark run ${handle.workflowId} stopped for an operator: ${status.awaitingOperator?.reason ?? status.failure ?? 'a step failed'}`);
+    }
+  }
+}
+
 export interface CutoverResult {
   wallMs: number;
   workflowId: string;
@@ -205,7 +222,7 @@ export async function timeCutover(
   try {
     approval = await approveWhenOpen(handle, () => closed);
     if (during) await during(handle);
-    outcome = await result;
+    outcome = await Promise.race([result, stuckWatch(handle, () => closed)]);
     wallMs = performance.now() - started;
   } catch (error) {
     sampler.stop();

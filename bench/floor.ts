@@ -15,7 +15,9 @@ export interface FloorResult {
 
 function runXargs(lines: string[], parallel: number, env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = track(spawn('xargs', ['-P', String(parallel), '-d', '\n', '-n', '1', '/bin/sh', '-c'], { env, stdio: ['pipe', 'ignore', 'pipe'] }));
+    const child = track(spawn('xargs', ['-P', String(parallel), '-d', '\n', '-n', '1', '/bin/sh', '-c'], { env, stdio: ['pipe', 'ignore', 'pipe'], detached: true }), {
+      group: true,
+    });
     let stderr = '';
     child.stderr?.on('data', (data: Buffer) => (stderr = (stderr + data.toString()).slice(-2_000)));
     child.once('error', reject);

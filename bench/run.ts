@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ensureTemporal } from '../stack/temporalBinary';
 import { ansibleVersion, ensureAnsible } from './ansible';
-import { cleanupAll, installSignalHandlers, keepTempDirs, keptDirs, removeTempDir, tempDir } from './cleanup';
+import { cleanupAll, installSignalHandlers, interrupted, keepTempDirs, keptDirs, removeTempDir, tempDir } from './cleanup';
 import { type Leg, compareAt } from './compare';
 import { runKill } from './kill';
 import { describeMachine, formatMachine } from './machine';
@@ -111,8 +111,11 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv).then(
-  () => process.exit(0),
+  () => {
+    if (!interrupted()) process.exit(0);
+  },
   (error: unknown) => {
+    if (interrupted()) return; // the signal handler is stopping everything and exits
     console.error(`bench: failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     void cleanupAll().finally(() => process.exit(1));
   },
