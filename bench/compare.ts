@@ -50,6 +50,7 @@ export async function compareAt(options: CompareOptions, log: (line: string) => 
     hostSteps: hostStepCount(plan),
     databaseCommands: list.filter((s) => s.step.startsWith('db ')).length,
     loadBefore: {},
+    loadAfter: {},
   };
   try {
     if (options.only.includes('floor')) {
@@ -57,6 +58,7 @@ export async function compareAt(options: CompareOptions, log: (line: string) => 
       result.loadBefore.floor = loadavg()[0] as number;
       log(`${options.hosts} hosts: floor (xargs -P ${options.parallel}, ${list.length} steps)`);
       result.floor = await runFloor(list, options.parallel, env);
+      result.loadAfter.floor = loadavg()[0] as number;
       afterwards('floor');
     }
     if (options.only.includes('cutover')) {
@@ -68,6 +70,7 @@ export async function compareAt(options: CompareOptions, log: (line: string) => 
         result.loadBefore.cutover = loadavg()[0] as number;
         const { result: cutover, runs } = await timeCutover(stack, plan);
         result.cutover = cutover;
+        result.loadAfter.cutover = loadavg()[0] as number;
         if (options.keep) saveHistories(runs, join(dir, 'histories'));
       } finally {
         await stack.stop();
@@ -82,6 +85,7 @@ export async function compareAt(options: CompareOptions, log: (line: string) => 
         result.loadBefore.ansible = loadavg()[0] as number;
         log(`${options.hosts} hosts: Ansible (forks ${options.parallel})`);
         result.ansible = await runAnsible(plan, list, options.parallel, env, join(dir, 'ansible'));
+        result.loadAfter.ansible = loadavg()[0] as number;
         afterwards('Ansible');
       }
     }

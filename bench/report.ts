@@ -17,6 +17,8 @@ export interface HostCountResult {
   ansibleSkipped?: string;
   /** The machine's 1-minute load average just before each leg (2 cores are shared with other work). */
   loadBefore: Partial<Record<'cutover' | 'ansible' | 'floor', number>>;
+  /** The same just after each leg. */
+  loadAfter: Partial<Record<'cutover' | 'ansible' | 'floor', number>>;
 }
 
 const seconds = (ms: number) => (ms >= 100_000 ? `${(ms / 1000).toFixed(0)} s` : ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 1000).toFixed(2)} s`);
@@ -46,7 +48,9 @@ export function formatHostCount(r: HostCountResult): string {
   const cutover = r.cutover?.wallMs;
   const overhead = (wall: number) => (floor !== undefined ? millis((wall - floor) / r.hostSteps) : 'n/a');
   const rows: string[][] = [];
-  const row = (name: string, wall: number | undefined, load: number | undefined, skipped?: string) => {
+  const row = (name: string, wall: number | undefined, leg: 'cutover' | 'ansible' | 'floor', skipped?: string) => {
+    const before = r.loadBefore[leg];
+    const after = r.loadAfter[leg];
     if (wall === undefined) {
       rows.push([name, skipped ?? 'not run', '', '', '', '']);
       return;
@@ -57,14 +61,14 @@ export function formatHostCount(r: HostCountResult): string {
       name.startsWith('floor') ? '–' : overhead(wall),
       floor !== undefined ? ratio(wall, floor) : 'n/a',
       cutover !== undefined ? ratio(cutover, wall) : 'n/a',
-      load !== undefined ? load.toFixed(2) : '',
+      before !== undefined && after !== undefined ? `${before.toFixed(1)} → ${after.toFixed(1)}` : '',
     ]);
   };
-  row('Cutover', cutover, r.loadBefore.cutover);
-  row('Ansible', r.ansible?.wallMs, r.loadBefore.ansible, r.ansibleSkipped);
-  row(`floor (xargs -P ${r.parallel})`, floor, r.loadBefore.floor);
+  row('Cutover', cutover, 'cutover');
+  row('Ansible', r.ansible?.wallMs, 'ansible', r.ansibleSkipped);
+  row(`floor (xargs -P ${r.parallel})`, floor, 'floor');
   out.push(
-    table(['run', 'wall time', 'overhead per host-step [1]', 'wall / floor', 'Cutover / this', 'load before [6]'], rows, ['l', 'r', 'r', 'r', 'r', 'r']),
+    table(['run', 'wall time', 'overhead per host-step [1]', 'wall / floor', 'Cutover / this', 'load before → after [6]'], rows, ['l', 'r', 'r', 'r', 'r', 'r']),
   );
   const ratios = [
     cutover !== undefined && r.ansible ? `Cutover/Ansible = ${ratio(cutover, r.ansible.wallMs)}` : undefined,
@@ -149,8 +153,8 @@ export const FOOTNOTES = `Notes:
   started" includes the workflow task's own queue time (also counted in the queue row). The gate row is the bench's
   own polling latency: every 50 ms it reads the CutoverPhase search attribute with DescribeWorkflowExecution (served
   by the server, not the worker) and sends the approveGate update once it says awaiting-approval.
-- [6] the machine's 1-minute load average just before the leg started. The cores are shared with other work;
-  a load above the core count means the leg competed for CPU, and its wall time is inflated accordingly.`;
+- [6] the machine's 1-minute load average just before and just after the leg. The cores are shared with other
+  work; a load above the core count means the leg competed for CPU, and its wall time is inflated accordingly.`;
 
 export function formatKill(k: KillResult): string {
   const out: string[] = [];
