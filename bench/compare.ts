@@ -1,0 +1,96 @@
+/**
+ * One host count, side by side: the floor, Cutover and Ansible, one after another, each on a fresh lab fleet
+ * (the same directory, so the same CUTOVER_LAB_DIR) with the same commands and the same parallelism.
+ */
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { labUp } from '../lab/lab';
+import { runAnsible } from './ansible';
+import { removeTempDir, tempDir } from './cleanup';
+import { startCutoverStack, timeCutover } from './cutover';
+import { saveHistories } from './histories';
+import { runFloor } from './floor';
+import { checkLab, labEnv } from './lab';
+import { LAB_PROFILE, benchPlan, hostStepCount, stages, type StepsKind } from './plan';
+import type { HostCountResult } from './report';
+
+export type Leg = 'cutover' | 'ansible' | 'floor';
+
+export interface CompareOptions {
+  binary: string;
+  hosts: number;
+  parallel: number;
+  steps: StepsKind;
+  batchSize?: number;
+  only: Leg[];
+  /** Ansible is not run at or above this many hosts (the issue: 10,000 is Cutover and the floor only). */
+  ansibleMaxHosts: number;
+  /** Also save every workflow history as JSON in the (kept) temp dir. */
+  keep?: boolean;
+}
+
+export async function compareAt(options: CompareOptions, log: (line: string) => void): Promise<HostCountResult> {
+  const plan = benchPlan({ hosts: options.hosts, parallel: options.parallel, steps: options.steps, ...(options.batchSize ? { batchSize: options.batchSize } : {}) });
+  const list = stages(plan);
+  const dir = tempDir(`cutover-bench-${options.hosts}-`);
+  const labDir = join(dir, 'lab');
+  const env = labEnv(labDir);
+  const freshLab = () => labUp(labDir, { profile: LAB_PROFILE.name, hosts: options.hosts });
+  const afterwards = (who: string) => {
+    if (options.steps !== 'lab') return;
+    const check = checkLab(labDir, plan.target);
+    log(`${who}: lab ${check}`);
+    if (!check.startsWith('ok')) throw new Error(`${who} left the lab ${check}`);
+  };
+  const result: HostCountResult = {
+    hosts: options.hosts,
+    parallel: options.parallel,
+    steps: options.steps,
+    batchSize: plan.execution.batchSize,
+    hostSteps: hostStepCount(plan),
+    databaseCommands: list.filter((s) => s.step.startsWith('db ')).length,
+    loadBefore: {},
+    loadAfter: {},
+  };
+  try {
+    if (options.only.includes('floor')) {
+      freshLab();
+      result.loadBefore.floor = loadavg()[0] as number;
+      log(`${options.hosts} hosts: floor (xargs -P ${options.parallel}, ${list.length} steps)`);
+      result.floor = await runFloor(list, options.parallel, env);
+      result.loadAfter.floor = loadavg()[0] as number;
+      afterwards('floor');
+    }
+    if (options.only.includes('cutover')) {
+      freshLab();
+      log(`${options.hosts} hosts: starting a dev server and a worker process`);
+      const stack = await startCutoverStack({ binary: options.binary, dir, labDir, taskQueue: `bench-${options.hosts}` });
+      try {
+        log(`${options.hosts} hosts: Cutover (worker ${stack.worker.pid} polling; timing starts)`);
+        result.loadBefore.cutover = loadavg()[0] as number;
+        const { result: cutover, runs } = await timeCutover(stack, plan);
+        result.cutover = cutover;
+        result.loadAfter.cutover = loadavg()[0] as number;
+        if (options.keep) saveHistories(runs, join(dir, 'histories'));
+      } finally {
+        await stack.stop();
+      }
+      afterwards('Cutover');
+    }
+    if (options.only.includes('ansible')) {
+      if (options.hosts >= options.ansibleMaxHosts) {
+        result.ansibleSkipped = `skipped at ${options.hosts} hosts`;
+      } else {
+        freshLab();
+        result.loadBefore.ansible = loadavg()[0] as number;
+        log(`${options.hosts} hosts: Ansible (forks ${options.parallel})`);
+        result.ansible = await runAnsible(plan, list, options.parallel, env, join(dir, 'ansible'));
+        result.loadAfter.ansible = loadavg()[0] as number;
+        afterwards('Ansible');
+      }
+    }
+  } finally {
+    removeTempDir(dir);
+  }
+  return result;
+}

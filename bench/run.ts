@@ -1,0 +1,122 @@
+/**
+ * `npm run bench`: Cutover's upgradeFleet, an Ansible rolling upgrade and the bare floor (xargs -P), side by side
+ * in one invocation, per host count; or, with --kill, a worker killed with SIGKILL in the middle of a batch.
+ * See docs/benchmarks.md.
+ */
+import { writeFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ensureTemporal } from '../stack/temporalBinary';
+import { ansibleVersion, ensureAnsible } from './ansible';
+import { cleanupAll, installSignalHandlers, interrupted, keepTempDirs, keptDirs, removeTempDir, tempDir } from './cleanup';
+import { type Leg, compareAt } from './compare';
+import { runKill } from './kill';
+import { describeMachine, formatMachine } from './machine';
+import { FOOTNOTES, formatHostCount, formatKill, type HostCountResult } from './report';
+
+const LEGS: Leg[] = ['cutover', 'ansible', 'floor'];
+const ANSIBLE_MAX_HOSTS = 10_000;
+
+const positiveInt = (name: string) => (text: string) => {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got "${text}"`);
+  return n;
+};
+const hostList = (text: string) =>
+  text.split(',').map((part) => {
+    const n = Number(part.trim());
+    if (!Number.isInteger(n) || n < 2) throw new InvalidArgumentError(`--hosts takes host counts of at least 2 separated by commas, got "${text}"`);
+    return n;
+  });
+const legList = (text: string) =>
+  text.split(',').map((part) => {
+    const leg = part.trim() as Leg;
+    if (!LEGS.includes(leg)) throw new InvalidArgumentError(`--only takes ${LEGS.join(', ')} separated by commas, got "${part}"`);
+    return leg;
+  });
+
+interface Options {
+  hosts: number[];
+  parallel: number;
+  steps: 'noop' | 'lab';
+  only: Leg[];
+  batchSize?: number;
+  kill?: boolean;
+  killHosts: number;
+  killDelay: number;
+  out?: string;
+  keep?: boolean;
+}
+
+const log = (line: string) => console.error(`bench: ${line}`);
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command('npm run bench --')
+    .description('Cutover vs Ansible vs the bare floor (xargs -P), side by side; see docs/benchmarks.md')
+    .option('--hosts <list>', 'host counts, comma-separated (Ansible is skipped at 10000)', hostList, [100, 1000, 10000])
+    .option('--parallel <n>', 'hosts running a step at once: maxParallel, Ansible forks, xargs -P', positiveInt('--parallel'), 10)
+    .addOption(new Option('--steps <kind>', 'noop: every command `true` (version: echo SOURCE); lab: the lab plan\'s labhost commands').choices(['noop', 'lab']).default('noop'))
+    .option('--only <legs>', 'which of cutover,ansible,floor to run', legList, LEGS)
+    .option('--batch-size <n>', "hosts per batch activity (default: the plan's default); also Ansible's serial", positiveInt('--batch-size'))
+    .option('--kill', 'run the kill -9 scenario instead of the comparison')
+    .option('--kill-hosts <n>', 'hosts in the kill scenario', positiveInt('--kill-hosts'), 200)
+    .option('--kill-delay <seconds>', "the lab's delay fault on every non-owner install in the kill scenario", positiveInt('--kill-delay'), 1)
+    .option('--out <file>', 'also write the results as JSON')
+    .option('--keep', 'keep the temp dirs (lab, logs, dev server database, playbook, histories as JSON) for inspection')
+    .parse(argv);
+  const options = program.opts<Options>();
+  const command = `npm run bench${argv.length > 2 ? ` -- ${argv.slice(2).join(' ')}` : ''}`;
+  keepTempDirs(Boolean(options.keep));
+  installSignalHandlers();
+
+  const binary = await ensureTemporal(log);
+  const needsAnsible = !options.kill && options.only.includes('ansible') && options.hosts.some((n) => n < ANSIBLE_MAX_HOSTS);
+  if (needsAnsible) ensureAnsible();
+  const machine = describeMachine(binary, needsAnsible ? ansibleVersion() : undefined);
+  console.log(`## npm run bench\n\n\`\`\`\n${formatMachine(machine, command)}\n\`\`\`\n`);
+
+  const output: { command: string; machine: typeof machine; results: HostCountResult[]; kill?: unknown } = { command, machine, results: [] };
+  const save = () => {
+    if (options.out) writeFileSync(options.out, JSON.stringify(output, null, 2) + '\n');
+  };
+  try {
+    if (options.kill) {
+      const dir = tempDir('cutover-bench-kill-');
+      try {
+        const kill = await runKill(
+          { binary, dir, hosts: options.killHosts, parallel: options.parallel, delaySeconds: options.killDelay, killAt: 0.3, ...(options.batchSize ? { batchSize: options.batchSize } : {}) },
+          log,
+        );
+        output.kill = kill;
+        console.log(formatKill(kill) + '\n');
+      } finally {
+        removeTempDir(dir);
+      }
+    } else {
+      for (const hosts of options.hosts) {
+        const result = await compareAt(
+          { binary, hosts, parallel: options.parallel, steps: options.steps, only: options.only, ansibleMaxHosts: ANSIBLE_MAX_HOSTS, keep: Boolean(options.keep), ...(options.batchSize ? { batchSize: options.batchSize } : {}) },
+          log,
+        );
+        output.results.push(result);
+        save();
+        console.log(formatHostCount(result) + '\n');
+      }
+      console.log(FOOTNOTES);
+    }
+    save();
+  } finally {
+    await cleanupAll();
+    for (const dir of keptDirs()) log(`kept ${dir}`);
+  }
+}
+
+main(process.argv).then(
+  () => {
+    if (!interrupted()) process.exit(0);
+  },
+  (error: unknown) => {
+    if (interrupted()) return; // the signal handler is stopping everything and exits
+    console.error(`bench: failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    void cleanupAll().finally(() => process.exit(1));
+  },
+);
