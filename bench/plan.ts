@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { type Command, type UpgradePlan, HOST_STEPS, validatePlan } from '../core/plan';
+import { type StepCommand, type UpgradePlan, HOST_STEPS, validatePlan } from '../core/plan';
 import { PHASE_ORDER, type PhaseName, backupName, planRun } from '../core/planner';
 import { PROFILES, PROJECT_ROOT, hostIds } from '../lab/lab';
 
@@ -21,7 +21,7 @@ export interface PlanOptions {
   batchSize?: number;
 }
 
-const noop = (command: Command, run = 'true'): Command => ({ ...command, run, ...(command.undo ? { undo: 'true' } : {}) });
+const noop = <C extends StepCommand>(command: C, run = 'true'): C => ({ ...command, run, ...(command.undo ? { undo: 'true' } : {}) });
 
 /**
  * A validated plan for `hosts` lab hosts: host 0 is the DB owner. `noop` keeps every timeout, retry and record
