@@ -14,7 +14,8 @@ import { checkLab, labEnv } from './lab';
 import { LAB_PROFILE, benchPlan, hostStepCount, stages, type StepsKind } from './plan';
 import type { HostCountResult } from './report';
 
-export type Leg = 'cutover' | 'ansible' | 'floor';
+/** `spawn-in-worker`: Cutover again, its worker spawning every command itself instead of through its spawners. */
+export type Leg = 'cutover' | 'spawn-in-worker' | 'ansible' | 'floor';
 
 export interface CompareOptions {
   binary: string;
@@ -61,21 +62,27 @@ export async function compareAt(options: CompareOptions, log: (line: string) => 
       result.loadAfter.floor = loadavg()[0] as number;
       afterwards('floor');
     }
-    if (options.only.includes('cutover')) {
+    const cutoverLeg = async (spawnFrom: 'spawner' | 'worker') => {
       freshLab();
-      log(`${options.hosts} hosts: starting a dev server and a worker process`);
-      const stack = await startCutoverStack({ binary: options.binary, dir, labDir, taskQueue: `bench-${options.hosts}` });
+      log(`${options.hosts} hosts: starting a dev server and a worker process (spawning from its ${spawnFrom === 'worker' ? 'own process' : 'spawners'})`);
+      const stack = await startCutoverStack({ binary: options.binary, dir, labDir, taskQueue: `bench-${options.hosts}-${spawnFrom}`, spawnFrom });
       try {
         log(`${options.hosts} hosts: Cutover (worker ${stack.worker.pid} polling; timing starts)`);
-        result.loadBefore.cutover = loadavg()[0] as number;
+        const leg = spawnFrom === 'worker' ? 'spawn-in-worker' : 'cutover';
+        result.loadBefore[leg] = loadavg()[0] as number;
         const { result: cutover, runs } = await timeCutover(stack, plan);
-        result.cutover = cutover;
-        result.loadAfter.cutover = loadavg()[0] as number;
-        if (options.keep) saveHistories(runs, join(dir, 'histories'));
+        result.loadAfter[leg] = loadavg()[0] as number;
+        if (options.keep && spawnFrom === 'spawner') saveHistories(runs, join(dir, 'histories'));
+        return cutover;
       } finally {
         await stack.stop();
+        afterwards('Cutover');
       }
-      afterwards('Cutover');
+    };
+    if (options.only.includes('cutover')) result.cutover = await cutoverLeg('spawner');
+    if (options.only.includes('spawn-in-worker')) {
+      if (options.hosts >= options.ansibleMaxHosts) result.spawnInWorkerSkipped = `skipped at ${options.hosts} hosts`;
+      else result.cutoverSpawningInWorker = await cutoverLeg('worker');
     }
     if (options.only.includes('ansible')) {
       if (options.hosts >= options.ansibleMaxHosts) {

@@ -80,7 +80,14 @@ function spawnWorker(env: NodeJS.ProcessEnv, logFile: string): Promise<ChildProc
   });
 }
 
-export async function startCutoverStack(options: { binary: string; dir: string; labDir: string; taskQueue: string }): Promise<CutoverStack> {
+export async function startCutoverStack(options: {
+  binary: string;
+  dir: string;
+  labDir: string;
+  taskQueue: string;
+  /** Where the worker spawns host commands from: its spawner processes (the default), or itself. */
+  spawnFrom?: 'spawner' | 'worker';
+}): Promise<CutoverStack> {
   const server = await startDevServer({
     binary: options.binary,
     port: await freePort(),
@@ -102,6 +109,8 @@ export async function startCutoverStack(options: { binary: string; dir: string; 
     TEMPORAL_NAMESPACE: NAMESPACE,
     CUTOVER_TASK_QUEUE: options.taskQueue,
     CUTOVER_LAB_DIR: options.labDir,
+    CUTOVER_STATE_DIR: options.dir,
+    CUTOVER_SPAWN_FROM: options.spawnFrom ?? 'spawner',
   };
   delete env.TEMPORAL_PROFILE;
   delete env.TEMPORAL_API_KEY;

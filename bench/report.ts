@@ -1,5 +1,6 @@
 /** The tables `npm run bench` prints (Markdown, so they paste into docs/benchmarks.md), and their footnotes. */
 import type { AnsibleResult } from './ansible';
+import type { Leg } from './compare';
 import type { CutoverResult } from './cutover';
 import type { FloorResult } from './floor';
 import type { KillResult } from './kill';
@@ -13,12 +14,15 @@ export interface HostCountResult {
   databaseCommands: number;
   floor?: FloorResult;
   cutover?: CutoverResult;
+  /** Cutover with CUTOVER_SPAWN_FROM=worker: every command spawned by the (large) worker process itself. */
+  cutoverSpawningInWorker?: CutoverResult;
+  spawnInWorkerSkipped?: string;
   ansible?: AnsibleResult;
   ansibleSkipped?: string;
   /** The machine's 1-minute load average just before each leg (2 cores are shared with other work). */
-  loadBefore: Partial<Record<'cutover' | 'ansible' | 'floor', number>>;
+  loadBefore: Partial<Record<Leg, number>>;
   /** The same just after each leg. */
-  loadAfter: Partial<Record<'cutover' | 'ansible' | 'floor', number>>;
+  loadAfter: Partial<Record<Leg, number>>;
 }
 
 const seconds = (ms: number) => (ms >= 100_000 ? `${(ms / 1000).toFixed(0)} s` : ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 1000).toFixed(2)} s`);
@@ -48,7 +52,7 @@ export function formatHostCount(r: HostCountResult): string {
   const cutover = r.cutover?.wallMs;
   const overhead = (wall: number) => (floor !== undefined ? millis((wall - floor) / r.hostSteps) : 'n/a');
   const rows: string[][] = [];
-  const row = (name: string, wall: number | undefined, leg: 'cutover' | 'ansible' | 'floor', skipped?: string) => {
+  const row = (name: string, wall: number | undefined, leg: Leg, skipped?: string) => {
     const before = r.loadBefore[leg];
     const after = r.loadAfter[leg];
     if (wall === undefined) {
@@ -65,6 +69,9 @@ export function formatHostCount(r: HostCountResult): string {
     ]);
   };
   row('Cutover', cutover, 'cutover');
+  if (r.cutoverSpawningInWorker || r.spawnInWorkerSkipped) {
+    row('Cutover, spawning from the worker itself [7]', r.cutoverSpawningInWorker?.wallMs, 'spawn-in-worker', r.spawnInWorkerSkipped);
+  }
   row('Ansible', r.ansible?.wallMs, 'ansible', r.ansibleSkipped);
   row(`floor (xargs -P ${r.parallel})`, floor, 'floor');
   out.push(
@@ -154,7 +161,10 @@ export const FOOTNOTES = `Notes:
   own polling latency: every 50 ms it reads the CutoverPhase search attribute with DescribeWorkflowExecution (served
   by the server, not the worker) and sends the approveGate update once it says awaiting-approval.
 - [6] the machine's 1-minute load average just before and just after the leg. The cores are shared with other
-  work; a load above the core count means the leg competed for CPU, and its wall time is inflated accordingly.`;
+  work; a load above the core count means the leg competed for CPU, and its wall time is inflated accordingly.
+- [7] the same Cutover run with CUTOVER_SPAWN_FROM=worker: the worker process (a few hundred MB) spawns every command
+  itself, so each spawn forks it, instead of sending the command to its lean spawner processes
+  (transport/commandRunner.cjs). Measured up to 1,000 hosts.`;
 
 export function formatKill(k: KillResult): string {
   const out: string[] = [];

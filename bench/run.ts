@@ -13,7 +13,7 @@ import { runKill } from './kill';
 import { describeMachine, formatMachine } from './machine';
 import { FOOTNOTES, formatHostCount, formatKill, type HostCountResult } from './report';
 
-const LEGS: Leg[] = ['cutover', 'ansible', 'floor'];
+const LEGS: Leg[] = ['cutover', 'spawn-in-worker', 'ansible', 'floor'];
 const ANSIBLE_MAX_HOSTS = 10_000;
 
 const positiveInt = (name: string) => (text: string) => {
@@ -55,7 +55,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--hosts <list>', 'host counts, comma-separated (Ansible is skipped at 10000)', hostList, [100, 1000, 10000])
     .option('--parallel <n>', 'hosts running a step at once: maxParallel, Ansible forks, xargs -P', positiveInt('--parallel'), 10)
     .addOption(new Option('--steps <kind>', 'noop: every command `true` (version: echo SOURCE); lab: the lab plan\'s labhost commands').choices(['noop', 'lab']).default('noop'))
-    .option('--only <legs>', 'which of cutover,ansible,floor to run', legList, LEGS)
+    .option('--only <legs>', `which of ${LEGS.join(',')} to run (spawn-in-worker: Cutover again, spawning from the worker process; skipped at 10000)`, legList, LEGS)
     .option('--batch-size <n>', "hosts per batch activity (default: the plan's default); also Ansible's serial", positiveInt('--batch-size'))
     .option('--kill', 'run the kill -9 scenario instead of the comparison')
     .option('--kill-hosts <n>', 'hosts in the kill scenario', positiveInt('--kill-hosts'), 200)

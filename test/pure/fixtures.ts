@@ -34,3 +34,12 @@ export function fleetOf(count: number, mutate: (raw: RawPlan) => void = () => {}
     mutate(raw);
   });
 }
+
+/** Validates the example after `mutate` and returns the refusal; fails the test when the plan is accepted. */
+export function refusal(mutate: (raw: RawPlan) => void) {
+  const raw = rawExample();
+  mutate(raw);
+  const result = validatePlan(raw);
+  if (result.ok) throw new Error('expected validatePlan to refuse the plan');
+  return result;
+}

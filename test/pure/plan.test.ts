@@ -1,16 +1,8 @@
 /** The plan schema and the pure helpers beside it: what validatePlan accepts, and how it reports what it refuses. */
 import { describe, expect, it } from 'vitest';
 import { type TemplateValues, dbOwner, durationMs, hostCommand, renderCommand, validatePlan } from '../../core/plan';
-import { type RawPlan, rawExample, validExample } from './fixtures';
+import { type RawPlan, rawExample, refusal, validExample } from './fixtures';
 
-/** Validates the example after `mutate` and returns the refusal; fails the test when the plan is accepted. */
-function refusal(mutate: (raw: RawPlan) => void) {
-  const raw = rawExample();
-  mutate(raw);
-  const result = validatePlan(raw);
-  if (result.ok) throw new Error('expected validatePlan to refuse the plan');
-  return result;
-}
 
 describe('validatePlan on the example', () => {
   it('accepts examples/appv-lab.yaml', () => {

@@ -8,15 +8,8 @@ import { validatePlan } from '../../core/plan';
 import { planRun } from '../../core/planner';
 import { planRollback } from '../../core/rollback';
 import { parseSecretRef, redact, secretTemplates, shellQuote, substituteSecrets } from '../../core/secrets';
-import { type RawPlan, rawExample, validExample } from './fixtures';
+import { refusal, validExample } from './fixtures';
 
-function refusal(mutate: (raw: RawPlan) => void) {
-  const raw = rawExample();
-  mutate(raw);
-  const result = validatePlan(raw);
-  if (result.ok) throw new Error('expected validatePlan to refuse the plan');
-  return result;
-}
 
 const FINGERPRINT = 'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s';
 const ssh = (extra: Record<string, unknown> = {}) => ({ kind: 'ssh', address: 'appv-01.example.internal', user: 'svc-cutover', key: 'file:/etc/cutover/id_ed25519', hostKey: FINGERPRINT, ...extra });

@@ -54,7 +54,7 @@ describe('secrets by reference', () => {
     const plan: UpgradePlan = {
       ...base,
       hosts: base.hosts.map((host) => ({ ...host, transport: fleet!.transport(host.id) })),
-      database: { ...base.database, backup: { ...base.database.backup, run: `labhost db backup {{backup}} && echo "connected with {{secret:file:${passwordFile}}}"` } },
+      database: { ...base.database, backup: { ...base.database.backup, run: `labhost db backup {{backup}} && echo connected with {{secret:file:${passwordFile}}}` } },
       roles: {
         ...base.roles,
         'management-server': {
@@ -63,7 +63,7 @@ describe('secrets by reference', () => {
             ...role.steps,
             verify: {
               ...(role.steps.verify as NonNullable<typeof role.steps.verify>),
-              run: 'labhost {{host}} verify {{version}}; code=$?; echo "token={{secret:env:CUTOVER_TEST_TOKEN}}"; exit $code',
+              run: 'labhost {{host}} verify {{version}}; code=$?; echo token={{secret:env:CUTOVER_TEST_TOKEN}}; exit $code',
               retry: { maxAttempts: 3, initialInterval: '100ms', backoff: 1, maxInterval: '100ms' },
               record: true,
             },
