@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 const nodeOnly = ['node:*', 'fs', 'fs/*', 'path', 'child_process', 'os', 'net', 'http', 'https', 'crypto', 'process', 'events', 'stream', 'timers', 'util', 'readline'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.cutover/**', '.scratch/**', 'bin/**', 'scripts/**', 'eslint.config.mjs', 'vitest.config.ts'] },
+  { ignores: ['node_modules/**', '.cutover/**', 'bin/**', 'scripts/**', 'eslint.config.mjs', 'vitest.config.ts'] },
   ...tseslint.configs.recommended,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

@@ -207,11 +207,13 @@ export function createSshTransport(options: SshTransportOptions = {}): HostTrans
   }
 
   async function session(connection: Connection): Promise<() => void> {
+    // A released slot passes straight to the next waiter, so a newcomer cannot take it in between.
     if (connection.sessions >= maxSessions) await new Promise<void>((resolve) => connection.queue.push(resolve));
-    connection.sessions++;
+    else connection.sessions++;
     return () => {
-      connection.sessions--;
-      connection.queue.shift()?.();
+      const next = connection.queue.shift();
+      if (next) next();
+      else connection.sessions--;
     };
   }
 
