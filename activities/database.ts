@@ -1,7 +1,7 @@
 /** The shared database: backup, restore, verify and checksum, each a command run on the database host. */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { DatabaseTask } from '../core/planner';
-import { type HostTransport, unsupportedTransport } from '../transport/transport';
+import type { HostTransport } from '../transport/transport';
 import { lastLine } from './hostSteps';
 import { runTask } from './runTask';
 
@@ -15,8 +15,6 @@ export interface DatabaseOutcome {
 export function createDatabaseActivities(deps: { transport: HostTransport }) {
   return {
     async runDatabaseTask(task: DatabaseTask): Promise<DatabaseOutcome> {
-      const unsupported = unsupportedTransport([task]);
-      if (unsupported) throw ApplicationFailure.nonRetryable(unsupported, 'UnsupportedTransport');
       const context = Context.current();
       const beat = setInterval(() => context.heartbeat(), 2_000);
       try {

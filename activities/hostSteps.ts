@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { StepBatch } from '../core/planner';
-import { type HostTransport, unsupportedTransport } from '../transport/transport';
+import type { HostTransport } from '../transport/transport';
 import { journalFile, removeJournal, settledJournal } from './journal';
 import { runTask } from './runTask';
 
@@ -46,8 +46,6 @@ export interface HostStepDeps {
 export function createHostStepActivities(deps: HostStepDeps) {
   return {
     async runHostStep(batch: StepBatch): Promise<HostOutcome[]> {
-      const unsupported = unsupportedTransport(batch.tasks);
-      if (unsupported) throw ApplicationFailure.nonRetryable(unsupported, 'UnsupportedTransport');
       const context = Context.current();
       const { attempt, workflowExecution, activityId } = context.info;
       const progress: BatchProgress = { done: { ...((context.info.heartbeatDetails as BatchProgress | undefined)?.done ?? {}) } };

@@ -9,6 +9,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { type Server, type Socket, createServer, connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import type { Transport } from '../core/plan';
 import { freePort } from '../stack/devServer';
 
@@ -191,4 +192,14 @@ export async function startProxy(targetPort: number): Promise<{ port: number; co
         server.close(() => resolve());
       }),
   };
+}
+
+/** Starts a fleet for the test that calls it and stops it after that test. */
+export function sshFleetPerTest(): (ids: string[], env?: Record<string, string>) => Promise<SshFleet> {
+  let current: SshFleet | undefined;
+  afterEach(async () => {
+    await current?.stop();
+    current = undefined;
+  });
+  return async (ids, env) => (current = await startSshFleet(ids, env));
 }

@@ -25,15 +25,6 @@ export interface HostTransport {
   close(): Promise<void>;
 }
 
-/** Hosts this worker can reach: a plan naming another transport fails before anything runs. */
-export const SUPPORTED_TRANSPORTS: TransportSpec['kind'][] = ['local', 'ssh'];
-
-export function unsupportedTransport(hosts: { host: string; transport: TransportSpec }[]): string | undefined {
-  const other = hosts.filter((h) => !SUPPORTED_TRANSPORTS.includes(h.transport.kind));
-  if (other.length === 0) return undefined;
-  return `${other.map((h) => h.host).join(', ')} use${other.length === 1 ? 's' : ''} the ${other[0]?.transport.kind} transport, which this worker does not have (it has: ${SUPPORTED_TRANSPORTS.join(', ')})`;
-}
-
 /** Thrown when the host cannot be reached at all (as opposed to a command that ran and failed). */
 export class ConnectionError extends Error {
   override readonly name: string = 'ConnectionError';

@@ -374,13 +374,21 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
    */
   const runBatches = async (
     all: StepBatch[],
-    options: { label: string; skipping: Set<string>; limit: number; beforeWave?: (wave: number) => Promise<UpgradeEvent | undefined> },
+    options: {
+      label: string;
+      skipping: Set<string>;
+      /** The plan's failure threshold, of the hosts these batches run on. */
+      threshold: UpgradePlan['execution']['failureThreshold'];
+      beforeWave?: (wave: number) => Promise<UpgradeEvent | undefined>;
+    },
   ): Promise<{ problem?: string; event?: UpgradeEvent }> => {
+    const hosts = new Set(all.flatMap((batch) => batch.tasks.map((task) => task.host))).size;
+    const limit = failureLimit(options.threshold, hosts);
     const failures: AwaitingOperator['hosts'] = [];
     const failed = new Set<string>();
     const problems: string[] = [];
     let failedStep: StepName | undefined;
-    const over = () => failed.size > options.limit;
+    const over = () => failed.size > limit;
     // A host that failed a step of this phase takes no later step of it.
     const skipping = { has: (host: string) => options.skipping.has(host) || failed.has(host) };
     const apply = (batch: StepBatch, outcomes: HostOutcome[]) => {
@@ -402,7 +410,6 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
       return options.beforeWave(batch.wave);
     };
 
-    const hosts = new Set(all.flatMap((batch) => batch.tasks.map((task) => task.host))).size;
     if (hosts > plan.execution.hostsPerWorkflow && patched('host-steps-in-child-workflows')) {
       for (const group of groupsOf(all, plan.execution.hostsPerWorkflow, options.beforeWave !== undefined)) {
         if (over()) break;
@@ -414,7 +421,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
         try {
           const child = await executeChild(runHostSteps, {
             workflowId: `${workflowInfo().workflowId}/${options.label}-${++childRuns}`,
-            args: [{ batches: batches.map(compactBatch), failureBudget: options.limit - failed.size }],
+            args: [{ batches: batches.map(compactBatch), failureBudget: limit - failed.size }],
             staticSummary: `${options.label}: ${batches.length} batch(es) on ${new Set(batches.flatMap((b) => b.tasks.map((t) => t.host))).size} hosts`,
           });
           results = child.batches;
@@ -500,12 +507,10 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
       }
       if (task.action === 'rehearse') status.records.push({ step: 'rehearse', host: task.host, output: result.outputTail.trim() });
     }
-    const batches = run.phases[phase].batches;
-    const phaseHosts = new Set(batches.flatMap((batch) => batch.tasks.map((task) => task.host))).size;
-    const { problem, event } = await runBatches(batches, {
+    const { problem, event } = await runBatches(run.phases[phase].batches, {
       label: phase,
       skipping: skipped,
-      limit: failureLimit(plan.execution.failureThreshold, phaseHosts),
+      threshold: plan.execution.failureThreshold,
       ...(plan.gates.beforeEachBatch
         ? {
             beforeWave: async (wave: number) => {
@@ -545,7 +550,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
         restored = true;
         continue;
       }
-      const { problem } = await runBatches(step.batches, { label: step.name, skipping: rollbackSkipped, limit: 0 });
+      const { problem } = await runBatches(step.batches, { label: step.name, skipping: rollbackSkipped, threshold: 0 });
       if (problem) return { type: 'ROLLBACK_FAILED', reason: `rollback: ${problem}` };
     }
     return { type: 'ROLLBACK_SUCCEEDED' };

@@ -12,15 +12,13 @@ import type { UpgradePlan } from '../../core/plan';
 import { LAB_BIN, labFault } from '../../lab/lab';
 import { statusQuery } from '../../workflows/messages';
 import { approvedRun, freshLab, labPlan, useTemporalClient } from '../helpers';
-import { type SshFleet, startSshFleet } from '../sshd';
+import { sshFleetPerTest } from '../sshd';
 
 const temporal = useTemporalClient();
 const HOSTS = ['appv-01', 'appv-02', 'appv-03'];
 
-let fleet: SshFleet | undefined;
-afterEach(async () => {
-  await fleet?.stop();
-  fleet = undefined;
+const startFleet = sshFleetPerTest();
+afterEach(() => {
   delete process.env.CUTOVER_TEST_TOKEN;
 });
 
@@ -39,7 +37,7 @@ function allText(value: unknown, out: string[] = []): string[] {
 describe('secrets by reference', () => {
   it('a run that used secrets leaves none of their bytes in its history, status or result', async () => {
     const lab = freshLab({ hosts: HOSTS.length });
-    fleet = await startSshFleet(HOSTS, { PATH: `${LAB_BIN}:/usr/local/bin:/usr/bin:/bin`, CUTOVER_LAB_DIR: lab });
+    const fleet = await startFleet(HOSTS, { PATH: `${LAB_BIN}:/usr/local/bin:/usr/bin:/bin`, CUTOVER_LAB_DIR: lab });
     const token = `tok-${randomUUID()}`;
     process.env.CUTOVER_TEST_TOKEN = token;
     const password = `pw-${randomUUID()}`;
@@ -53,7 +51,7 @@ describe('secrets by reference', () => {
     const role = base.roles['management-server'] as UpgradePlan['roles'][string];
     const plan: UpgradePlan = {
       ...base,
-      hosts: base.hosts.map((host) => ({ ...host, transport: fleet!.transport(host.id) })),
+      hosts: base.hosts.map((host) => ({ ...host, transport: fleet.transport(host.id) })),
       database: { ...base.database, backup: { ...base.database.backup, run: `labhost db backup {{backup}} && echo connected with {{secret:file:${passwordFile}}}` } },
       roles: {
         ...base.roles,
@@ -91,7 +89,7 @@ describe('secrets by reference', () => {
       // The first verify on appv-02 failed; that attempt's failure (in the retry's start event) carries the echo, redacted.
       expect(everything).toContain('verify failed on 1 of 3 host(s), first appv-02 (exit 1): token=[secret:env:CUTOVER_TEST_TOKEN]');
       expect(everything).toContain('{{secret:env:CUTOVER_TEST_TOKEN}}');
-      expect(everything).toContain(`file:${fleet!.userKey}`);
+      expect(everything).toContain(`file:${fleet.userKey}`);
     });
   });
 });

@@ -4,27 +4,22 @@
  */
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { UpgradePlan } from '../../core/plan';
 import { LAB_BIN, labFault, labOps, labStatus } from '../../lab/lab';
 import { retryUpdate, statusQuery } from '../../workflows/messages';
 import { approvedRun, atGuidedFailure, freshLab, labPlan, quickRetries, useTemporalClient } from '../helpers';
-import { type SshFleet, keygen, startProxy, startSshFleet } from '../sshd';
+import { type SshFleet, keygen, sshFleetPerTest, startProxy } from '../sshd';
 
 const temporal = useTemporalClient();
 const HOSTS = ['appv-01', 'appv-02', 'appv-03'];
 
-let fleet: SshFleet | undefined;
-afterEach(async () => {
-  await fleet?.stop();
-  fleet = undefined;
-});
+const startFleet = sshFleetPerTest();
 
 /** A fresh lab behind three sshd, and the lab plan with every host on the ssh transport. */
 async function sshLab(transport?: (fleet: SshFleet, id: string) => UpgradePlan['hosts'][number]['transport']) {
   const lab = freshLab({ hosts: HOSTS.length });
-  fleet = await startSshFleet(HOSTS, { PATH: `${LAB_BIN}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`, CUTOVER_LAB_DIR: lab });
-  const started = fleet;
+  const started = await startFleet(HOSTS, { PATH: `${LAB_BIN}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`, CUTOVER_LAB_DIR: lab });
   const base = labPlan(HOSTS);
   const plan: UpgradePlan = { ...base, hosts: base.hosts.map((host) => ({ ...host, transport: transport?.(started, host.id) ?? started.transport(host.id) })) };
   return { lab, fleet: started, plan };
@@ -79,9 +74,9 @@ describe('upgradeFleet over ssh', () => {
 
   it('a connection dropped in the middle of an upgrade is retried, and the run completes', async () => {
     let proxy: Awaited<ReturnType<typeof startProxy>> | undefined;
-    const { lab, plan } = await sshLab();
+    const { lab, fleet, plan } = await sshLab();
     try {
-      proxy = await startProxy(fleet!.host('appv-02').port);
+      proxy = await startProxy(fleet.host('appv-02').port);
       const throughProxy = { ...plan, hosts: plan.hosts.map((host) => (host.id === 'appv-02' ? { ...host, transport: { ...(host.transport as object), port: proxy!.port } as typeof host.transport } : host)) };
       labFault(lab, 'appv-02', 'install', { delaySeconds: 3 });
       const delays = () => labOps(lab).filter((op) => op.host === 'appv-02' && op.op.startsWith('install') && op.result === 'fault');
