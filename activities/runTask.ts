@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Probe, Transport } from '../core/plan';
+import { urlQuote } from '../core/secrets';
 import { SecretScope } from '../transport/secrets';
 import { ConnectionError, type HostTransport, OUTPUT_TAIL_CHARS, PermanentError, type RunOptions, type RunResult } from '../transport/transport';
 import { runProbe } from './probes';
@@ -21,7 +22,7 @@ async function fillProbe(probe: Probe, secrets: SecretScope): Promise<Probe> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(probe.headers)) headers[name] = await secrets.fill(value);
   const json = probe.json && Object.fromEntries(await Promise.all(Object.entries(probe.json).map(async ([path, value]) => [path, typeof value === 'string' ? await secrets.fill(value) : value] as const)));
-  return { ...probe, url: await secrets.fill(probe.url), headers, ...(json ? { json } : {}) };
+  return { ...probe, url: await secrets.fill(probe.url, urlQuote), headers, ...(json ? { json } : {}) };
 }
 
 /**

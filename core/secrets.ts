@@ -76,16 +76,32 @@ export interface ResolvedSecret {
  * half-visible. Empty values are skipped: there is nothing to hide and everything would match.
  */
 export function redact(text: string, secrets: readonly ResolvedSecret[]): string {
-  // A multi-line value (a key file, say) may come back one line at a time, or with other line endings: its longer
-  // lines are hidden on their own too.
-  const pieces = secrets.flatMap((secret) => [
-    { value: secret.value, label: secretLabel(secret.ref) },
-    ...(secret.value.includes('\n') ? secret.value.split(/\r?\n/).filter((line) => line.trim().length >= MIN_LINE).map((line) => ({ value: line, label: secretLabel(secret.ref) })) : []),
-  ]);
+  const pieces = secrets.flatMap((secret) => {
+    const label = secretLabel(secret.ref);
+    // A multi-line value (a key file, say) may come back one line at a time, or with other line endings: its longer
+    // lines are hidden on their own too.
+    const lines = secret.value.includes('\n') ? secret.value.split(/\r?\n/).filter((line) => line.trim().length >= MIN_LINE) : [];
+    return [secret.value, ...lines].flatMap((value) => encodings(value).map((encoded) => ({ value: encoded, label })));
+  });
   const ordered = pieces.filter((piece) => piece.value.length > 0).sort((a, b) => b.value.length - a.value.length);
   let out = text;
   for (const piece of ordered) out = out.split(piece.value).join(piece.label);
   return out;
+}
+
+/**
+ * The forms a value takes where it comes back: as it is; escaped inside a JSON string (a probe's or a tool's JSON
+ * output: quotes, backslashes, control characters); percent-encoded (a probe URL, see `urlQuote`); and shell-quoted
+ * (a command line echoed back in an error).
+ */
+function encodings(value: string): string[] {
+  // A shell-quoted value without a quote in it still holds the value as it is, which the first form covers.
+  return [...new Set([value, JSON.stringify(value).slice(1, -1), urlQuote(value), ...(value.includes("'") ? [shellQuote(value)] : [])])];
+}
+
+/** A value inside a URL: percent-encoded, so a token with `&`, `#`, `/` or `@` stays one query value or password. */
+export function urlQuote(value: string): string {
+  return encodeURIComponent(value);
 }
 
 /** Lines of a multi-line secret shorter than this (a PEM's closing dashes line is longer) are not worth hiding alone. */

@@ -157,6 +157,32 @@ describe('runTask with a probe', () => {
     }
   });
 
+  it('percent-encodes a secret in the URL, and hides its JSON-escaped and encoded forms from what comes back', async () => {
+    // A token with characters that would split a query (&, #), end a JSON string (") or need escaping (\\).
+    const token = `a&b#c "q" \\ ${Date.now()}`;
+    process.env.CUTOVER_PROBE_TOKEN = token;
+    handler = (request, response) => json(200, { echoed: new URL(request.url ?? '/', httpUrl).searchParams.get('key') })(request, response);
+    try {
+      const task = {
+        host: 'web-01',
+        command: 'described elsewhere',
+        transport: { kind: 'local' as const },
+        // The field is compared with a value that differs from the secret, so the failure line prints both in JSON.
+        probe: probe({ kind: 'http', url: `${httpUrl}/health?key={{secret:env:CUTOVER_PROBE_TOKEN}}&x=1`, json: { echoed: 'not it' }, deadline: '100ms' }),
+      };
+      const result = await runTask(createLocalTransport(), task, { timeoutMs: 5_000 });
+      expect(new URL(requests[0]?.url ?? '/', httpUrl).searchParams.get('key')).toBe(token);
+      expect(new URL(requests[0]?.url ?? '/', httpUrl).searchParams.get('x')).toBe('1');
+      expect(result.exitCode).toBe(1);
+      expect(result.outputTail).toContain(
+        `try 1: GET ${httpUrl}/health?key=[secret:env:CUTOVER_PROBE_TOKEN]&x=1: status 200, echoed is "[secret:env:CUTOVER_PROBE_TOKEN]", expected "not it"\n`,
+      );
+      for (const form of [token, JSON.stringify(token).slice(1, -1), encodeURIComponent(token)]) expect(result.outputTail).not.toContain(form);
+    } finally {
+      delete process.env.CUTOVER_PROBE_TOKEN;
+    }
+  });
+
   it('a secret missing on the worker fails for good, naming it', async () => {
     const task = { host: 'web-01', command: 'echo {{secret:env:CUTOVER_NOT_SET_ANYWHERE}}', transport: { kind: 'local' as const } };
     await expect(runTask(createLocalTransport(), task, { timeoutMs: 5_000 })).rejects.toMatchObject({

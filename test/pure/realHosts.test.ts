@@ -45,6 +45,13 @@ describe('secret references', () => {
     expect(redact('key line: AAAAB3NzaC1yc2EAAAADAQAB\r\n', secrets)).toBe('key line: [secret:file:/k]\r\n');
     expect(redact('nothing here', secrets)).toBe('nothing here');
   });
+
+  it('redacts the forms a value takes in JSON, in a URL and in a shell command line', () => {
+    const secrets = [{ ref: { source: 'env' as const, name: 'PW' }, value: `it's "x" a&b\\` }];
+    expect(redact(`{"password":"it's \\"x\\" a&b\\\\"}`, secrets)).toBe('{"password":"[secret:env:PW]"}');
+    expect(redact(`GET /login?pw=it's%20%22x%22%20a%26b%5C`, secrets)).toBe('GET /login?pw=[secret:env:PW]');
+    expect(redact(`sh: login --pw 'it'\\''s "x" a&b\\'`, secrets)).toBe('sh: login --pw [secret:env:PW]');
+  });
 });
 
 describe('plan: secrets, the ssh transport, probes', () => {
