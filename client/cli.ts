@@ -105,7 +105,7 @@ export function buildProgram(): Command {
 
   const operatorHelp = {
     retry: 'run the failed step again on the hosts that failed',
-    skip: 'go on without a failed host (only where the plan allows; never the DB owner)',
+    skip: 'go on without failed hosts (only where the plan allows; never the DB owner); with several failed, the rest still wait for a decision',
     rollback: 'roll the fleet back: stop services, restore the database, return hosts to the source version',
   } as const;
   for (const action of ['retry', 'skip', 'rollback'] as const) {
@@ -113,13 +113,13 @@ export function buildProgram(): Command {
       .command(`${action} <run>`)
       .description(`guided failure: ${operatorHelp[action]}`)
       .requiredOption('--as <name>', 'who decides (recorded)')
-      .option('--host <id>', action === 'skip' ? 'the failed host to skip (required)' : 'ignored', undefined)
+      .option('--host <id...>', action === 'skip' ? 'the failed host(s) to skip (required; several: --host a b, or --host a --host b)' : 'ignored')
       .option('--comment <text>', 'recorded with the decision')
-      .action(async (run: string, opts: { as: string; host?: string; comment?: string }) => {
+      .action(async (run: string, opts: { as: string; host?: string[]; comment?: string }) => {
         const client = await connectClient();
         const status = await operate(client, run, action, {
           operator: opts.as,
-          ...(opts.host ? { host: opts.host } : {}),
+          ...(opts.host?.length ? { hosts: opts.host } : {}),
           ...(opts.comment ? { comment: opts.comment } : {}),
         });
         console.log(`${action} accepted from ${opts.as}`);

@@ -17,7 +17,7 @@ export function formatStatus(workflowId: string, status: RunStatus): string {
     lines.push(`  waiting for an operator${waiting.rollingBack ? ' (during rollback)' : ''}: ${waiting.reason}`);
     for (const host of waiting.hosts) lines.push(`    ${host.host}: ${host.error}\n      ${host.outputTail.trim().split('\n').slice(-3).join('\n      ')}`);
     lines.push(
-      `    choose: ${waiting.options.map((o) => `cutover ${o} ${workflowId} --as NAME${o === 'skip' ? ` --host ${waiting.skippable.join('|')}` : ''}`).join('  |  ')}`,
+      `    choose: ${waiting.options.map((o) => `cutover ${o} ${workflowId} --as NAME${o === 'skip' ? ` --host ${waiting.skippable.length > 1 ? `ID... (of ${waiting.skippable.join(', ')})` : waiting.skippable.join('')}` : ''}`).join('  |  ')}`,
     );
     if (waiting.expiresAt) lines.push(`    rolls back automatically at ${waiting.expiresAt}`);
   }

@@ -12,7 +12,7 @@ export type UpgradeEvent =
   | { type: 'GATE_APPROVED' }
   | { type: 'GATE_REJECTED'; reason: string }
   | { type: 'OPERATOR_RETRY' }
-  | { type: 'OPERATOR_SKIP'; host: string }
+  | { type: 'OPERATOR_SKIP'; hosts: string[] }
   | { type: 'OPERATOR_ROLLBACK'; reason: string }
   | { type: 'ROLLBACK_SUCCEEDED' }
   | { type: 'ROLLBACK_FAILED'; reason: string }

@@ -19,14 +19,24 @@ export function skippableHosts(plan: UpgradePlan, step: StepName | undefined, fa
   });
 }
 
+/** The hosts a skip names: `host`, `hosts`, or both, each once. */
+export function hostsToSkip(input: OperatorInput): string[] {
+  const named = [...(input.host ? [input.host] : []), ...(Array.isArray(input.hosts) ? input.hosts : [])];
+  return [...new Set(named)];
+}
+
 export function refuseOperatorAction(awaiting: AwaitingOperator | undefined, action: OperatorAction, input: OperatorInput): string | undefined {
   if (typeof input?.operator !== 'string' || input.operator.trim() === '') return 'an operator name is required';
   if (!awaiting) return 'the run is not waiting for an operator';
   if (action === 'skip') {
-    if (!input.host) return `name the host to skip (failed: ${awaiting.hosts.map((h) => h.host).join(', ') || 'none'})`;
-    if (!awaiting.hosts.some((h) => h.host === input.host)) return `${input.host} is not a failed host of this step`;
-    if (!awaiting.skippable.includes(input.host)) {
-      return `${input.host} cannot be skipped: the DB-owning host, required verify steps and roles without allowSkip never can`;
+    if (input.hosts !== undefined && (!Array.isArray(input.hosts) || input.hosts.some((host) => typeof host !== 'string'))) return '"hosts" must be a list of host ids';
+    const hosts = hostsToSkip(input);
+    if (hosts.length === 0) return `name the host to skip (failed: ${awaiting.hosts.map((h) => h.host).join(', ') || 'none'})`;
+    const notFailed = hosts.filter((host) => !awaiting.hosts.some((h) => h.host === host));
+    if (notFailed.length > 0) return `${notFailed.join(', ')} ${notFailed.length === 1 ? 'is not a failed host' : 'are not failed hosts'} of this step`;
+    const unskippable = hosts.filter((host) => !awaiting.skippable.includes(host));
+    if (unskippable.length > 0) {
+      return `${unskippable.join(', ')} cannot be skipped: the DB-owning host, required verify steps and roles without allowSkip never can`;
     }
   }
   return undefined;

@@ -45,7 +45,9 @@ export type OperatorAction = 'retry' | 'skip' | 'rollback';
 
 export interface OperatorInput {
   operator: string;
+  /** The failed host to skip (skip only); `hosts` names several at once. */
   host?: string;
+  hosts?: string[];
   comment?: string;
 }
 

@@ -20,7 +20,7 @@ import { initialTransition, transition } from 'xstate';
 import type { DatabaseOutcome, HostOutcome } from '../activities';
 import { normalizeDecision, openGate, quorumReached, refuseDecision } from '../core/gates';
 import { PUBLIC_PHASE, upgradeMachine, type MachineState, type UpgradeAction, type UpgradeEvent } from '../core/machine';
-import { refuseOperatorAction, skippableHosts } from '../core/operator';
+import { hostsToSkip, refuseOperatorAction, skippableHosts } from '../core/operator';
 import { type Gate, type GateName, type UpgradePlan, durationMs, failureLimit, validatePlan } from '../core/plan';
 import { type DatabaseTask, type PhaseName, type StepBatch, type StepName, PHASE_TITLES, backupName, planRun } from '../core/planner';
 import { planRollback } from '../core/rollback';
@@ -108,6 +108,8 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   /** Host-steps already done (`step/host`), so a retried phase or rollback runs only what is left. */
   const done = new Set<string>();
   const skipped = new Set<string>();
+  /** Hosts the operator let the rollback go on without. */
+  const rollbackSkipped = new Set<string>();
   /** How the pending gate was decided; set by the handler that decides it, so later decisions are refused. */
   let gateOutcome: GateOutcome | undefined;
   let operatorChoice: UpgradeEvent | undefined;
@@ -206,23 +208,27 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   // --- Guided failure -------------------------------------------------------------------------------------------
   const choose = (action: OperatorAction, input: OperatorInput) => {
     const operator = input.operator.trim();
-    status.decisions.push({
-      gate: 'guided-failure',
-      approver: operator,
-      decision: action,
-      ...(input.host ? { host: input.host } : {}),
-      ...(input.comment ? { comment: input.comment } : {}),
-      at: new Date().toISOString(),
-    });
+    const hosts = action === 'skip' ? hostsToSkip(input) : [];
+    // One decision per host skipped, so the record says who let each host go without the step.
+    for (const host of hosts.length > 0 ? hosts : [undefined]) {
+      status.decisions.push({
+        gate: 'guided-failure',
+        approver: operator,
+        decision: action,
+        ...(host ? { host } : {}),
+        ...(input.comment ? { comment: input.comment } : {}),
+        at: new Date().toISOString(),
+      });
+    }
     // One decision per failure: a second one arriving in the same workflow task is refused by the validators.
     status.awaitingOperator = undefined;
     if (action === 'retry') operatorChoice = { type: 'OPERATOR_RETRY' };
-    else if (action === 'skip') operatorChoice = { type: 'OPERATOR_SKIP', host: input.host as string };
+    else if (action === 'skip') operatorChoice = { type: 'OPERATOR_SKIP', hosts };
     else operatorChoice = { type: 'OPERATOR_ROLLBACK', reason: `rollback chosen by ${operator}${input.comment ? `: ${input.comment}` : ''}` };
   };
   const operatorHandlers = [
     ['retry', retrySignal, retryUpdate, 'Run the failed step again on the hosts that failed: {"operator": "name"}'],
-    ['skip', skipSignal, skipUpdate, 'Go on without a failed host, where the plan allows: {"operator": "name", "host": "id"}'],
+    ['skip', skipSignal, skipUpdate, 'Go on without failed hosts, where the plan allows: {"operator": "name", "host": "id"} or {"operator": "name", "hosts": ["id", ...]}'],
     ['rollback', rollbackSignal, rollbackUpdate, 'Roll the whole fleet back to the source version: {"operator": "name"}'],
   ] as const;
   for (const [action, signal, update, description] of operatorHandlers) {
@@ -273,32 +279,42 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
 
   const waitForOperator = async (rollingBack: boolean, reason: string, failedPhase: string): Promise<UpgradeEvent> => {
     const timeoutMs = !rollingBack && plan.execution.operatorTimeout ? durationMs(plan.execution.operatorTimeout) : undefined;
-    const skippable = skippableHosts(plan, lastFailure.step, lastFailure.hosts.map((h) => h.host));
-    status.awaitingOperator = {
-      phase: failedPhase,
-      ...(lastFailure.step ? { step: lastFailure.step } : {}),
-      rollingBack,
-      reason,
-      hosts: lastFailure.hosts,
-      options: skippable.length ? ['retry', 'skip', 'rollback'] : ['retry', 'rollback'],
-      skippable,
-      ...(timeoutMs ? { expiresAt: new Date(Date.now() + timeoutMs).toISOString() } : {}),
-    };
-    operatorChoice = undefined;
-    publish();
+    const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+    let undecided = lastFailure.hosts;
     try {
-      const inTime = timeoutMs === undefined ? (await condition(() => operatorChoice !== undefined), true) : await condition(() => operatorChoice !== undefined, timeoutMs);
-      if (!inTime) {
-        status.decisions.push({ gate: 'guided-failure', approver: 'timer', decision: 'rollback', at: new Date().toISOString() });
-        return { type: 'OPERATOR_ROLLBACK', reason: `no operator decision within ${plan.execution.operatorTimeout}: ${reason}` };
+      for (;;) {
+        const skippable = skippableHosts(plan, lastFailure.step, undecided.map((h) => h.host));
+        status.awaitingOperator = {
+          phase: failedPhase,
+          ...(lastFailure.step ? { step: lastFailure.step } : {}),
+          rollingBack,
+          reason,
+          hosts: undecided,
+          options: skippable.length ? ['retry', 'skip', 'rollback'] : ['retry', 'rollback'],
+          skippable,
+          ...(deadline !== undefined ? { expiresAt: new Date(deadline).toISOString() } : {}),
+        };
+        operatorChoice = undefined;
+        publish();
+        const decided = () => operatorChoice !== undefined;
+        const inTime = deadline === undefined ? (await condition(decided), true) : await condition(decided, Math.max(1, deadline - Date.now()));
+        if (!inTime) {
+          status.decisions.push({ gate: 'guided-failure', approver: 'timer', decision: 'rollback', at: new Date().toISOString() });
+          return { type: 'OPERATOR_ROLLBACK', reason: `no operator decision within ${plan.execution.operatorTimeout}: ${reason}` };
+        }
+        const choice = operatorChoice as unknown as UpgradeEvent;
+        if (choice.type !== 'OPERATOR_SKIP') return choice;
+        for (const id of choice.hosts) {
+          skipped.add(id);
+          if (rollingBack) rollbackSkipped.add(id);
+          (status.hosts[id] as HostStatus).state = 'skipped';
+        }
+        const rest = undecided.filter((h) => !choice.hosts.includes(h.host));
+        // Skipping one of several failed hosts is no decision about the others: running the step again on them is
+        // a retry, which the operator did not choose. Recorded runs went on after any skip, so only new ones wait.
+        if (rest.length === 0 || !patched('skip-waits-for-every-failed-host')) return choice;
+        undecided = rest;
       }
-      const choice = operatorChoice as unknown as UpgradeEvent;
-      if (choice.type === 'OPERATOR_SKIP') {
-        skipped.add(choice.host);
-        const host = status.hosts[choice.host] as HostStatus;
-        host.state = 'skipped';
-      }
-      return choice;
     } finally {
       status.awaitingOperator = undefined;
     }
@@ -530,7 +546,6 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   };
 
   // --- Rollback by compensation ---------------------------------------------------------------------------------
-  const rollbackSkipped = new Set<string>();
   let restored = false;
   const runRollback = async (): Promise<UpgradeEvent> => {
     for (const step of planRollback(plan, undoLog)) {
@@ -571,9 +586,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
         return waitAtGate(action.params.gate);
       case 'awaitOperator': {
         const failedPhase = action.params.rollingBack ? 'rolling-back' : PUBLIC_PHASE[context.failedIn ?? 'preflight'];
-        const choice = await waitForOperator(action.params.rollingBack, context.failure ?? 'a step failed', failedPhase);
-        if (action.params.rollingBack && choice.type === 'OPERATOR_SKIP') rollbackSkipped.add(choice.host);
-        return choice;
+        return waitForOperator(action.params.rollingBack, context.failure ?? 'a step failed', failedPhase);
       }
       case 'runRollback':
         return runRollback();

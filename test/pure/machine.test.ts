@@ -161,7 +161,7 @@ describe('upgradeMachine', () => {
     const [retried, again] = transition(upgradeMachine, waiting, { type: 'OPERATOR_RETRY' });
     expect(retried.value).toBe(state);
     expect(work(again)).toEqual([{ type: 'runPhase', params: { phase: PHASE_OF_STATE[state] } }]);
-    const [skipped] = transition(upgradeMachine, waiting, { type: 'OPERATOR_SKIP', host: 'appv-03' });
+    const [skipped] = transition(upgradeMachine, waiting, { type: 'OPERATOR_SKIP', hosts: ['appv-03'] });
     expect(skipped.value).toBe(state);
     const [rolling] = transition(upgradeMachine, waiting, { type: 'OPERATOR_ROLLBACK', reason: 'abort' });
     expect(rolling.value).toBe('rollingBack');

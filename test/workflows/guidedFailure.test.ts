@@ -2,11 +2,12 @@
  * Guided failure and rollback by compensation, on a real Temporal server against a real lab: whatever fails, the
  * fleet ends either upgraded or back at the source version with the database identical to the backup.
  */
-import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { CancelledFailure, WorkflowFailedError, type WorkflowHandle, WorkflowUpdateFailedError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { PROFILES, hostIds, labFault, labOps, labStatus, type LabStatus } from '../../lab/lab';
+import type { RunStatus } from '../../core/status';
 import { rejectUpdate, retryUpdate, rollbackSignal, rollbackUpdate, skipUpdate, statusQuery } from '../../workflows/messages';
-import { approvedRun, atGate, atGuidedFailure, freshLab, labPlan, quickRetries, recordHistory, useTemporalClient } from '../helpers';
+import { approvedRun, atGate, atGuidedFailure, freshLab, labPlan, quickRetries, recordHistory, useTemporalClient, waitFor } from '../helpers';
 
 const temporal = useTemporalClient();
 
@@ -18,6 +19,13 @@ function expectRolledBack(lab: LabStatus, checksumBefore: string) {
   for (const host of lab.hosts) {
     expect(host, host.id).toMatchObject({ version: '4.1-SP1', services: { AppVServer: 'running' }, online: true });
   }
+}
+
+async function waitForStatus(handle: WorkflowHandle, ready: (status: RunStatus) => boolean): Promise<RunStatus> {
+  return waitFor(async () => {
+    const status = await handle.query(statusQuery);
+    return ready(status) ? status : undefined;
+  }, 'the status expected');
 }
 
 describe('a permanent failure, then rollback from guided failure', () => {
@@ -98,6 +106,46 @@ describe('guided failure', () => {
     });
     const state = labStatus(lab);
     expect(state.hosts.filter((h) => h.version === '4.5').map((h) => h.id)).toEqual(['appv-01', 'appv-02', 'appv-04']);
+  });
+
+  it('a skip decides only for the hosts it names: the others still wait, and nothing runs again until a retry', async () => {
+    const hosts = hostIds(PROFILES.appv!, 5);
+    const lab = freshLab({ hosts: 5 });
+    for (const host of ['appv-03', 'appv-04', 'appv-05']) labFault(lab, host, 'install', 'always');
+    const installs = (host: string) => labOps(lab).filter((o) => o.host === host && o.op.startsWith('install'));
+    await approvedRun(temporal.client, quickRetries(labPlan(hosts)), lab, async (handle) => {
+      const failed = await atGuidedFailure(handle);
+      expect(failed.awaitingOperator?.hosts.map((h) => h.host)).toEqual(['appv-03', 'appv-04', 'appv-05']);
+      const triedBefore = { 'appv-04': installs('appv-04').length, 'appv-05': installs('appv-05').length };
+
+      await handle.executeUpdate(skipUpdate, { args: [{ operator: 'olga', host: 'appv-03' }] });
+      const stillWaiting = await waitForStatus(handle, (s) => s.awaitingOperator?.hosts.length === 2);
+      expect(stillWaiting.awaitingOperator).toMatchObject({ step: 'upgrade', skippable: ['appv-04', 'appv-05'], options: ['retry', 'skip', 'rollback'] });
+      expect(stillWaiting.hosts['appv-03']?.state).toBe('skipped');
+      const refused = await handle.executeUpdate(skipUpdate, { args: [{ operator: 'olga', hosts: ['appv-04', 'appv-03'] }] }).catch((e: unknown) => e);
+      expect((refused as WorkflowUpdateFailedError).cause?.message).toBe('appv-03 is not a failed host of this step');
+
+      await handle.executeUpdate(skipUpdate, { args: [{ operator: 'piotr', hosts: ['appv-04'], comment: 'replaced next week' }] });
+      const lastOne = await waitForStatus(handle, (s) => s.awaitingOperator?.hosts.length === 1);
+      expect(lastOne.awaitingOperator?.hosts.map((h) => h.host)).toEqual(['appv-05']);
+      // Skipping appv-03 and appv-04 ran no installer anywhere.
+      expect({ 'appv-04': installs('appv-04').length, 'appv-05': installs('appv-05').length }).toEqual(triedBefore);
+
+      labFault(lab, 'appv-05', 'install', 'clear');
+      await handle.executeUpdate(retryUpdate, { args: [{ operator: 'olga' }] });
+      expect((await handle.result()).outcome).toBe('completed');
+      const final = await handle.query(statusQuery);
+      expect(final.decisions.filter((d) => d.gate === 'guided-failure').map((d) => [d.approver, d.decision, d.host])).toEqual([
+        ['olga', 'skip', 'appv-03'],
+        ['piotr', 'skip', 'appv-04'],
+        ['olga', 'retry', undefined],
+      ]);
+      expect(final.hostCounts).toEqual({ online: 3, skipped: 2 });
+      await recordHistory(handle, 'skip-several');
+    });
+    expect(installs('appv-04').length).toBe(2);
+    expect(installs('appv-05').at(-1)?.result).toBe('ok');
+    expect(labStatus(lab).hosts.filter((h) => h.version === '4.5').map((h) => h.id)).toEqual(['appv-01', 'appv-02', 'appv-05']);
   });
 
   it('never offers to skip the DB-owning host', async () => {
