@@ -106,29 +106,40 @@ export async function inWindow<T>(items: T[], window: number, run: (item: T) => 
   await Promise.all(Array.from({ length: Math.min(window, items.length) }, lane));
 }
 
+export interface GroupLimits {
+  maxHosts: number;
+  /** Most batches a group runs, so a child's history stays short; a wave with more is split, in order. */
+  maxBatches?: number;
+  /** With a gate before each wave, a group never holds two waves, so the gate can open between children. */
+  wavePerGroup: boolean;
+}
+
 /**
- * Splits a phase's batches into the groups its child workflows run: whole waves (a wave's start follows its upgrade
- * in the same child), or single batches where there are no waves, up to `maxHosts` hosts a group (at least one
- * unit). With a gate before each wave, a group is one wave, so the gate can open between children.
+ * Splits a phase's batches into the groups its child workflows run, in order: whole waves (a wave's start follows
+ * its upgrade in the same child) or single batches where there are no waves, up to `maxHosts` hosts and
+ * `maxBatches` batches a group (at least one unit). Only a wave of more than `maxBatches` batches is cut, into
+ * consecutive groups: the children run one after another, so its start still follows its upgrade.
  */
-export function groupsOf(batches: StepBatch[], maxHosts: number, wavePerGroup: boolean): StepBatch[][] {
+export function groupsOf(batches: StepBatch[], { maxHosts, maxBatches = Infinity, wavePerGroup }: GroupLimits): StepBatch[][] {
   const units: StepBatch[][] = [];
   for (const batch of batches) {
     const last = units[units.length - 1];
-    if (last && batch.wave !== undefined && last[0]?.wave === batch.wave) last.push(batch);
+    if (last && batch.wave !== undefined && last[0]?.wave === batch.wave && last.length < maxBatches) last.push(batch);
     else units.push([batch]);
   }
   const groups: StepBatch[][] = [];
-  let size = 0;
+  let hostsInGroup = 0;
   for (const unit of units) {
     const hosts = new Set(unit.flatMap((batch) => batch.tasks.map((task) => task.host))).size;
     const last = groups[groups.length - 1];
-    if (last && !wavePerGroup && size + hosts <= maxHosts) {
+    const sameWave = last !== undefined && unit[0]?.wave !== undefined && last[last.length - 1]?.wave === unit[0].wave;
+    const fits = last !== undefined && hostsInGroup + hosts <= maxHosts && last.length + unit.length <= maxBatches;
+    if (last && fits && (!wavePerGroup || sameWave)) {
       last.push(...unit);
-      size += hosts;
+      hostsInGroup += hosts;
     } else {
       groups.push([...unit]);
-      size = hosts;
+      hostsInGroup = hosts;
     }
   }
   return groups;

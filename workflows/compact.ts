@@ -3,6 +3,7 @@
  * per host is kept in the parent's history once per step. Pure; the round trip is tested in test/pure.
  */
 import type { HostOutcome } from '../activities';
+import { keepEnd } from '../core/budget';
 import type { Transport } from '../core/plan';
 import type { HostTask, StepBatch } from '../core/planner';
 
@@ -61,18 +62,16 @@ export interface CompactOutcomes {
 }
 
 /**
- * A failed host's output as a child returns it: the end of it, so a thousand hosts failing at once still fit in a
- * result (Temporal refuses payloads over 2 MB).
+ * `tailChars`: how much of each output the result keeps, the host's share of what a child may return (Temporal
+ * refuses payloads over 2 MB, and a thousand hosts may fail at once or record an installer's report).
  */
-export const FAILED_TAIL_CHARS = 512;
-
-export function compactOutcomes(batch: StepBatch, outcomes: HostOutcome[]): CompactOutcomes {
+export function compactOutcomes(batch: StepBatch, outcomes: HostOutcome[], tailChars: number): CompactOutcomes {
   const keepTails = batch.step === 'version' || batch.record === true;
   const ok = outcomes.filter((outcome) => outcome.ok);
   return {
     ok: ok.map((outcome) => outcome.host),
-    ...(keepTails ? { tails: Object.fromEntries(ok.map((outcome) => [outcome.host, outcome.outputTail])) } : {}),
-    failed: outcomes.filter((outcome) => !outcome.ok).map((outcome) => ({ ...outcome, outputTail: outcome.outputTail.slice(-FAILED_TAIL_CHARS) })),
+    ...(keepTails ? { tails: Object.fromEntries(ok.map((outcome) => [outcome.host, keepEnd(outcome.outputTail, tailChars)])) } : {}),
+    failed: outcomes.filter((outcome) => !outcome.ok).map((outcome) => ({ ...outcome, outputTail: keepEnd(outcome.outputTail, tailChars) })),
   };
 }
 

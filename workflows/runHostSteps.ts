@@ -1,8 +1,10 @@
 /**
- * runHostSteps: a child of upgradeFleet that runs a group of its batches (up to execution.hostsPerWorkflow hosts),
+ * runHostSteps: a child of upgradeFleet that runs a group of its batches (up to execution.hostsPerWorkflow hosts and
+ * core/budget.ts BATCHES_PER_CHILD batches),
  * so the parent's history holds one child per group instead of every batch's activity. It decides nothing about
  * the run: it reports each batch's outcomes, and stops starting batches once the failures exceed its budget.
  */
+import { CHILD_RESULT_CHARS, tailShare } from '../core/budget';
 import { inWindow, runStepBatch, segments, windowFor } from './batches';
 import { type CompactBatch, type CompactOutcomes, compactOutcomes, expandBatch } from './compact';
 
@@ -21,6 +23,7 @@ export async function runHostSteps(input: HostStepsInput): Promise<HostStepsResu
   const batches = input.batches.map(expandBatch);
   const index = new Map(batches.map((batch, i) => [batch, i]));
   const results: (CompactOutcomes | null)[] = batches.map(() => null);
+  const tailChars = tailShare(CHILD_RESULT_CHARS, batches.reduce((hosts, batch) => hosts + batch.tasks.length, 0));
   // A host that failed a step takes no later step of this group (its start never follows a failed upgrade).
   const failed = new Set<string>();
   const over = () => failed.size > input.failureBudget;
@@ -34,7 +37,7 @@ export async function runHostSteps(input: HostStepsInput): Promise<HostStepsResu
         if (batch.tasks.length === 0) return;
         const outcomes = await runStepBatch(batch);
         for (const outcome of outcomes) if (!outcome.ok) failed.add(outcome.host);
-        results[index.get(whole) as number] = compactOutcomes(batch, outcomes);
+        results[index.get(whole) as number] = compactOutcomes(batch, outcomes, tailChars);
       },
       over,
     );

@@ -23,6 +23,7 @@ import { PUBLIC_PHASE, upgradeMachine, type MachineState, type UpgradeAction, ty
 import { hostsToSkip, refuseOperatorAction, skippableHosts } from '../core/operator';
 import { type Gate, type GateName, type UpgradePlan, durationMs, failureLimit, validatePlan } from '../core/plan';
 import { type DatabaseTask, type PhaseName, type StepBatch, type StepName, PHASE_TITLES, backupName, planRun } from '../core/planner';
+import { BATCHES_IN_PARENT, BATCHES_PER_CHILD, FAILED_TAILS_CHARS, RECORDS_CHARS, keepEnd, recordedOutputs, tailShare } from '../core/budget';
 import { planRollback } from '../core/rollback';
 import {
   HOST_STATES,
@@ -321,6 +322,13 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   };
 
   // --- Host steps ---------------------------------------------------------------------------------------------
+  // Outputs kept in the status share fixed budgets, so the status query and the run's result stay far below
+  // Temporal's 2 MB payload limit however large the fleet (core/budget.ts).
+  const recordChars = tailShare(RECORDS_CHARS, recordedOutputs(plan));
+  const failedTailChars = tailShare(FAILED_TAILS_CHARS, plan.hosts.length);
+  const record = (step: string, host: string, output: string) => {
+    status.records.push({ step, host, output: keepEnd(output.trim(), recordChars) });
+  };
   const allowedSources = plan.upgradePaths[plan.target] ?? [];
 
   /** Applies a batch's outcomes to the hosts; returns the hosts that failed and why. */
@@ -339,12 +347,13 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
         error = `${outcome.host} is at ${printed}, but the plan's source is ${plan.source}: a rollback returns hosts to the source, so every host must be at it (upgrade it to ${plan.source} first, or run a plan for ${printed} hosts)`;
       }
       if (error) {
+        const outputTail = keepEnd(outcome.outputTail, failedTailChars);
         host.state = 'failed';
         host.error = error;
-        host.outputTail = outcome.outputTail;
-        failures.push({ host: outcome.host, error, outputTail: outcome.outputTail });
+        host.outputTail = outputTail;
+        failures.push({ host: outcome.host, error, outputTail });
       } else {
-        if (batch.record) status.records.push({ step: batch.step, host: outcome.host, output: outcome.outputTail.trim() });
+        if (batch.record) record(batch.step, outcome.host, outcome.outputTail);
         done.add(`${batch.step}/${outcome.host}`);
         host.state = STATE_AFTER_STEP[batch.step];
         delete host.error;
@@ -426,8 +435,17 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
       return options.beforeWave(batch.wave);
     };
 
-    if (hosts > plan.execution.hostsPerWorkflow && patched('host-steps-in-child-workflows')) {
-      for (const group of groupsOf(all, plan.execution.hostsPerWorkflow, options.beforeWave !== undefined)) {
+    // Children by hosts keep payloads small; children by batches keep histories short (one-host batches of a long
+    // step on a large fleet). Each rule is its own patch, so runs recorded before it replay as they ran.
+    const inChildren =
+      (hosts > plan.execution.hostsPerWorkflow && patched('host-steps-in-child-workflows')) || (all.length > BATCHES_IN_PARENT && patched('children-by-batch-count'));
+    if (inChildren) {
+      const wavePerGroup = options.beforeWave !== undefined;
+      const byHosts = groupsOf(all, { maxHosts: plan.execution.hostsPerWorkflow, wavePerGroup });
+      const byHostsAndBatches = groupsOf(all, { maxHosts: plan.execution.hostsPerWorkflow, maxBatches: BATCHES_PER_CHILD, wavePerGroup });
+      const sameGroups = byHosts.length === byHostsAndBatches.length && byHosts.every((group, i) => group.length === byHostsAndBatches[i]?.length);
+      const groups = sameGroups || !patched('child-batch-budget') ? byHosts : byHostsAndBatches;
+      for (const group of groups) {
         if (over()) break;
         const decision = await gateBefore(group[0]);
         if (decision) return { event: decision };
@@ -443,7 +461,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
           results = child.batches;
         } catch (error) {
           if (isCancellation(error)) throw error;
-          results = batches.map((batch) => compactOutcomes(batch, outcomesOfLostBatch(batch, error)));
+          results = batches.map((batch) => compactOutcomes(batch, outcomesOfLostBatch(batch, error), failedTailChars));
         }
         batches.forEach((batch, i) => {
           const result = results[i];
@@ -485,7 +503,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
       }
       try {
         const outcome = await databaseActivity(prerequisite.check)(prerequisite.check);
-        status.records.push({ step: `prerequisite:${prerequisite.name}`, host: prerequisite.check.host, output: outcome.outputTail.trim() });
+        record(`prerequisite:${prerequisite.name}`, prerequisite.check.host, outcome.outputTail);
       } catch (error) {
         return { type: 'PHASE_FAILED', reason: `prerequisite ${prerequisite.name} is not met: ${databaseFailure(prerequisite.check, error)}` };
       }
@@ -521,7 +539,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
         status.backup = { name: run.backup, checksum };
         undoLog.push({ phase: status.phase, step: 'backup', hosts: [], undo: { restoreBackup: run.backup, checksum } });
       }
-      if (task.action === 'rehearse') status.records.push({ step: 'rehearse', host: task.host, output: result.outputTail.trim() });
+      if (task.action === 'rehearse') record('rehearse', task.host, result.outputTail);
     }
     const { problem, event } = await runBatches(run.phases[phase].batches, {
       label: phase,

@@ -5,7 +5,9 @@ import { failureLimit, validatePlan } from '../../core/plan';
 import { type StepBatch, planRun, siteTaskQueue } from '../../core/planner';
 import { groupsOf, segments, windowFor } from '../../workflows/batches';
 import { compactBatch, compactOutcomes, expandBatch, expandOutcomes } from '../../workflows/compact';
-import { fleetOf, rawExample } from './fixtures';
+import { FAILED_TAILS_CHARS, OUTPUT_TAIL_MAX, RECORDS_CHARS, keepEnd, recordedOutputs, tailShare } from '../../core/budget';
+import { OUTPUT_TAIL_CHARS } from '../../transport/transport';
+import { fleetOf, rawExample, validExample } from './fixtures';
 
 const BACKUP = 'backup-1';
 const hostsOf = (batch: StepBatch) => batch.tasks.map((task) => task.host);
@@ -104,14 +106,27 @@ describe('what children get and return', () => {
       { host: 'h1', ok: true, exitCode: 0, outputTail: 'services stopped\n', attempt: 1 },
       { host: 'h2', ok: false, exitCode: 2, outputTail: 'REFUSED: users signed in\n', attempt: 3 },
     ];
-    const compact = compactOutcomes(stop, outcomes);
+    const compact = compactOutcomes(stop, outcomes, 4096);
     expect(compact).toEqual({ ok: ['h1'], failed: [outcomes[1]] });
     expect(expandOutcomes(compact).map((o) => [o.host, o.ok])).toEqual([
       ['h1', true],
       ['h2', false],
     ]);
-    const version = compactOutcomes({ ...stop, step: 'version' }, [{ ...outcomes[0]!, outputTail: '4.1-SP1\n' }]);
+    const version = compactOutcomes({ ...stop, step: 'version' }, [{ ...outcomes[0]!, outputTail: '4.1-SP1\n' }], 4096);
     expect(expandOutcomes(version)[0]?.outputTail).toBe('4.1-SP1\n');
+  });
+
+  it('keeps the end of each output within the share it is given, marked where it was cut', () => {
+    const report = `${'x'.repeat(3000)}\nvalidation: 12 packages OK\n`;
+    const outcomes = [
+      { host: 'h1', ok: true, exitCode: 0, outputTail: report, attempt: 1 },
+      { host: 'h2', ok: false, exitCode: 2, outputTail: report, attempt: 1 },
+    ];
+    const compact = compactOutcomes({ ...stop, record: true }, outcomes, 100);
+    expect(compact.tails?.h1).toHaveLength(100);
+    expect(compact.tails?.h1?.startsWith('…')).toBe(true);
+    expect(compact.tails?.h1?.endsWith('validation: 12 packages OK\n')).toBe(true);
+    expect(compact.failed[0]?.outputTail).toBe(compact.tails?.h1);
   });
 });
 
@@ -135,11 +150,52 @@ describe('grouping and windows', () => {
 
   it('groups whole waves (or batches) up to the host limit, one wave a group when waves are gated', () => {
     const waves = [batch('upgrade', ['a'], 0), batch('start', ['a'], 0), batch('upgrade', ['b'], 1), batch('start', ['b'], 1), batch('upgrade', ['c'], 2), batch('start', ['c'], 2)];
-    expect(groupsOf(waves, 2, false).map((g) => g.length)).toEqual([4, 2]);
-    expect(groupsOf(waves, 2, true).map((g) => g.length)).toEqual([2, 2, 2]);
+    expect(groupsOf(waves, { maxHosts: 2, wavePerGroup: false }).map((g) => g.length)).toEqual([4, 2]);
+    expect(groupsOf(waves, { maxHosts: 2, wavePerGroup: true }).map((g) => g.length)).toEqual([2, 2, 2]);
     const flat = [batch('drain', ['a', 'b']), batch('drain', ['c', 'd']), batch('drain', ['e'])];
-    expect(groupsOf(flat, 4, false).map((g) => g.flatMap(hostsOf))).toEqual([['a', 'b', 'c', 'd'], ['e']]);
+    expect(groupsOf(flat, { maxHosts: 4, wavePerGroup: false }).map((g) => g.flatMap(hostsOf))).toEqual([['a', 'b', 'c', 'd'], ['e']]);
     // A batch larger than the limit is a group of its own: a child runs whole batches.
-    expect(groupsOf(flat, 1, false).map((g) => g.flatMap(hostsOf))).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+    expect(groupsOf(flat, { maxHosts: 1, wavePerGroup: false }).map((g) => g.flatMap(hostsOf))).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+  });
+
+  it('caps the batches of a group, cutting only a wave that alone has more, into consecutive groups', () => {
+    // One-host batches, as a long installer runs: a wave of 3 upgrades then 3 starts.
+    const wave = [...['a', 'b', 'c'].map((h) => batch('upgrade', [h], 0)), ...['a', 'b', 'c'].map((h) => batch('start', [h], 0))];
+    const next = [batch('upgrade', ['d'], 1), batch('start', ['d'], 1)];
+    const limits = { maxHosts: 100, maxBatches: 4 };
+    expect(groupsOf([...wave, ...next], { ...limits, wavePerGroup: false }).map((g) => g.map((b) => `${b.step}:${hostsOf(b)}`))).toEqual([
+      ['upgrade:a', 'upgrade:b', 'upgrade:c', 'start:a'],
+      ['start:b', 'start:c', 'upgrade:d', 'start:d'],
+    ]);
+    // Gated waves: the pieces of one wave may share a group, two waves never do.
+    expect(groupsOf([...wave, ...next], { ...limits, wavePerGroup: true }).map((g) => g.length)).toEqual([4, 2, 2]);
+    const drains = ['a', 'b', 'c', 'd', 'e'].map((h) => batch('drain', [h]));
+    expect(groupsOf(drains, { maxHosts: 100, maxBatches: 2, wavePerGroup: false }).map((g) => g.length)).toEqual([2, 2, 1]);
+  });
+});
+
+describe('output budgets', () => {
+  it('shares a budget among the outputs, whole for a small fleet, the end of each for a large one', () => {
+    expect(tailShare(RECORDS_CHARS, 10)).toBe(OUTPUT_TAIL_MAX);
+    expect(tailShare(RECORDS_CHARS, 1_000)).toBe(Math.floor(RECORDS_CHARS / 1_000));
+    expect(tailShare(RECORDS_CHARS, 1_000_000)).toBe(64);
+    expect(OUTPUT_TAIL_MAX).toBe(OUTPUT_TAIL_CHARS);
+    expect(keepEnd('abcdef', 6)).toBe('abcdef');
+    expect(keepEnd('abcdef', 4)).toBe('…def');
+  });
+
+  it('counts the outputs a plan may record: recorded steps of every host, the rehearsal, the prerequisites', () => {
+    const plan = validExample((raw) => {
+      raw.roles['management-server'].steps.upgrade.record = true;
+    });
+    expect(recordedOutputs(plan)).toBe(plan.hosts.length + 1 + plan.prerequisites.length);
+  });
+
+  it('keeps the status of 10,000 hosts that all recorded a long report, and 2,000 that failed, under 2 MB', () => {
+    const hosts = 10_000;
+    const record = tailShare(RECORDS_CHARS, hosts);
+    const failed = tailShare(FAILED_TAILS_CHARS, hosts);
+    // Records, the failed hosts' tails in their host entries and again in the operator's list.
+    expect(hosts * record + 2 * 2_000 * failed).toBeLessThan(1024 * 1024);
   });
 });

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { describe, expect, inject, it } from 'vitest';
+import { BATCHES_IN_PARENT } from '../../core/budget';
 import { type UpgradePlan } from '../../core/plan';
 import { siteTaskQueue } from '../../core/planner';
 import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
@@ -42,6 +43,29 @@ function installerPerHost(plan: UpgradePlan): UpgradePlan {
 }
 
 describe('scale', () => {
+  it('runs a phase of more one-host batches than a parent should hold in child workflows, even on a small fleet', async () => {
+    const count = BATCHES_IN_PARENT + 6;
+    const hosts = hostIds(PROFILES.appv!, count);
+    const lab = freshLab({ hosts: count });
+    // Far fewer hosts than hostsPerWorkflow, but one upgrade batch each: the parent would hold ~7 events per batch.
+    const plan = withExecution(installerPerHost(labPlan(hosts)), { maxParallel: 10 });
+    await approvedRun(temporal.client, plan, lab, async (handle) => {
+      expect((await handle.result()).outcome).toBe('completed');
+      const history = await events(handle);
+      const children = history.flatMap((e) => (e.childWorkflowExecutionStartedEventAttributes ? [e.childWorkflowExecutionStartedEventAttributes.workflowExecution?.workflowId ?? ''] : []));
+      expect(children).toEqual([`${handle.workflowId}/upgradeRest-1`]);
+      const parentHostSteps = history.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runHostStep');
+      // Every other phase is one batch a step; the remaining hosts' upgrades all went to the child.
+      expect(parentHostSteps.length).toBeLessThan(20);
+      expect(history.length).toBeLessThan(300);
+      const status = await handle.query(statusQuery);
+      expect(status.hostCounts).toEqual({ online: count });
+      await recordHistory(handle, 'children-by-batch-count');
+    });
+    const installs = labOps(lab).filter((op) => op.op.startsWith('install'));
+    expect(installs.filter((op) => op.result === 'ok').map((op) => op.host).sort()).toEqual([...hosts].sort());
+  }, 180_000);
+
   it('runs phases over more than hostsPerWorkflow hosts in child workflows, in the seeds order, every host-step once', async () => {
     const hosts = hostIds(PROFILES.appv!, 7);
     const lab = freshLab({ hosts: 7 });
