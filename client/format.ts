@@ -21,6 +21,7 @@ export function formatStatus(workflowId: string, status: RunStatus): string {
     );
     if (waiting.expiresAt) lines.push(`    rolls back automatically at ${waiting.expiresAt}`);
   }
+  for (const child of status.children ?? []) lines.push(`  running in child workflow ${child.workflowId} (${child.phase}, ${child.hosts} hosts)`);
   if (status.backup) lines.push(`  backup: ${status.backup.name} (checksum ${status.backup.checksum.slice(0, 16)}…)`);
   for (const [id, host] of Object.entries(status.hosts)) {
     if (host.state === 'failed') lines.push(`  ✖ ${id}: ${host.error}${host.outputTail ? `\n      ${host.outputTail.trim().split('\n').slice(-3).join('\n      ')}` : ''}`);

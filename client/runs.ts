@@ -2,11 +2,13 @@
 import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { UserError } from '../core/errors';
 import type { UpgradePlan } from '../core/plan';
+import { withChildProgress } from '../core/progress';
 import type { ApprovalInput, OperatorAction, OperatorInput, RunStatus } from '../core/status';
 import {
   FleetAttribute,
   PhaseAttribute,
   approveUpdate,
+  hostStepsProgressQuery,
   rejectUpdate,
   retryUpdate,
   rollbackUpdate,
@@ -57,9 +59,19 @@ function noWorker(error: unknown, id: string): UserError | undefined {
   return undefined;
 }
 
+/** The run's status, with the finished batches of the child workflows it is waiting for laid over it. */
+export async function queryStatus(client: Client, workflowId: string): Promise<RunStatus> {
+  const status = await client.workflow.getHandle(workflowId).query(statusQuery);
+  const progress = await Promise.all(
+    // A child that has just ended answers no more: its outcomes are in the parent's next answer.
+    (status.children ?? []).map((child) => client.workflow.getHandle(child.workflowId).query(hostStepsProgressQuery).catch(() => ({ batches: [] }))),
+  );
+  return withChildProgress(status, progress);
+}
+
 export async function getStatus(client: Client, id: string): Promise<RunStatus> {
   try {
-    return await client.workflow.getHandle(runId(id)).query(statusQuery);
+    return await queryStatus(client, runId(id));
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) throw new UserError(`No run ${runId(id)} in namespace ${client.options.namespace}.`);
     throw noWorker(error, id) ?? error;

@@ -95,6 +95,17 @@ export interface RunStatus {
    */
   undoLog: UndoSummary[];
   failure?: string;
+  /**
+   * Child workflows under way (phases over many hosts or batches run in them): their finished batches are not yet
+   * in `hosts`. Each answers the `progress` query; `cutover status` lays it over this status.
+   */
+  children?: RunningChild[];
+}
+
+export interface RunningChild {
+  workflowId: string;
+  phase: string;
+  hosts: number;
 }
 
 export interface ApprovalInput {

@@ -9,10 +9,10 @@ import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporal
 import { connectClient } from '../client/connection';
 import { formatStatus } from '../client/format';
 import { readPlan } from '../client/readPlan';
-import { decide, startRun } from '../client/runs';
+import { decide, queryStatus, startRun } from '../client/runs';
 import { HOST_STATES, type RunStatus } from '../core/status';
 import { labStatus, labUp } from '../lab/lab';
-import { statusQuery, workflowIdForFleet } from '../workflows/messages';
+import { workflowIdForFleet } from '../workflows/messages';
 import type { upgradeFleet } from '../workflows/upgradeFleet';
 import { PROJECT_ROOT } from './temporalBinary';
 import { uiRunUrl, untilInterrupted, upStack, type Stack } from './stack';
@@ -36,7 +36,7 @@ async function follow(client: Client, handle: WorkflowHandle<typeof upgradeFleet
   );
   for (;;) {
     const finished = await Promise.race([done.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 400))]);
-    const status = await handle.query(statusQuery).catch(() => undefined);
+    const status = await queryStatus(client, handle.workflowId).catch(() => undefined);
     if (status) {
       const line = summary(status);
       if (line !== last) console.log(`[${time()}] ${line}`);
@@ -117,7 +117,7 @@ export async function demo(options: { yes: boolean }): Promise<number> {
       exitCode = result.outcome === 'completed' ? 0 : 1;
     } catch (error) {
       console.log(`\n✖ upgrade failed: ${error instanceof WorkflowFailedError ? error.cause?.message : (error as Error).message}`);
-      console.log(formatStatus(workflowId, await handle.query(statusQuery)));
+      console.log(formatStatus(workflowId, await queryStatus(client, workflowId)));
       exitCode = 1;
     }
     const lab = labStatus(stack.labDir);

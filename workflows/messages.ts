@@ -4,6 +4,7 @@
  */
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { HostStepsProgress } from '../core/progress';
 import type { ApprovalInput, OperatorInput, RunStatus } from '../core/status';
 
 export const WORKFLOW_TYPE = 'upgradeFleet';
@@ -13,6 +14,8 @@ export const rejectSignal = defineSignal<[ApprovalInput]>('reject');
 export const approveUpdate = defineUpdate<RunStatus, [ApprovalInput]>('approveGate');
 export const rejectUpdate = defineUpdate<RunStatus, [ApprovalInput]>('rejectGate');
 export const statusQuery = defineQuery<RunStatus>('status');
+/** A child workflow's (runHostSteps) batches finished so far, for the parent's status while the child runs. */
+export const hostStepsProgressQuery = defineQuery<HostStepsProgress>('progress');
 
 /** Guided failure: what the operator does about a step that used up its retries. */
 export const retrySignal = defineSignal<[OperatorInput]>('retry');

@@ -5,8 +5,11 @@
  * the run: it reports each batch's outcomes, and stops starting batches once the failures exceed its budget.
  */
 import { CHILD_RESULT_CHARS, tailShare } from '../core/budget';
+import { setHandler } from '@temporalio/workflow';
+import type { HostStepsProgress } from '../core/progress';
 import { inWindow, runStepBatch, segments, windowFor } from './batches';
 import { type CompactBatch, type CompactOutcomes, compactOutcomes, expandBatch } from './compact';
+import { hostStepsProgressQuery } from './messages';
 
 export interface HostStepsInput {
   batches: CompactBatch[];
@@ -24,6 +27,8 @@ export async function runHostSteps(input: HostStepsInput): Promise<HostStepsResu
   const index = new Map(batches.map((batch, i) => [batch, i]));
   const results: (CompactOutcomes | null)[] = batches.map(() => null);
   const tailChars = tailShare(CHILD_RESULT_CHARS, batches.reduce((hosts, batch) => hosts + batch.tasks.length, 0));
+  const progress: HostStepsProgress = { batches: [] };
+  setHandler(hostStepsProgressQuery, () => progress, { description: 'The batches finished so far: hosts that succeeded and failed, per step.' });
   // A host that failed a step takes no later step of this group (its start never follows a failed upgrade).
   const failed = new Set<string>();
   const over = () => failed.size > input.failureBudget;
@@ -38,6 +43,7 @@ export async function runHostSteps(input: HostStepsInput): Promise<HostStepsResu
         const outcomes = await runStepBatch(batch);
         for (const outcome of outcomes) if (!outcome.ok) failed.add(outcome.host);
         results[index.get(whole) as number] = compactOutcomes(batch, outcomes, tailChars);
+        progress.batches.push({ step: batch.step, ok: outcomes.filter((o) => o.ok).map((o) => o.host), failed: outcomes.filter((o) => !o.ok).map((o) => o.host) });
       },
       over,
     );

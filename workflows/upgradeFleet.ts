@@ -24,12 +24,12 @@ import { hostsToSkip, refuseOperatorAction, skippableHosts } from '../core/opera
 import { type Gate, type GateName, type UpgradePlan, durationMs, failureLimit, validatePlan } from '../core/plan';
 import { type DatabaseTask, type PhaseName, type StepBatch, type StepName, PHASE_TITLES, backupName, planRun } from '../core/planner';
 import { BATCHES_IN_PARENT, BATCHES_PER_CHILD, FAILED_TAILS_CHARS, RECORDS_CHARS, keepEnd, recordedOutputs, tailShare } from '../core/budget';
+import { STATE_AFTER_STEP } from '../core/progress';
 import { planRollback } from '../core/rollback';
 import {
   HOST_STATES,
   type ApprovalInput,
   type AwaitingOperator,
-  type HostState,
   type HostStatus,
   type OperatorAction,
   type OperatorInput,
@@ -55,22 +55,6 @@ import {
 import { databaseActivity, failureMessage, groupsOf, inWindow, outcomesOfLostBatch, runStepBatch, segments, windowFor } from './batches';
 import { type CompactOutcomes, compactBatch, compactOutcomes, expandOutcomes } from './compact';
 import { runHostSteps } from './runHostSteps';
-
-const STATE_AFTER_STEP: Record<StepName, HostState> = {
-  version: 'checked',
-  drain: 'drained',
-  stop: 'offline',
-  upgrade: 'upgraded',
-  start: 'started',
-  verify: 'verified',
-  online: 'online',
-  'rollback-drain': 'drained',
-  'rollback-stop': 'offline',
-  downgrade: 'downgraded',
-  'rollback-start': 'started',
-  'rollback-verify': 'verified',
-  'rollback-online': 'rolled-back',
-};
 
 type GateOutcome = { approved: true } | { approved: false; reason: string };
 
@@ -452,16 +436,21 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
         const batches = group.flatMap((whole) => prepareBatch(whole, skipping) ?? []);
         if (batches.length === 0) continue;
         let results: (CompactOutcomes | null)[];
+        const workflowId = `${workflowInfo().workflowId}/${options.label}-${++childRuns}`;
+        const groupHosts = new Set(batches.flatMap((b) => b.tasks.map((t) => t.host))).size;
+        status.children = [{ workflowId, phase: options.label, hosts: groupHosts }];
         try {
           const child = await executeChild(runHostSteps, {
-            workflowId: `${workflowInfo().workflowId}/${options.label}-${++childRuns}`,
+            workflowId,
             args: [{ batches: batches.map(compactBatch), failureBudget: limit - failed.size }],
-            staticSummary: `${options.label}: ${batches.length} batch(es) on ${new Set(batches.flatMap((b) => b.tasks.map((t) => t.host))).size} hosts`,
+            staticSummary: `${options.label}: ${batches.length} batch(es) on ${groupHosts} hosts`,
           });
           results = child.batches;
         } catch (error) {
           if (isCancellation(error)) throw error;
           results = batches.map((batch) => compactOutcomes(batch, outcomesOfLostBatch(batch, error), failedTailChars));
+        } finally {
+          delete status.children;
         }
         batches.forEach((batch, i) => {
           const result = results[i];

@@ -7,6 +7,8 @@ import { groupsOf, segments, windowFor } from '../../workflows/batches';
 import { compactBatch, compactOutcomes, expandBatch, expandOutcomes } from '../../workflows/compact';
 import { FAILED_TAILS_CHARS, OUTPUT_TAIL_MAX, RECORDS_CHARS, keepEnd, recordedOutputs, tailShare } from '../../core/budget';
 import { OUTPUT_TAIL_CHARS } from '../../transport/transport';
+import { withChildProgress } from '../../core/progress';
+import type { RunStatus } from '../../core/status';
 import { fleetOf, rawExample, validExample } from './fixtures';
 
 const BACKUP = 'backup-1';
@@ -197,5 +199,35 @@ describe('output budgets', () => {
     const failed = tailShare(FAILED_TAILS_CHARS, hosts);
     // Records, the failed hosts' tails in their host entries and again in the operator's list.
     expect(hosts * record + 2 * 2_000 * failed).toBeLessThan(1024 * 1024);
+  });
+});
+
+describe('progress inside child workflows', () => {
+  const base: RunStatus = {
+    fleet: 'f',
+    source: '4.1-SP1',
+    target: '4.5',
+    phase: 'upgrading',
+    hosts: { a: { state: 'offline' }, b: { state: 'offline' }, c: { state: 'offline' } },
+    hostCounts: { offline: 3 },
+    decisions: [],
+    records: [],
+    undoLog: [],
+    children: [{ workflowId: 'run/upgradeRest-1', phase: 'upgradeRest', hosts: 3 }],
+  };
+
+  it('moves the hosts of finished batches on, marks failed ones, and recounts', () => {
+    const status = withChildProgress(base, [
+      {
+        batches: [
+          { step: 'upgrade', ok: ['a', 'b'], failed: ['c'] },
+          { step: 'start', ok: ['a'], failed: [] },
+        ],
+      },
+    ]);
+    expect(status.hosts).toMatchObject({ a: { state: 'started', step: 'start' }, b: { state: 'upgraded' }, c: { state: 'failed', step: 'upgrade' } });
+    expect(status.hostCounts).toEqual({ started: 1, upgraded: 1, failed: 1 });
+    expect(base.hosts.a?.state).toBe('offline');
+    expect(withChildProgress(base, [])).toBe(base);
   });
 });

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { describe, expect, inject, it } from 'vitest';
+import { queryStatus } from '../../client/runs';
 import { BATCHES_IN_PARENT } from '../../core/budget';
 import { type UpgradePlan } from '../../core/plan';
 import { siteTaskQueue } from '../../core/planner';
@@ -23,6 +24,7 @@ import {
   quickRetries,
   recordHistory,
   uniqueId,
+  waitFor,
   workflowBundle,
   useTemporalClient,
 } from '../helpers';
@@ -109,6 +111,29 @@ describe('scale', () => {
     for (const host of hosts.slice(1)) expect(seqOf(host, 'install')).toBeGreaterThan(schemaUpgrade);
     expect(labStatus(lab).hosts.every((h) => h.version === '4.5' && h.online)).toBe(true);
   });
+
+  it('the status shows the hosts a running child workflow has finished, before the child ends', async () => {
+    const hosts = hostIds(PROFILES.appv!, 7);
+    const lab = freshLab({ hosts: 7 });
+    labFault(lab, 'appv-04', 'install', { delaySeconds: 8 });
+    const plan = withExecution(installerPerHost(labPlan(hosts)), { hostsPerWorkflow: 3, maxParallel: 3 });
+    await approvedRun(temporal.client, plan, lab, async (handle) => {
+      // appv-04's install holds its child up; the others' one-host upgrades finish meanwhile.
+      const during = await waitFor(async () => {
+        const status = await queryStatus(temporal.client, handle.workflowId);
+        return status.children?.some((c) => c.phase === 'upgradeRest') && (status.hostCounts.upgraded ?? 0) >= 4 ? status : undefined;
+      }, 'upgrades finished inside the child');
+      expect(during.children).toEqual([{ workflowId: expect.stringMatching(new RegExp(`^${handle.workflowId}/upgradeRest-\\d+$`)), phase: 'upgradeRest', hosts: 6 }]);
+      expect(during.hosts['appv-04']?.state).toBe('offline');
+      // The parent's own answer has not heard of them yet: the child reports when it ends.
+      const parentOnly = await handle.query(statusQuery);
+      expect(Object.values(parentOnly.hosts).filter((h) => h.state === 'upgraded')).toHaveLength(0);
+      expect((await handle.result()).outcome).toBe('completed');
+      const after = await queryStatus(temporal.client, handle.workflowId);
+      expect(after.children).toBeUndefined();
+      expect(after.hostCounts).toEqual({ online: 7 });
+    });
+  }, 120_000);
 
   it('one-host batches share maxParallel: several installs run at once, never more than maxParallel', async () => {
     const hosts = hostIds(PROFILES.appv!, 7);
