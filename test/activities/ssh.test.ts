@@ -254,12 +254,31 @@ describe('ssh transport', () => {
     }
   });
 
-  it('a long step over ssh keeps the batch heartbeating while it runs', async () => {
+  it('streams output over the channel while the command runs', async () => {
     transport = createSshTransport();
+    // The command waits for a file the test writes only once the command's first line has arrived: output held
+    // back until the end would leave it waiting until its timeout.
+    const flag = join(fleet.dir, `flag-${Date.now()}`);
+    let streamed = '';
+    const result = await transport.run({ id: 'h1', transport: fleet.transport('h1') }, `echo waiting; while [ ! -e ${flag} ]; do sleep 0.1; done; echo released`, {
+      timeoutMs: 10_000,
+      onOutput: (chunk) => {
+        streamed += chunk;
+        if (streamed.includes('waiting\n')) writeFileSync(flag, '');
+      },
+    });
+    expect(result).toMatchObject({ exitCode: 0, timedOut: false, outputTail: 'waiting\nreleased\n' });
+    expect(streamed).toBe('waiting\nreleased\n');
+  });
+
+  it('a long silent step over ssh holds its connection with keepalives while the batch heartbeats', async () => {
+    // A keepalive every 300 ms: a connection that left three unanswered (0.9 s) would count as lost, long before
+    // the commands' 4 s of silence are over.
+    transport = createSshTransport({ keepaliveIntervalMs: 300 });
     const batch: StepBatch = {
       step: 'upgrade',
       role: 'management-server',
-      tasks: ['h1', 'h2'].map((id) => ({ host: id, command: `sleep 5; echo ${id} upgraded`, transport: fleet.transport(id) })),
+      tasks: ['h1', 'h2'].map((id) => ({ host: id, command: `sleep 4; echo "${id} upgraded, $CUTOVER_GREETING"`, transport: fleet.transport(id) })),
       maxParallel: 2,
       timeoutMs: 20_000,
       retry: { maxAttempts: 1, initialInterval: '1s', backoff: 2, maxInterval: '1m' },
@@ -267,15 +286,19 @@ describe('ssh transport', () => {
     const env = new MockActivityEnvironment({ attempt: 1 }, { logger: new DefaultLogger('ERROR') });
     const beats: number[] = [];
     env.on('heartbeat', () => beats.push(Date.now()));
+    const logins = () => ['h1', 'h2'].map((id) => fleet.host(id).logins());
+    const before = logins();
     const started = Date.now();
     const { runHostStep } = createHostStepActivities({ transport });
     const outcomes = await env.run<[StepBatch], HostOutcome[], typeof runHostStep>(runHostStep, batch);
+    // Each command ran in an sshd session (the greeting is sshd's SetEnv) on one connection that outlived the silence.
     expect(outcomes.map((o) => [o.host, o.ok, o.outputTail])).toEqual([
-      ['h1', true, 'h1 upgraded\n'],
-      ['h2', true, 'h2 upgraded\n'],
+      ['h1', true, 'h1 upgraded, hello-from-sshd\n'],
+      ['h2', true, 'h2 upgraded, hello-from-sshd\n'],
     ]);
-    // The worker's 2 s heartbeat kept going during the 5 s commands (the heartbeat timeout is 20 s).
-    expect(beats.filter((at) => at - started < 4_900).length).toBeGreaterThanOrEqual(2);
+    expect(logins().map((n, i) => n - (before[i] as number))).toEqual([1, 1]);
+    // Meanwhile the worker's 2 s heartbeat kept going (the heartbeat timeout is 20 s).
+    expect(beats.filter((at) => at - started < 3_900).length).toBeGreaterThanOrEqual(1);
   });
 
   it('close() ends every pooled connection', async () => {
