@@ -44,6 +44,7 @@ export async function runTask(transport: HostTransport, task: RunnableTask, opti
     const result = await transport.run({ id: task.host, transport: task.transport }, command, {
       ...runOptions,
       ...(journalFile && secrets.empty ? { journalFile } : {}),
+      withoutEnv: secrets.envNames,
       onOutput: (chunk) => {
         streamed += chunk.length;
         options.onOutput?.(secrets.redact(chunk));

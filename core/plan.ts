@@ -3,6 +3,7 @@
  * Reading the file lives in client/readPlan.ts; the workflow validates its raw input again with validatePlan.
  */
 import { z } from 'zod';
+import { parseHostKeyPin } from './hostKeys';
 import { parseSecretRef } from './secrets';
 
 export const DB_OWNER_ROLE = 'db-owner';
@@ -72,6 +73,11 @@ export type Command = z.infer<typeof Command>;
 /** A secret named by reference, never its value: `env:NAME` or `file:/absolute/path` on the worker. */
 export const SecretRefText = z.string().superRefine((text, ctx) => {
   const parsed = parseSecretRef(text);
+  if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
+});
+
+const HostKeyPinText = z.string().superRefine((text, ctx) => {
+  const parsed = parseHostKeyPin(text);
   if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
 });
 
@@ -151,8 +157,11 @@ export const Transport = z.discriminatedUnion('kind', [
       key: SecretRefText.optional(),
       /** The key's passphrase, by reference, when the key is encrypted. */
       passphrase: SecretRefText.optional(),
-      /** The host key pinned by its fingerprint, as `ssh-keygen -lf` prints it. */
-      hostKey: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'a host key fingerprint is "SHA256:" and 43 base64 characters, as `ssh-keygen -lf` prints it').optional(),
+      /**
+       * The host key pinned by its fingerprint, as `ssh-keygen -lf` prints it, best after its key type
+       * (`ssh-rsa SHA256:...`): one pin or a list, any of which the host may present (core/hostKeys.ts).
+       */
+      hostKey: z.union([HostKeyPinText, z.array(HostKeyPinText).min(1)]).optional(),
       /** Without hostKey: the known_hosts file on the worker that must list the host (default ~/.ssh/known_hosts). */
       knownHosts: z.string().regex(/^[/~]/, 'knownHosts is an absolute path on the worker').optional(),
     })

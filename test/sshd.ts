@@ -1,6 +1,7 @@
 /**
  * Real OpenSSH servers for the tests, standing for hosts: Debian's sshd (scripts/ensure-test-deps.sh installs it)
- * on loopback ports, each with its own generated host key, all accepting one generated user key, running as the
+ * on loopback ports, each with its own generated host key (or keys: ECDSA and RSA besides ed25519, as Windows
+ * OpenSSH generates them), all accepting one generated user key, running as the
  * current user. `SetEnv` gives their sessions the lab's PATH and directory, so `labhost` works over ssh the way an
  * installer works on a real server.
  */
@@ -15,13 +16,18 @@ import { freePort } from '../stack/devServer';
 
 export const SSHD = '/usr/sbin/sshd';
 
+/** Host key types a test server may have, as `ssh-keygen -t` names them. */
+export type HostKeyKind = 'ed25519' | 'ecdsa' | 'rsa';
+
 export interface SshHost {
   id: string;
   port: number;
-  /** The host key's fingerprint, as `ssh-keygen -lf` prints it. */
+  /** The ed25519 host key's fingerprint, as `ssh-keygen -lf` prints it. */
   fingerprint: string;
-  /** The host's public key line (`ssh-ed25519 AAAA...`), for known_hosts files. */
+  /** The host's ed25519 public key line (`ssh-ed25519 AAAA...`), for known_hosts files. */
   publicKey: string;
+  /** Every host key of the server, by type (ecdsa is nistp256). */
+  keys: Partial<Record<HostKeyKind, { publicKey: string; fingerprint: string }>>;
   /** Everything sshd logged (-e): accepted logins, disconnects. */
   log(): string;
   /** How many logins this server accepted: one per connection. */
@@ -43,17 +49,24 @@ export interface SshFleet {
   stop(): Promise<void>;
 }
 
-export function keygen(file: string, options: { passphrase?: string; comment?: string } = {}): { publicKey: string; fingerprint: string } {
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', options.passphrase ?? '', '-C', options.comment ?? 'cutover-test', '-f', file]);
+export function keygen(file: string, options: { passphrase?: string; comment?: string; type?: HostKeyKind } = {}): { publicKey: string; fingerprint: string } {
+  execFileSync('ssh-keygen', ['-q', '-t', options.type ?? 'ed25519', '-N', options.passphrase ?? '', '-C', options.comment ?? 'cutover-test', '-f', file]);
   const publicKey = readFileSync(`${file}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
   const fingerprint = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${file}.pub`], { encoding: 'utf8' }).split(' ')[1] as string;
   return { publicKey, fingerprint };
 }
 
-async function startSshd(dir: string, id: string, authorizedKeys: string, env: Record<string, string>): Promise<SshHost> {
+export interface SshFleetOptions {
+  /** Host keys each server has besides its ed25519 one. */
+  extraHostKeys?: Exclude<HostKeyKind, 'ed25519'>[];
+}
+
+async function startSshd(dir: string, id: string, authorizedKeys: string, env: Record<string, string>, options: SshFleetOptions): Promise<SshHost> {
   const home = join(dir, id);
   mkdirSync(home, { recursive: true });
   const { publicKey, fingerprint } = keygen(join(home, 'host_key'), { comment: id });
+  const keys: SshHost['keys'] = { ed25519: { publicKey, fingerprint } };
+  for (const type of options.extraHostKeys ?? []) keys[type] = keygen(join(home, `host_key_${type}`), { comment: id, type });
   const port = await freePort();
   const setEnv = Object.entries(env)
     .map(([name, value]) => `"${name}=${value}"`)
@@ -65,6 +78,7 @@ async function startSshd(dir: string, id: string, authorizedKeys: string, env: R
       `Port ${port}`,
       'ListenAddress 127.0.0.1',
       `HostKey ${join(home, 'host_key')}`,
+      ...(options.extraHostKeys ?? []).map((type) => `HostKey ${join(home, `host_key_${type}`)}`),
       'PidFile none',
       `AuthorizedKeysFile ${authorizedKeys}`,
       'UsePAM no',
@@ -102,6 +116,7 @@ async function startSshd(dir: string, id: string, authorizedKeys: string, env: R
     port,
     fingerprint,
     publicKey,
+    keys,
     log: () => log,
     logins: () => log.split('\n').filter((line) => line.includes('Accepted publickey')).length,
     stop: () =>
@@ -114,7 +129,7 @@ async function startSshd(dir: string, id: string, authorizedKeys: string, env: R
 }
 
 /** Starts one sshd per id. `env` is set in every session (e.g. PATH with lab/bin, CUTOVER_LAB_DIR). */
-export async function startSshFleet(ids: string[], env: Record<string, string> = {}): Promise<SshFleet> {
+export async function startSshFleet(ids: string[], env: Record<string, string> = {}, options: SshFleetOptions = {}): Promise<SshFleet> {
   // sshd's privilege separation directory; Debian's package creates it only when its service starts.
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const dir = mkdtempSync(join(tmpdir(), 'cutover-sshd-'));
@@ -125,7 +140,7 @@ export async function startSshFleet(ids: string[], env: Record<string, string> =
   writeFileSync(authorizedKeys, `${user.publicKey}\n`);
   const hosts: SshHost[] = [];
   try {
-    for (const id of ids) hosts.push(await startSshd(dir, id, authorizedKeys, env));
+    for (const id of ids) hosts.push(await startSshd(dir, id, authorizedKeys, env, options));
   } catch (error) {
     await Promise.all(hosts.map((host) => host.stop()));
     throw error;

@@ -22,6 +22,30 @@ function appendTail(tail, chunk) {
   return next.length > OUTPUT_TAIL_CHARS ? next.slice(next.length - OUTPUT_TAIL_CHARS) : next;
 }
 
+/**
+ * Always left out of a command's environment: the worker's Temporal connection settings, its credentials among
+ * them (TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_KEY_DATA, TEMPORAL_GRPC_META_* headers, TEMPORAL_CODEC_AUTH). A command
+ * that prints its environment would put them in its output tail, and so in Temporal's history. @temporalio/envconfig
+ * reads TEMPORAL_* variables only, so all of them go, whatever a later version adds; no host command needs them.
+ */
+const ALWAYS_EXCLUDED = ['TEMPORAL_*'];
+
+/** `NAME` or `PREFIX*` */
+function excludes(patterns, name) {
+  return patterns.some((pattern) => (pattern.endsWith('*') ? name.startsWith(pattern.slice(0, -1)) : name === pattern));
+}
+
+/**
+ * The environment a command inherits from `base` (the worker's): all of it but the Temporal settings, the names or
+ * `PREFIX*` patterns CUTOVER_COMMAND_ENV_EXCLUDE lists (comma-separated), and `withoutNames` (the env: secrets the
+ * command's step resolved: the worker substituted them, the command never needs the variable itself).
+ */
+function commandEnvironment(base, withoutNames = []) {
+  const listed = (base.CUTOVER_COMMAND_ENV_EXCLUDE ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '');
+  const patterns = [...ALWAYS_EXCLUDED, ...listed, ...withoutNames];
+  return Object.fromEntries(Object.entries(base).filter(([name]) => !excludes(patterns, name)));
+}
+
 function journal(file, entry) {
   if (!file) return;
   mkdirSync(dirname(file), { recursive: true });
@@ -33,13 +57,13 @@ function journal(file, entry) {
  * Resolves with { exitCode, outputTail, timedOut }; `kill()` on the returned handle stops it.
  */
 function runCommand(request, onOutput) {
-  const { command, host, env, timeoutMs, journalFile } = request;
+  const { command, host, env, withoutEnv, timeoutMs, journalFile } = request;
   let kill = () => {};
   const done = new Promise((resolve, reject) => {
     // The token tells this spawner from a later process that happens to get the same pid (activities/journal.ts).
     journal(journalFile, { host, event: 'start', pid: process.pid, ...(spawnerToken ? { token: spawnerToken } : {}) });
     const child = spawn('/bin/sh', ['-c', command], {
-      env: { ...process.env, ...env, CUTOVER_HOST: host },
+      env: { ...commandEnvironment(process.env, withoutEnv), ...env, CUTOVER_HOST: host },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -134,6 +158,6 @@ function serve() {
   });
 }
 
-module.exports = { runCommand, appendTail, OUTPUT_TAIL_CHARS };
+module.exports = { runCommand, commandEnvironment, appendTail, OUTPUT_TAIL_CHARS };
 
 if (require.main === module) serve();

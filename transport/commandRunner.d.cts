@@ -1,8 +1,10 @@
 export interface CommandRequest {
   command: string;
   host: string;
-  /** Added to the runner's environment. */
+  /** Added to the environment the command inherits (commandEnvironment). */
   env?: Record<string, string>;
+  /** Variables of the runner's environment the command must not see, besides those always left out. */
+  withoutEnv?: string[];
   timeoutMs: number;
   /** Where to journal the command's start and success (see activities/journal.ts). */
   journalFile?: string;
@@ -15,5 +17,6 @@ export interface CommandResult {
 }
 
 export function runCommand(request: CommandRequest, onOutput?: (chunk: string) => void): { done: Promise<CommandResult>; kill(): void };
+export function commandEnvironment(base: NodeJS.ProcessEnv, withoutNames?: string[]): Record<string, string>;
 export function appendTail(tail: string, chunk: string): string;
 export const OUTPUT_TAIL_CHARS: number;

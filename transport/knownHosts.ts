@@ -94,6 +94,32 @@ export function checkKnownHosts(text: string, address: string, port: number, key
   return { kind: 'changed', known: listed.map((line) => ({ type: line.type, fingerprint: fingerprint(line.key) })) };
 }
 
+/**
+ * Host key algorithms the handshake offers, per key type, in ssh2's default order of preference. An RSA key signs
+ * the handshake with SHA-2 (RFC 8332) or, on old servers, SHA-1 (`ssh-rsa`): all three are that one key.
+ */
+const ALGORITHMS_FOR_KEY_TYPE: Record<string, string[]> = {
+  'ssh-ed25519': ['ssh-ed25519'],
+  'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+  'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+  'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+};
+
+/**
+ * The host key algorithms to offer when `types` are the key types the worker can check: those first, then every
+ * other (as OpenSSH orders HostKeyAlgorithms by the types known_hosts lists). The server presents the first one in
+ * this list that it has, so a host with a key of a known type shows that key. The others stay on the list so that a
+ * host without any such key still completes the handshake and is refused with the key it presents, rather than with
+ * a bare "no matching host key format" that reads like a network problem. Undefined: ssh2's default order will do.
+ */
+export function preferredHostKeyAlgorithms(types: string[]): string[] | undefined {
+  const preferred = [...new Set(types.flatMap((type) => ALGORITHMS_FOR_KEY_TYPE[type] ?? []))];
+  if (preferred.length === 0) return undefined;
+  const rest = Object.values(ALGORITHMS_FOR_KEY_TYPE).flat().filter((algorithm) => !preferred.includes(algorithm));
+  return [...preferred, ...rest];
+}
+
 /** The key types known_hosts lists for a host, so the handshake asks for one of those rather than another type. */
 export function knownKeyTypes(text: string, address: string, port: number): string[] {
   const name = knownHostsName(address, port);

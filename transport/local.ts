@@ -14,13 +14,14 @@ export interface LocalTransportOptions {
 
 /**
  * Runs commands with /bin/sh on this machine, each in its own process group so a timeout or cancellation kills
- * everything it started (an installer's children included).
+ * everything it started (an installer's children included). A command inherits the worker's environment without
+ * its Temporal credentials and secrets (commandRunner.cjs, commandEnvironment).
  */
 export function createLocalTransport(options: LocalTransportOptions = {}): HostTransport {
   const env = options.env ?? {};
   return {
-    async run(host, command, { timeoutMs, signal, onOutput, journalFile }) {
-      const request = { command, host: host.id, env, timeoutMs, ...(journalFile ? { journalFile } : {}) };
+    async run(host, command, { timeoutMs, signal, onOutput, journalFile, withoutEnv }) {
+      const request = { command, host: host.id, env, timeoutMs, ...(journalFile ? { journalFile } : {}), ...(withoutEnv?.length ? { withoutEnv } : {}) };
       if (options.spawnFrom !== 'worker') {
         return sharedSpawner().run(request, { ...(signal ? { signal } : {}), ...(onOutput ? { onOutput } : {}) });
       }

@@ -63,6 +63,11 @@ export class SecretScope {
     return secret;
   }
 
+  /** The variables of env: secrets resolved: a command on the worker's machine gets them substituted, not inherited. */
+  get envNames(): string[] {
+    return [...new Set(this.resolved.flatMap((secret) => (secret.ref.source === 'env' ? [secret.ref.name] : [])))];
+  }
+
   get empty(): boolean {
     return this.resolved.length === 0;
   }

@@ -8,7 +8,8 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { CommandRequest, CommandResult } from './commandRunner.cjs';
+import { env as workerEnv } from 'node:process';
+import { type CommandRequest, type CommandResult, commandEnvironment } from './commandRunner.cjs';
 
 const IDLE_MS = 30_000;
 
@@ -100,6 +101,8 @@ export class Spawner {
     const child = fork(join(__dirname, 'commandRunner.cjs'), [randomUUID()], {
       // Not the worker's own flags (tsx's loader): the spawner stays plain, small Node.
       execArgv: [],
+      // Nor the worker's Temporal credentials: the spawner never needs them, and its commands must not inherit them.
+      env: commandEnvironment(workerEnv),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const process: Process = { child, pending: new Map() };

@@ -11,7 +11,8 @@ import { readFile } from 'node:fs/promises';
 import { constants, homedir } from 'node:os';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import type { Transport as TransportSpec } from '../core/plan';
-import { checkKnownHosts, fingerprint, keyType, knownKeyTypes, sameFingerprint } from './knownHosts';
+import { type HostKeyType, hostKeyPinText, hostKeyPins } from '../core/hostKeys';
+import { checkKnownHosts, fingerprint, keyType, knownKeyTypes, preferredHostKeyAlgorithms, sameFingerprint } from './knownHosts';
 import { resolveSecret } from './secrets';
 import { ConnectionError, type HostTransport, PermanentError, type RunResult, appendTail } from './transport';
 
@@ -32,15 +33,6 @@ export interface SshTransportOptions {
   /** Sessions open at once on one connection (OpenSSH allows 10 by default: MaxSessions). */
   maxSessionsPerHost?: number;
 }
-
-/** Host key algorithms ssh2 can verify, per key type a known_hosts line may carry. */
-const ALGORITHMS_FOR_KEY_TYPE: Record<string, string[]> = {
-  'ssh-ed25519': ['ssh-ed25519'],
-  'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
-  'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
-  'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
-  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
-};
 
 /**
  * ConnectionError messages name the address, not the host id: the batch activity reports them as
@@ -95,12 +87,25 @@ export function createSshTransport(options: SshTransportOptions = {}): HostTrans
   async function hostKeyCheck(hostId: string, spec: SshSpec): Promise<{ verify: (key: Buffer) => string | undefined; algorithms?: string[] }> {
     const seen = (key: Buffer) => `${fingerprint(key)} (${keyType(key)})`;
     if (spec.hostKey) {
-      const pinned = spec.hostKey;
+      const pins = hostKeyPins(spec.hostKey);
+      const texts = pins.map(hostKeyPinText);
+      const pinned = texts.length === 1 ? `not the pinned ${texts[0]}` : `none of the pinned ${texts.join(', ')}`;
+      const types = [...new Set(pins.flatMap((pin) => (pin.type ? [pin.type] : [])))];
+      const algorithms = preferredHostKeyAlgorithms(types);
+      const reinstalled = 'if the host was reinstalled, check the new key with its administrator and update transport.hostKey';
       return {
-        verify: (key) =>
-          sameFingerprint(fingerprint(key), pinned)
-            ? undefined
-            : `host key of ${hostId} (${spec.address}:${spec.port}) is ${seen(key)}, not the pinned ${pinned}: if the host was reinstalled, check the new key with its administrator and update transport.hostKey`,
+        ...(algorithms ? { algorithms } : {}),
+        verify: (key) => {
+          const type = keyType(key);
+          if (pins.some((pin) => sameFingerprint(fingerprint(key), pin.fingerprint) && (pin.type === undefined || pin.type === type))) return undefined;
+          const refused = `host key of ${hostId} (${spec.address}:${spec.port}) is ${seen(key)}, ${pinned}`;
+          // The worker asked for the pinned types first: a key of another type means the host has none of them.
+          if (types.length > 0 && !types.includes(type as HostKeyType)) return `${refused}: the host has no ${types.join(' or ')} host key; ${reinstalled}`;
+          if (pins.some((pin) => pin.type === undefined)) {
+            return `${refused}: a pin without its key type is compared with the key the handshake prefers (here ${type}); if the pin is the host's RSA or ECDSA key, write its type before it (e.g. "ssh-rsa SHA256:..."); ${reinstalled}`;
+          }
+          return `${refused}: ${reinstalled}`;
+        },
       };
     }
     const file = (spec.knownHosts ?? defaultKnownHosts).replace(/^~(?=\/)/, homedir());
@@ -110,9 +115,9 @@ export function createSshTransport(options: SshTransportOptions = {}): HostTrans
     } catch {
       // No file lists nothing: every key is unknown, and refused below with the fingerprint to check.
     }
-    const types = knownKeyTypes(text, spec.address, spec.port).flatMap((type) => ALGORITHMS_FOR_KEY_TYPE[type] ?? []);
+    const algorithms = preferredHostKeyAlgorithms(knownKeyTypes(text, spec.address, spec.port));
     return {
-      ...(types.length > 0 ? { algorithms: types } : {}),
+      ...(algorithms ? { algorithms } : {}),
       verify: (key) => {
         const verdict = checkKnownHosts(text, spec.address, spec.port, key);
         switch (verdict.kind) {

@@ -10,6 +10,11 @@ export interface RunOptions {
    * machine, so a retry after the worker was killed knows what finished (activities/journal.ts).
    */
   journalFile?: string;
+  /**
+   * Variables of the worker's environment a command on this machine must not inherit (the local transport; an ssh
+   * session has the server's environment): the env: secrets its step resolved and substituted.
+   */
+  withoutEnv?: string[];
 }
 
 export interface RunResult {

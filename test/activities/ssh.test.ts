@@ -132,6 +132,25 @@ describe('ssh transport', () => {
     expect(error.message).toContain(`is ${fleet.host('h1').fingerprint} (ssh-ed25519), not the pinned ${other}`);
   });
 
+  it('refuses a pinned key type the host does not have, saying so', async () => {
+    transport = createSshTransport();
+    const rsa = keygen(join(fleet.dir, `rsa-${Date.now()}`), { type: 'rsa' }).fingerprint;
+    const error = await rejection(run('h1', 'true', 10_000, fleet.transport('h1', { hostKey: `ssh-rsa ${rsa}` })));
+    expect(error).toBeInstanceOf(HostKeyRejected);
+    expect(error.message).toContain(`is ${fleet.host('h1').fingerprint} (ssh-ed25519), not the pinned ssh-rsa ${rsa}: the host has no ssh-rsa host key;`);
+  });
+
+  it('refuses a host whose only key is of another type than the one known_hosts lists, as a changed key', async () => {
+    transport = createSshTransport();
+    const ecdsa = keygen(join(fleet.dir, `ecdsa-${Date.now()}`), { type: 'ecdsa' });
+    const file = join(fleet.dir, 'known_hosts.ecdsa-only');
+    writeFileSync(file, `[127.0.0.1]:${fleet.host('h2').port} ${ecdsa.publicKey}\n`);
+    // The worker asks for ECDSA first but accepts the handshake with the key h2 has, to name it in the refusal.
+    const error = await rejection(run('h2', 'true', 10_000, fleet.transport('h2', { hostKey: undefined, knownHosts: file })));
+    expect(error).toBeInstanceOf(HostKeyRejected);
+    expect(error.message).toContain(`CHANGED: it presents ${fleet.host('h2').fingerprint} (ssh-ed25519), but ${file} lists ${ecdsa.fingerprint} (ecdsa-sha2-nistp256)`);
+  });
+
   it('refuses a host a known_hosts file does not list, and one whose key changed', async () => {
     transport = createSshTransport();
     const empty = join(fleet.dir, 'known_hosts.empty');
@@ -235,12 +254,31 @@ describe('ssh transport', () => {
     }
   });
 
-  it('a long step over ssh keeps the batch heartbeating while it runs', async () => {
+  it('streams output over the channel while the command runs', async () => {
     transport = createSshTransport();
+    // The command waits for a file the test writes only once the command's first line has arrived: output held
+    // back until the end would leave it waiting until its timeout.
+    const flag = join(fleet.dir, `flag-${Date.now()}`);
+    let streamed = '';
+    const result = await transport.run({ id: 'h1', transport: fleet.transport('h1') }, `echo waiting; while [ ! -e ${flag} ]; do sleep 0.1; done; echo released`, {
+      timeoutMs: 10_000,
+      onOutput: (chunk) => {
+        streamed += chunk;
+        if (streamed.includes('waiting\n')) writeFileSync(flag, '');
+      },
+    });
+    expect(result).toMatchObject({ exitCode: 0, timedOut: false, outputTail: 'waiting\nreleased\n' });
+    expect(streamed).toBe('waiting\nreleased\n');
+  });
+
+  it('a long silent step over ssh holds its connection with keepalives while the batch heartbeats', async () => {
+    // A keepalive every 300 ms: a connection that left three unanswered (0.9 s) would count as lost, long before
+    // the commands' 4 s of silence are over.
+    transport = createSshTransport({ keepaliveIntervalMs: 300 });
     const batch: StepBatch = {
       step: 'upgrade',
       role: 'management-server',
-      tasks: ['h1', 'h2'].map((id) => ({ host: id, command: `sleep 5; echo ${id} upgraded`, transport: fleet.transport(id) })),
+      tasks: ['h1', 'h2'].map((id) => ({ host: id, command: `sleep 4; echo "${id} upgraded, $CUTOVER_GREETING"`, transport: fleet.transport(id) })),
       maxParallel: 2,
       timeoutMs: 20_000,
       retry: { maxAttempts: 1, initialInterval: '1s', backoff: 2, maxInterval: '1m' },
@@ -248,15 +286,19 @@ describe('ssh transport', () => {
     const env = new MockActivityEnvironment({ attempt: 1 }, { logger: new DefaultLogger('ERROR') });
     const beats: number[] = [];
     env.on('heartbeat', () => beats.push(Date.now()));
+    const logins = () => ['h1', 'h2'].map((id) => fleet.host(id).logins());
+    const before = logins();
     const started = Date.now();
     const { runHostStep } = createHostStepActivities({ transport });
     const outcomes = await env.run<[StepBatch], HostOutcome[], typeof runHostStep>(runHostStep, batch);
+    // Each command ran in an sshd session (the greeting is sshd's SetEnv) on one connection that outlived the silence.
     expect(outcomes.map((o) => [o.host, o.ok, o.outputTail])).toEqual([
-      ['h1', true, 'h1 upgraded\n'],
-      ['h2', true, 'h2 upgraded\n'],
+      ['h1', true, 'h1 upgraded, hello-from-sshd\n'],
+      ['h2', true, 'h2 upgraded, hello-from-sshd\n'],
     ]);
-    // The worker's 2 s heartbeat kept going during the 5 s commands (the heartbeat timeout is 20 s).
-    expect(beats.filter((at) => at - started < 4_900).length).toBeGreaterThanOrEqual(2);
+    expect(logins().map((n, i) => n - (before[i] as number))).toEqual([1, 1]);
+    // Meanwhile the worker's 2 s heartbeat kept going (the heartbeat timeout is 20 s).
+    expect(beats.filter((at) => at - started < 3_900).length).toBeGreaterThanOrEqual(1);
   });
 
   it('close() ends every pooled connection', async () => {
@@ -266,5 +308,52 @@ describe('ssh transport', () => {
     const before = disconnects();
     await transport.close();
     await expect.poll(() => disconnects().map((n, i) => n - (before[i] as number)), { timeout: 5_000 }).toEqual([1, 1, 1]);
+  });
+});
+
+describe('ssh transport: a host with ed25519, ECDSA and RSA host keys (as Windows OpenSSH generates them)', () => {
+  let multi: SshFleet;
+  beforeAll(async () => {
+    multi = await startSshFleet(['w1'], {}, { extraHostKeys: ['ecdsa', 'rsa'] });
+  });
+  afterAll(async () => {
+    await multi?.stop();
+  });
+  const runOn = (overrides: Parameters<SshFleet['transport']>[1]) => transport.run({ id: 'w1', transport: multi.transport('w1', overrides) }, 'echo in', { timeoutMs: 10_000 });
+  const key = (type: 'ed25519' | 'ecdsa' | 'rsa') => multi.host('w1').keys[type] as { publicKey: string; fingerprint: string };
+
+  it('connects with its RSA or ECDSA key pinned with the key type, though ed25519 is the one a handshake prefers', async () => {
+    transport = createSshTransport();
+    expect((await runOn({ hostKey: `ssh-rsa ${key('rsa').fingerprint}` })).outputTail).toBe('in\n');
+    expect((await runOn({ hostKey: `ecdsa-sha2-nistp256 ${key('ecdsa').fingerprint}` })).outputTail).toBe('in\n');
+    // A list of pins: the host may present any of them (here the RSA key, the only type listed).
+    const stranger = keygen(join(multi.dir, `stranger-rsa-${Date.now()}`), { type: 'rsa' }).fingerprint;
+    expect((await runOn({ hostKey: [`ssh-rsa ${stranger}`, `ssh-rsa ${key('rsa').fingerprint}`] })).outputTail).toBe('in\n');
+  });
+
+  it('refuses its RSA fingerprint pinned without a type, saying to write the type', async () => {
+    transport = createSshTransport();
+    const error = await rejection(runOn({ hostKey: key('rsa').fingerprint }));
+    expect(error).toBeInstanceOf(HostKeyRejected);
+    expect(error.message).toContain(`is ${key('ed25519').fingerprint} (ssh-ed25519), not the pinned ${key('rsa').fingerprint}: a pin without its key type`);
+    expect(error.message).toContain('write its type before it (e.g. "ssh-rsa SHA256:...")');
+  });
+
+  it('connects when known_hosts lists only its ECDSA key', async () => {
+    transport = createSshTransport();
+    const file = join(multi.dir, 'known_hosts.ecdsa');
+    writeFileSync(file, `[127.0.0.1]:${multi.host('w1').port} ${key('ecdsa').publicKey}\n`);
+    expect((await runOn({ hostKey: undefined, knownHosts: file })).outputTail).toBe('in\n');
+  });
+
+  it('refuses an RSA key that is not the pinned one, for good, naming the host and both fingerprints', async () => {
+    transport = createSshTransport();
+    const other = keygen(join(multi.dir, `other-rsa-${Date.now()}`), { type: 'rsa' }).fingerprint;
+    const error = await rejection(runOn({ hostKey: `ssh-rsa ${other}` }));
+    expect(error).toBeInstanceOf(HostKeyRejected);
+    expect(error).toBeInstanceOf(PermanentError);
+    expect(error.message).toBe(
+      `host key of w1 (127.0.0.1:${multi.host('w1').port}) is ${key('rsa').fingerprint} (ssh-rsa), not the pinned ssh-rsa ${other}: if the host was reinstalled, check the new key with its administrator and update transport.hostKey`,
+    );
   });
 });

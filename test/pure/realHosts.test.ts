@@ -4,10 +4,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { hostKeyPinText, hostKeyPins, parseHostKeyPin } from '../../core/hostKeys';
 import { validatePlan } from '../../core/plan';
 import { planRun } from '../../core/planner';
 import { planRollback } from '../../core/rollback';
 import { parseSecretRef, redact, secretTemplates, shellQuote, substituteSecrets } from '../../core/secrets';
+import { preferredHostKeyAlgorithms } from '../../transport/knownHosts';
 import { refusal, validExample } from './fixtures';
 
 
@@ -75,11 +77,20 @@ describe('plan: secrets, the ssh transport, probes', () => {
     validExample((raw) => (raw.hosts[1].transport = ssh({ key: undefined, hostKey: undefined, knownHosts: '/etc/cutover/known_hosts' })));
   });
 
+  it('accepts a pin with its key type, and a list of pins', () => {
+    validExample((raw) => (raw.hosts[1].transport = ssh({ hostKey: `ssh-rsa ${FINGERPRINT}` })));
+    const plan = validExample((raw) => (raw.hosts[1].transport = ssh({ hostKey: [`ecdsa-sha2-nistp256 ${FINGERPRINT}`, FINGERPRINT] })));
+    expect(plan.hosts[1]?.transport).toMatchObject({ hostKey: [`ecdsa-sha2-nistp256 ${FINGERPRINT}`, FINGERPRINT] });
+  });
+
   it.each([
     ['a key that is not a reference', { key: '/root/.ssh/id_ed25519' }, ['hosts', 1, 'transport', 'key'], 'is not a secret reference'],
     ['a passphrase written into the plan', { passphrase: 'hunter2' }, ['hosts', 1, 'transport', 'passphrase'], 'is not a secret reference'],
     ['a passphrase without a key', { key: undefined, passphrase: 'env:P' }, ['hosts', 1, 'transport', 'passphrase'], 'a passphrase needs a key'],
     ['a malformed fingerprint', { hostKey: 'SHA256:short' }, ['hosts', 1, 'transport', 'hostKey'], 'as `ssh-keygen -lf` prints it'],
+    ['a key type ssh2 cannot verify', { hostKey: `ssh-dss ${FINGERPRINT}` }, ['hosts', 1, 'transport', 'hostKey'], '"ssh-dss" is not a host key type the worker can verify; use ssh-ed25519, ecdsa-sha2-nistp256'],
+    ["ssh-keygen's short type name in a list", { hostKey: [FINGERPRINT, `RSA ${FINGERPRINT}`] }, ['hosts', 1, 'transport', 'hostKey', 1], '"RSA" is not a host key type'],
+    ['an empty list of pins', { hostKey: [] }, ['hosts', 1, 'transport', 'hostKey'], '>=1'],
     ['two pins', { knownHosts: '/etc/ssh/ssh_known_hosts' }, ['hosts', 1, 'transport', 'knownHosts'], 'hostKey or knownHosts, not both'],
   ])('refuses %s, with its path', (_name, extra, path, says) => {
     const result = refusal((raw) => (raw.hosts[1].transport = ssh(extra)));
@@ -130,6 +141,24 @@ describe('plan: secrets, the ssh transport, probes', () => {
       raw.roles['management-server'].steps.verify = { probe: { kind: 'http', url: 'https://{{host}}/health' } };
     });
     expect(validatePlan(JSON.parse(JSON.stringify(plan)))).toEqual({ ok: true, plan });
+  });
+});
+
+describe('host key pins', () => {
+  it('reads a bare fingerprint or one after its key type', () => {
+    expect(parseHostKeyPin(FINGERPRINT)).toEqual({ ok: true, pin: { fingerprint: FINGERPRINT } });
+    expect(parseHostKeyPin(`ssh-rsa ${FINGERPRINT}`)).toEqual({ ok: true, pin: { type: 'ssh-rsa', fingerprint: FINGERPRINT } });
+    expect(parseHostKeyPin(`ssh-rsa ${FINGERPRINT} comment`)).toMatchObject({ ok: false });
+    expect(hostKeyPins([`ssh-ed25519 ${FINGERPRINT}`, FINGERPRINT]).map(hostKeyPinText)).toEqual([`ssh-ed25519 ${FINGERPRINT}`, FINGERPRINT]);
+  });
+
+  it('has the handshake ask for the pinned or known types first, every RSA signature for an RSA key, then the rest', () => {
+    expect(preferredHostKeyAlgorithms([])).toBeUndefined();
+    expect(preferredHostKeyAlgorithms(['ssh-rsa'])).toEqual([
+      'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa',
+      'ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521',
+    ]);
+    expect(preferredHostKeyAlgorithms(['ecdsa-sha2-nistp384', 'ssh-dss'])?.slice(0, 2)).toEqual(['ecdsa-sha2-nistp384', 'ssh-ed25519']);
   });
 });
 

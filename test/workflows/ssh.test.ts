@@ -42,7 +42,7 @@ describe('upgradeFleet over ssh', () => {
   });
 
   it('a host whose key is not the pinned one fails at once, naming the host and the key it presented', async () => {
-    const impostor = (f: SshFleet) => keygen(join(f.dir, 'impostor')).fingerprint;
+    const impostor = (f: SshFleet) => `ssh-ed25519 ${keygen(join(f.dir, 'impostor')).fingerprint}`;
     const { lab, fleet, plan } = await sshLab((f, id) => (id === 'appv-02' ? f.transport(id, { hostKey: impostor(f) }) : f.transport(id)));
     const pinned = (plan.hosts[1]?.transport as { hostKey: string }).hostKey;
     const refusal = `host key of appv-02 (127.0.0.1:${fleet.host('appv-02').port}) is ${fleet.host('appv-02').fingerprint} (ssh-ed25519), not the pinned ${pinned}: if the host was reinstalled, check the new key with its administrator and update transport.hostKey`;
