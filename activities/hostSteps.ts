@@ -60,8 +60,8 @@ export function createHostStepActivities(deps: HostStepDeps) {
       const context = Context.current();
       const { attempt, workflowExecution, activityId, retryPolicy } = context.info;
       const earlier = context.info.heartbeatDetails as BatchProgress | undefined;
-      const progress: BatchProgress = { done: { ...(earlier?.done ?? {}) }, failures: { ...(earlier?.failures ?? {}) } };
-      const failures = progress.failures as Record<string, number>;
+      const failures: Record<string, number> = { ...(earlier?.failures ?? {}) };
+      const progress: BatchProgress = { done: { ...(earlier?.done ?? {}) }, failures };
       const heartbeat = () => context.heartbeat(progress);
       const { workflowId, runId } = workflowExecution ?? {};
       const journal = deps.journalDir && workflowId && runId ? journalFile(deps.journalDir, { workflowId, runId, activityId }) : undefined;
@@ -129,8 +129,9 @@ export function createHostStepActivities(deps: HostStepDeps) {
       heartbeat();
 
       // Temporal owns the retries: while a host has attempts left, fail the batch so the retry policy applies; the
-      // heartbeat keeps the hosts that are done. Temporal's last attempt (only reached when attempts were lost to the
-      // infrastructure) reports every host's outcome instead, so the workflow still decides host by host.
+      // heartbeat keeps the hosts that are done. Temporal's last attempt (reached only when attempts were lost to the
+      // infrastructure, or under the policy of a batch scheduled by older workflow code) reports every host's outcome
+      // instead, so the workflow still decides host by host.
       const lastAttempt = isLastAttempt(attempt, retryPolicy ? retryPolicy.maximumAttempts : batchActivityAttempts(batch.retry));
       if (retryable.length > 0 && !lastAttempt) {
         const first = retryable[0] as HostOutcome;
