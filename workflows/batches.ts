@@ -8,7 +8,7 @@ import { type RetryPolicy, durationMs } from '../core/plan';
 import { type DatabaseTask, type StepBatch, batchActivityAttempts, describeBatch, siteTaskQueue } from '../core/planner';
 
 /** A worker that dies mid-batch is noticed within this, not within the (possibly hour-long) step timeout. */
-const HEARTBEAT_TIMEOUT_MS = 20_000;
+export const HEARTBEAT_TIMEOUT_MS = 20_000;
 
 function retryOptions(retry: RetryPolicy): ActivityOptions['retry'] {
   return {
