@@ -1,10 +1,11 @@
 /**
  * Host steps in batches: one activity runs one step on many hosts within the plan's parallelism. It heartbeats
- * the hosts that succeeded, so a retry (or a new worker after a crash) runs only the rest, and it returns one
- * outcome per host so the workflow still decides host by host.
+ * the hosts it is done with (succeeded, or failed for good) and the attempts each other host has used, so a retry
+ * (or a new worker after a crash) runs only the rest, and it returns one outcome per host so the workflow still
+ * decides host by host.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { StepBatch } from '../core/planner';
+import { type StepBatch, batchActivityAttempts } from '../core/planner';
 import type { HostTransport } from '../transport/transport';
 import { journalFile, removeJournal, settledJournal } from './journal';
 import { runTask } from './runTask';
@@ -19,7 +20,17 @@ export interface HostOutcome {
 }
 
 export interface BatchProgress {
+  /**
+   * Hosts this batch is finished with: those that succeeded, and those that failed for good (an error no retry fixes,
+   * or the step's every attempt used). A retry of the batch runs only the others.
+   */
   done: Record<string, HostOutcome>;
+  /**
+   * For each host not done, how many times its command failed in earlier attempts. The plan's `maxAttempts` counts
+   * these, not the activity's attempts, so an attempt lost with its worker does not use one up. Absent in heartbeats
+   * of activities that predate it.
+   */
+  failures?: Record<string, number>;
 }
 
 const HEARTBEAT_EVERY_MS = 2_000;
@@ -47,21 +58,41 @@ export function createHostStepActivities(deps: HostStepDeps) {
   return {
     async runHostStep(batch: StepBatch): Promise<HostOutcome[]> {
       const context = Context.current();
-      const { attempt, workflowExecution, activityId } = context.info;
-      const progress: BatchProgress = { done: { ...((context.info.heartbeatDetails as BatchProgress | undefined)?.done ?? {}) } };
+      const { attempt, workflowExecution, activityId, retryPolicy } = context.info;
+      const earlier = context.info.heartbeatDetails as BatchProgress | undefined;
+      const failures: Record<string, number> = { ...(earlier?.failures ?? {}) };
+      const progress: BatchProgress = { done: { ...(earlier?.done ?? {}) }, failures };
       const heartbeat = () => context.heartbeat(progress);
       const { workflowId, runId } = workflowExecution ?? {};
       const journal = deps.journalDir && workflowId && runId ? journalFile(deps.journalDir, { workflowId, runId, activityId }) : undefined;
-      const failed: HostOutcome[] = [];
-      /** A host failed in a way no retry fixes (a rejected host key, a missing secret): report at once. */
-      let permanent = false;
+      /** Hosts that failed in this attempt and have attempts left. */
+      const retryable: HostOutcome[] = [];
+      const finish = (outcome: HostOutcome) => {
+        progress.done[outcome.host] = outcome;
+        delete failures[outcome.host];
+      };
+      /** Records a host's failed command; once that has used up the step's attempts, the host is done (failed). */
+      const commandFailed = (outcome: HostOutcome) => {
+        const times = (failures[outcome.host] ?? 0) + 1;
+        failures[outcome.host] = times;
+        if (times >= batch.retry.maxAttempts) finish(outcome);
+        else retryable.push(outcome);
+      };
       const beat = setInterval(heartbeat, HEARTBEAT_EVERY_MS);
       try {
         if (journal) {
-          // Hosts a killed worker's spawner finished (or is still finishing) after its last heartbeat are done too.
+          // Hosts a killed worker's spawner finished (or is still finishing) after its last heartbeat are done too;
+          // the failures it journaled count against the step's attempts as any other (the heartbeat may have missed them).
           const journaled = await settledJournal(journal, { signal: context.cancellationSignal });
           for (const [host, outputTail] of journaled.done) {
-            progress.done[host] ??= { host, ok: true, exitCode: 0, outputTail: batch.record ? outputTail : outputTail.slice(-SUCCESS_TAIL_CHARS), attempt };
+            if (!progress.done[host]) finish({ host, ok: true, exitCode: 0, outputTail: batch.record ? outputTail : outputTail.slice(-SUCCESS_TAIL_CHARS), attempt });
+          }
+          for (const [host, failure] of journaled.failed) {
+            if (progress.done[host] || failure.times <= (failures[host] ?? 0)) continue;
+            failures[host] = failure.times;
+            if (failure.times >= batch.retry.maxAttempts) {
+              finish({ host, ok: false, exitCode: failure.exitCode, outputTail: failure.outputTail, attempt });
+            }
           }
         }
         const todo = batch.tasks.filter((task) => !progress.done[task.host]);
@@ -69,25 +100,27 @@ export function createHostStepActivities(deps: HostStepDeps) {
           // Cancellation (or worker shutdown) starts no new host, but lets commands under way finish: killing an
           // installer half-way leaves a host worse off than either version. Each command still has its timeout.
           if (context.cancellationSignal.aborted) return;
-          let outcome: HostOutcome;
           try {
             const result = await runTask(deps.transport, task, { timeoutMs: batch.timeoutMs, ...(journal ? { journalFile: journal } : {}) });
             const ok = result.exitCode === 0 && !result.timedOut;
             // Successful hosts keep a short tail (the version step's answer is its last line): heartbeats and the
             // result carry every done host, and must stay far below Temporal's payload limits.
             const outputTail = ok && !batch.record ? result.outputTail.slice(-SUCCESS_TAIL_CHARS) : result.outputTail;
-            outcome = { host: task.host, ok, exitCode: result.exitCode, outputTail, attempt };
+            const outcome = { host: task.host, ok, exitCode: result.exitCode, outputTail, attempt };
+            if (ok) finish(outcome);
+            else commandFailed(outcome);
           } catch (error) {
-            const lasting = error instanceof ApplicationFailure && error.nonRetryable === true;
-            permanent ||= lasting;
-            outcome = { host: task.host, ok: false, exitCode: -1, outputTail: `${lasting ? '' : `cannot reach ${task.host}: `}${(error as Error).message}`, attempt };
+            const message = (error as Error).message;
+            if (error instanceof ApplicationFailure && error.nonRetryable === true) {
+              // No retry fixes this host (a rejected host key, a missing secret): done, failed. The other hosts
+              // keep their retries.
+              finish({ host: task.host, ok: false, exitCode: -1, outputTail: message, attempt });
+            } else {
+              commandFailed({ host: task.host, ok: false, exitCode: -1, outputTail: `cannot reach ${task.host}: ${message}`, attempt });
+            }
           }
-          if (outcome.ok) {
-            progress.done[task.host] = outcome;
-            heartbeat();
-          } else {
-            failed.push(outcome);
-          }
+          // Failures too, so a retry after a lost attempt still knows how many attempts each host has used.
+          heartbeat();
         });
       } finally {
         clearInterval(beat);
@@ -95,20 +128,28 @@ export function createHostStepActivities(deps: HostStepDeps) {
       if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? new Error('cancelled');
       heartbeat();
 
-      // Temporal owns the retries: while attempts remain, fail the batch so the retry policy applies; the
-      // heartbeat keeps the hosts that already succeeded. The last attempt reports every host's outcome instead.
-      if (failed.length > 0 && attempt < batch.retry.maxAttempts && !permanent) {
-        const first = failed[0] as HostOutcome;
+      // Temporal owns the retries: while a host has attempts left, fail the batch so the retry policy applies; the
+      // heartbeat keeps the hosts that are done. Temporal's last attempt (reached only when attempts were lost to the
+      // infrastructure, or under the policy of a batch scheduled by older workflow code) reports every host's outcome
+      // instead, so the workflow still decides host by host.
+      const lastAttempt = isLastAttempt(attempt, retryPolicy ? retryPolicy.maximumAttempts : batchActivityAttempts(batch.retry));
+      if (retryable.length > 0 && !lastAttempt) {
+        const first = retryable[0] as HostOutcome;
         throw ApplicationFailure.retryable(
-          `${batch.step} failed on ${failed.length} of ${batch.tasks.length} host(s), first ${first.host} (exit ${first.exitCode}): ${lastLine(first.outputTail)}`,
+          `${batch.step} failed on ${retryable.length} of ${batch.tasks.length} host(s), first ${first.host} (exit ${first.exitCode}): ${lastLine(first.outputTail)}`,
           'HostStepFailed',
         );
       }
       if (journal) removeJournal(journal);
-      const byHost = new Map([...Object.values(progress.done), ...failed].map((outcome) => [outcome.host, outcome]));
+      const byHost = new Map([...Object.values(progress.done), ...retryable].map((outcome) => [outcome.host, outcome]));
       return batch.tasks.map((task) => byHost.get(task.host) as HostOutcome);
     },
   };
+}
+
+/** Temporal's maximumAttempts: 0 (or none) is unlimited. */
+function isLastAttempt(attempt: number, maximumAttempts: number | undefined): boolean {
+  return maximumAttempts !== undefined && maximumAttempts > 0 && attempt >= maximumAttempts;
 }
 
 export function lastLine(text: string): string {

@@ -11,13 +11,23 @@ import { join } from 'node:path';
 type JournalEntry =
   | { host: string; event: 'start'; pid: number; token?: string }
   | { host: string; event: 'done'; outputTail: string }
-  | { host: string; event: 'failed' };
+  // Journals written before failures kept their exit status and output have neither.
+  | { host: string; event: 'failed'; exitCode?: number; outputTail?: string };
+
+export interface JournaledFailure {
+  /** How many times the host's command failed in this batch on this machine. */
+  times: number;
+  exitCode: number;
+  outputTail: string;
+}
 
 export interface JournalState {
   /** Hosts whose command succeeded, with its output tail. */
   done: Map<string, string>;
   /** Hosts whose command started and has not finished, where the spawner running it still lives. */
   running: Map<string, { pid: number; token?: string }>;
+  /** Hosts whose command failed and has not succeeded since, with the last failure. */
+  failed: Map<string, JournaledFailure>;
 }
 
 /** One file per activity (workflow run + activity id): every attempt of the same batch reads and extends it. */
@@ -42,7 +52,7 @@ function alive({ pid, token }: { pid: number; token?: string }): boolean {
 }
 
 export function readJournal(file: string): JournalState {
-  const state: JournalState = { done: new Map(), running: new Map() };
+  const state: JournalState = { done: new Map(), running: new Map(), failed: new Map() };
   if (!existsSync(file)) return state;
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (!line) continue;
@@ -53,9 +63,14 @@ export function readJournal(file: string): JournalState {
       continue; // a line cut off by a crash: that host's command did not get to succeed
     }
     if (entry.event === 'done') state.done.set(entry.host, entry.outputTail);
+    if (entry.event === 'failed') {
+      const times = (state.failed.get(entry.host)?.times ?? 0) + 1;
+      state.failed.set(entry.host, { times, exitCode: entry.exitCode ?? -1, outputTail: entry.outputTail ?? '' });
+    }
     if (entry.event === 'start' && !state.done.has(entry.host)) state.running.set(entry.host, { pid: entry.pid, ...(entry.token ? { token: entry.token } : {}) });
     else state.running.delete(entry.host);
   }
+  for (const host of state.done.keys()) state.failed.delete(host);
   for (const [host, spawner] of state.running) if (!alive(spawner)) state.running.delete(host);
   return state;
 }

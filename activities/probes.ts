@@ -29,9 +29,14 @@ export interface ProbeOptions {
   /** The step's timeout: the probe stops by then even if its own deadline is later. */
   timeoutMs: number;
   signal?: AbortSignal;
+  /**
+   * Hides secrets in each try's line before it joins the output tail. Every line repeats the filled-in URL, and the
+   * tail is cut to size at any point, which may fall inside a secret: a piece of it no longer matches it afterwards.
+   */
+  redact?: (text: string) => string;
 }
 
-export async function runProbe(probe: Probe, { timeoutMs, signal }: ProbeOptions): Promise<RunResult> {
+export async function runProbe(probe: Probe, { timeoutMs, signal, redact = (text) => text }: ProbeOptions): Promise<RunResult> {
   const started = Date.now();
   const deadline = started + Math.min(durationMs(probe.deadline), timeoutMs);
   const interval = durationMs(probe.interval);
@@ -40,7 +45,7 @@ export async function runProbe(probe: Probe, { timeoutMs, signal }: ProbeOptions
   for (let attempt = 1; ; attempt++) {
     const budget = Math.max(1, Math.min(TRY_TIMEOUT_MS, deadline - Date.now()));
     const result = probe.kind === 'http' ? await tryHttp(probe, ca, budget) : await tryTcp(probe, budget);
-    tail = appendTail(tail, `try ${attempt}: ${result.line}\n`);
+    tail = appendTail(tail, redact(`try ${attempt}: ${result.line}\n`));
     if (result.ok) return { exitCode: 0, outputTail: tail, timedOut: false };
     if (signal?.aborted || Date.now() + interval >= deadline) {
       tail = appendTail(tail, `[cutover] not healthy after ${attempt} tries in ${Math.round((Date.now() - started) / 100) / 10} s\n`);

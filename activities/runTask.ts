@@ -33,7 +33,7 @@ export async function runTask(transport: HostTransport, task: RunnableTask, opti
   const secrets = new SecretScope();
   try {
     if (task.probe) {
-      const result = await runProbe(await fillProbe(task.probe, secrets), options);
+      const result = await runProbe(await fillProbe(task.probe, secrets), { ...options, redact: (text) => secrets.redact(text) });
       return { ...result, outputTail: secrets.redact(result.outputTail) };
     }
     const command = await secrets.fillCommand(task.command);
@@ -52,7 +52,8 @@ export async function runTask(transport: HostTransport, task: RunnableTask, opti
     });
     if (secrets.empty) return result;
     let tail = result.outputTail;
-    // A tail cut to size may begin with the end of a value, which no longer matches it: drop that stretch.
+    // A tail cut to size may begin with the end of a value (in any of the forms redaction hides), which no longer
+    // matches it: drop that stretch.
     if (streamed > OUTPUT_TAIL_CHARS || tail.length >= OUTPUT_TAIL_CHARS) tail = `[cutover] …${tail.slice(secrets.longest)}`;
     return { ...result, outputTail: secrets.redact(tail) };
   } catch (error) {

@@ -56,6 +56,18 @@ export interface StepBatch {
   retry: RetryPolicy;
 }
 
+/**
+ * A batch activity's attempts as Temporal counts them. The plan's `maxAttempts` is per host command, and the activity
+ * counts those itself (activities/hostSteps.ts), so an attempt lost to the infrastructure (a worker killed, a heartbeat
+ * or start-to-close timeout) does not use one up: Temporal may try the batch this many times more than the plan's
+ * attempts. Bounded, so a batch that keeps killing its workers reaches the operator.
+ */
+export const LOST_BATCH_ATTEMPTS = 5;
+
+export function batchActivityAttempts(retry: RetryPolicy): number {
+  return retry.maxAttempts + LOST_BATCH_ATTEMPTS;
+}
+
 /** One command on one host outside the host steps: the database's commands, and prerequisite checks. */
 export interface DatabaseTask {
   action: 'backup' | 'restore' | 'verify' | 'checksum' | 'rehearse' | 'check';

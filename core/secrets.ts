@@ -90,6 +90,14 @@ export function redact(text: string, secrets: readonly ResolvedSecret[]): string
 }
 
 /**
+ * The longest form (see `encodings`) of any of the values that `redact` hides: text cut to size must lose this much
+ * at its start so that no cut-off end of one, which no longer matches it, survives the redaction.
+ */
+export function longestRedacted(secrets: readonly ResolvedSecret[]): number {
+  return secrets.reduce((longest, secret) => Math.max(longest, ...encodings(secret.value).map((form) => form.length)), 0);
+}
+
+/**
  * The forms a value takes where it comes back: as it is; escaped inside a JSON string (a probe's or a tool's JSON
  * output: quotes, backslashes, control characters); percent-encoded (a probe URL, see `urlQuote`); and shell-quoted
  * (a command line echoed back in an error).

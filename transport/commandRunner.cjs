@@ -89,7 +89,7 @@ function runCommand(request, onOutput) {
     }, timeoutMs);
     child.on('error', (error) => {
       clearTimeout(timer);
-      journal(journalFile, { host, event: 'failed' });
+      journal(journalFile, { host, event: 'failed', exitCode: -1, outputTail: error.message });
       reject(error);
     });
     let settled = false;
@@ -100,7 +100,9 @@ function runCommand(request, onOutput) {
       if (timedOut) tail = appendTail(tail, `\n[cutover] killed after ${timeoutMs} ms timeout\n`);
       const result = { exitCode: code ?? 137, outputTail: tail, timedOut };
       const succeeded = result.exitCode === 0 && !timedOut;
-      journal(journalFile, succeeded ? { host, event: 'done', outputTail: tail } : { host, event: 'failed' });
+      // A failure is journaled with its output too: a retry counts it against the step's attempts, and reports it
+      // when it was the last one.
+      journal(journalFile, { host, event: succeeded ? 'done' : 'failed', exitCode: result.exitCode, outputTail: tail });
       resolve(result);
     };
     // The command is done when its shell exits. A service it started in the background may keep the output pipes

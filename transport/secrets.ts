@@ -4,7 +4,7 @@
  * Temporal (output tails, error messages) passes through `redact` first. The pure parsing is core/secrets.ts.
  */
 import { readFile } from 'node:fs/promises';
-import { type ResolvedSecret, type SecretRef, parseSecretRef, redact, secretRefText, secretTemplates, shellQuote, substituteSecrets } from '../core/secrets';
+import { type ResolvedSecret, type SecretRef, longestRedacted, parseSecretRef, redact, secretRefText, secretTemplates, shellQuote, substituteSecrets } from '../core/secrets';
 import { PermanentError } from './transport';
 
 /** A secret the plan names is not on this worker: no retry will make it appear, the operator must provide it. */
@@ -76,8 +76,11 @@ export class SecretScope {
     return this.resolved.length === 0 ? text : redact(text, this.resolved);
   }
 
-  /** The longest value resolved: output tails keep this much extra so no value is cut in half before redaction. */
+  /**
+   * The longest form (as it is, JSON-escaped, percent-encoded, shell-quoted) of a value resolved: an output tail cut
+   * to size drops this much at its start, so no piece of a value cut in half is left where the redaction misses it.
+   */
   get longest(): number {
-    return this.resolved.reduce((longest, secret) => Math.max(longest, secret.value.length), 0);
+    return longestRedacted(this.resolved);
   }
 }

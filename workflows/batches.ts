@@ -5,10 +5,10 @@
 import { ActivityFailure, TimeoutFailure, isCancellation, proxyActivities, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities, BatchProgress, HostOutcome } from '../activities';
 import { type RetryPolicy, durationMs } from '../core/plan';
-import { type DatabaseTask, type StepBatch, describeBatch, siteTaskQueue } from '../core/planner';
+import { type DatabaseTask, type StepBatch, batchActivityAttempts, describeBatch, siteTaskQueue } from '../core/planner';
 
 /** A worker that dies mid-batch is noticed within this, not within the (possibly hour-long) step timeout. */
-const HEARTBEAT_TIMEOUT_MS = 20_000;
+export const HEARTBEAT_TIMEOUT_MS = 20_000;
 
 function retryOptions(retry: RetryPolicy): ActivityOptions['retry'] {
   return {
@@ -24,13 +24,18 @@ function siteQueue(site: string | undefined): Pick<ActivityOptions, 'taskQueue'>
   return site ? { taskQueue: siteTaskQueue(workflowInfo().taskQueue, site) } : {};
 }
 
-/** Activity option profile of a host step: time for every wave of the batch, and always a heartbeat timeout. */
+/**
+ * Activity option profile of a host step: time for every wave of the batch, and always a heartbeat timeout. The
+ * activity counts the plan's attempts per host command itself, so Temporal's attempts go beyond them: an attempt lost
+ * to the infrastructure (a worker killed, a timeout) leaves every host's attempts as they were. Runs recorded before
+ * this replay unchanged, since the retry policy is no part of what replay compares.
+ */
 export function hostStepActivity(batch: StepBatch) {
   const waves = Math.ceil(batch.tasks.length / batch.maxParallel);
   return proxyActivities<Activities>({
     startToCloseTimeout: batch.timeoutMs * waves + 30_000,
     heartbeatTimeout: HEARTBEAT_TIMEOUT_MS,
-    retry: retryOptions(batch.retry),
+    retry: { ...retryOptions(batch.retry), maximumAttempts: batchActivityAttempts(batch.retry) },
     summary: describeBatch(batch),
     ...siteQueue(batch.site),
   }).runHostStep;
@@ -53,8 +58,9 @@ export function failureMessage(error: unknown): string {
 }
 
 /**
- * Runs one batch. When the batch gives up as a whole (timeouts, worker lost on the last attempt), the hosts its last
- * heartbeat recorded as done are done, and every other host in it failed with the batch's error.
+ * Runs one batch. When the batch gives up as a whole (timeouts, workers lost on every attempt Temporal had), the hosts
+ * its last heartbeat recorded as done keep their outcomes (success, or a failure for good), and every other host in it
+ * failed with the batch's error.
  */
 export async function runStepBatch(batch: StepBatch): Promise<HostOutcome[]> {
   try {

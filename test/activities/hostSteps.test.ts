@@ -11,7 +11,7 @@ import { type BatchProgress, type HostOutcome, createHostStepActivities } from '
 import type { HostTask, StepBatch } from '../../core/planner';
 import { LAB_BIN, labFault, labOps, labStatus, labUp } from '../../lab/lab';
 import { createLocalTransport } from '../../transport/local';
-import type { HostTransport } from '../../transport/transport';
+import { ConnectionError, type HostTransport, PermanentError } from '../../transport/transport';
 
 let root: string;
 let dir: string;
@@ -45,6 +45,8 @@ function stepBatch(tasks: HostTask[], overrides: Partial<StepBatch> = {}): StepB
     ...overrides,
   };
 }
+
+const ONE_ATTEMPT = { maxAttempts: 1, initialInterval: '1s', backoff: 2, maxInterval: '1m' };
 
 const drainAll = (hosts = HOSTS) => stepBatch(hosts.map((host) => task(host, `labhost ${host} drain`)));
 
@@ -114,9 +116,10 @@ describe('runHostStep', () => {
     expect(labStatus(dir).hosts.map((h) => h.drained)).toEqual([true, false, true]);
   });
 
-  it('returns every outcome on the last attempt instead of failing, the failing host with its output', async () => {
+  it("returns every outcome once the failing host's command has failed maxAttempts times, with its output", async () => {
     labFault(dir, 'appv-02', 'drain', 'always');
-    const outcomes = await runHostStep(drainAll(), { attempt: 3 }).result;
+    // Two failed commands of appv-02 in earlier attempts, as their heartbeats recorded them.
+    const outcomes = await runHostStep(drainAll(), { attempt: 3, heartbeatDetails: { done: {}, failures: { 'appv-02': 2 } } }).result;
     expect(outcomes.map((o) => o.host)).toEqual(HOSTS);
     expect(outcomes[0]).toMatchObject({ ok: true, exitCode: 0, attempt: 3 });
     expect(outcomes[2]).toMatchObject({ ok: true, exitCode: 0, attempt: 3 });
@@ -126,7 +129,7 @@ describe('runHostStep', () => {
 
   it('a single attempt is also the last one', async () => {
     labFault(dir, 'appv-01', 'drain', 'always');
-    const batch = { ...drainAll(), retry: { maxAttempts: 1, initialInterval: '1s', backoff: 2, maxInterval: '1m' } };
+    const batch = { ...drainAll(), retry: ONE_ATTEMPT };
     const outcomes = await runHostStep(batch, { attempt: 1 }).result;
     expect(outcomes.map((o) => o.ok)).toEqual([false, true, true]);
   });
@@ -163,13 +166,96 @@ describe('runHostStep', () => {
     expect(labStatus(dir).hosts.map((h) => h.drained)).toEqual([false, false, true]);
   });
 
+  it("a host that fails for good is done, failed, and does not take away the other hosts' retries", async () => {
+    // appv-01's host key is rejected (permanent), appv-02 cannot be reached once, appv-03's drain fails once.
+    const runs: string[] = [];
+    const flaky: HostTransport = {
+      async run(host, command, options) {
+        runs.push(host.id);
+        if (host.id === 'appv-01') throw new PermanentError('host key of appv-01 is SHA256:other, not the pinned SHA256:pinned');
+        if (host.id === 'appv-02' && runs.filter((id) => id === 'appv-02').length === 1) throw new ConnectionError('connect ECONNREFUSED');
+        return transport.run(host, command, options);
+      },
+      async close() {},
+    };
+    labFault(dir, 'appv-03', 'drain', { times: 1 });
+    const first = runHostStep(drainAll(), { attempt: 1 }, { transport: flaky });
+    const failure = (await failureOf(first.result)) as ApplicationFailure;
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect(failure.nonRetryable).toBe(false);
+    expect(failure.message).toMatch(/^drain failed on 2 of 3 host\(s\)/);
+    const progress = first.heartbeats.at(-1) as BatchProgress;
+    const rejected = { host: 'appv-01', ok: false, exitCode: -1, outputTail: 'host key of appv-01 is SHA256:other, not the pinned SHA256:pinned', attempt: 1 };
+    expect(progress.done).toEqual({ 'appv-01': rejected });
+    expect(progress.failures).toEqual({ 'appv-02': 1, 'appv-03': 1 });
+
+    const second = runHostStep(drainAll(), { attempt: 2, heartbeatDetails: progress }, { transport: flaky });
+    const outcomes = await second.result;
+    expect(outcomes).toEqual([rejected, expect.objectContaining({ host: 'appv-02', ok: true, attempt: 2 }), expect.objectContaining({ host: 'appv-03', ok: true, attempt: 2 })]);
+    // The rejected host was tried once; the others again.
+    expect(runs.sort()).toEqual(['appv-01', 'appv-02', 'appv-02', 'appv-03', 'appv-03']);
+  });
+
+  it('with only hosts that failed for good, finishes on the first attempt', async () => {
+    const rejecting: HostTransport = {
+      async run(host, command, options) {
+        if (host.id === 'appv-02') throw new PermanentError('host key of appv-02 is revoked');
+        return transport.run(host, command, options);
+      },
+      async close() {},
+    };
+    const outcomes = await runHostStep(drainAll(), { attempt: 1 }, { transport: rejecting }).result;
+    expect(outcomes.map((o) => [o.host, o.ok, o.outputTail])).toEqual([
+      ['appv-01', true, 'sessions signed out, new sessions blocked\n'],
+      ['appv-02', false, 'host key of appv-02 is revoked'],
+      ['appv-03', true, 'sessions signed out, new sessions blocked\n'],
+    ]);
+  });
+
+  it("counts the plan's attempts per host command, so an attempt lost with its worker uses none up", async () => {
+    labFault(dir, 'appv-02', 'drain', 'always');
+    const batch = { ...drainAll(), retry: { ...ONE_ATTEMPT, maxAttempts: 2 } };
+    const first = runHostStep(batch, { attempt: 1 });
+    expect(await failureOf(first.result)).toBeInstanceOf(ApplicationFailure);
+    const progress = first.heartbeats.at(-1) as BatchProgress;
+    expect(progress.failures).toEqual({ 'appv-02': 1 });
+    // Attempt 2 was lost (its worker killed before it ran anything): attempt 3 starts from attempt 1's heartbeat and
+    // still has appv-02's second command attempt, its last.
+    const third = await runHostStep(batch, { attempt: 3, heartbeatDetails: progress }).result;
+    expect(third[1]).toMatchObject({ host: 'appv-02', ok: false, exitCode: 1, attempt: 3 });
+    expect(opsOn('appv-02').map((op) => op.result)).toEqual(['fault', 'fault']);
+    expect(opsOn('appv-01').map((op) => op.result)).toEqual(['ok']);
+  });
+
+  it('a host whose earlier attempts were all lost still has its attempts, however late the activity attempt', async () => {
+    labFault(dir, 'appv-02', 'drain', 'always');
+    const batch = { ...drainAll(), retry: { ...ONE_ATTEMPT, maxAttempts: 2 } };
+    // Attempts 1 and 2 heartbeat appv-01 and appv-03 done and were lost before appv-02's command ended.
+    const done = Object.fromEntries(['appv-01', 'appv-03'].map((host) => [host, { host, ok: true, exitCode: 0, outputTail: '', attempt: 1 }]));
+    const failure = await failureOf(runHostStep(batch, { attempt: 3, heartbeatDetails: { done, failures: {} } }).result);
+    expect(failure).toMatchObject({ type: 'HostStepFailed', nonRetryable: false });
+    expect(opsOn('appv-02').map((op) => op.result)).toEqual(['fault']);
+  });
+
+  it("on Temporal's last attempt reports every host, even those with attempts left", async () => {
+    labFault(dir, 'appv-02', 'drain', 'always');
+    const retryPolicy = { maximumAttempts: 4, initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' };
+    const outcomes = await runHostStep(drainAll(), { attempt: 4, retryPolicy, heartbeatDetails: { done: {}, failures: { 'appv-02': 1 } } }).result;
+    expect(outcomes.map((o) => [o.host, o.ok])).toEqual([
+      ['appv-01', true],
+      ['appv-02', false],
+      ['appv-03', true],
+    ]);
+  });
+
   it('kills a command that exceeds the timeout and reports it as failed', async () => {
     const pidFile = join(root, 'sleeper.pid');
     const batch = stepBatch([task('appv-01', `sleep 30 & echo $! > ${pidFile}; wait`), task('appv-02', 'labhost appv-02 drain')], {
       timeoutMs: 300,
+      retry: ONE_ATTEMPT,
     });
     const started = Date.now();
-    const outcomes = await runHostStep(batch, { attempt: 3 }).result;
+    const outcomes = await runHostStep(batch).result;
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(outcomes[0]).toMatchObject({ host: 'appv-01', ok: false, exitCode: 137 });
     expect(outcomes[0]?.outputTail).toContain('[cutover] killed after 300 ms timeout');
@@ -182,7 +268,7 @@ describe('runHostStep', () => {
 
   it('a hung labhost is killed by the timeout', async () => {
     labFault(dir, 'appv-01', 'drain', 'hang');
-    const outcomes = await runHostStep(stepBatch([task('appv-01', 'labhost appv-01 drain')], { timeoutMs: 500 }), { attempt: 3 }).result;
+    const outcomes = await runHostStep(stepBatch([task('appv-01', 'labhost appv-01 drain')], { timeoutMs: 500, retry: ONE_ATTEMPT })).result;
     expect(outcomes[0]).toMatchObject({ ok: false, exitCode: 137 });
     expect(outcomes[0]?.outputTail).toContain('hanging (injected)');
     expect(outcomes[0]?.outputTail).toContain('killed after 500 ms timeout');
@@ -239,8 +325,8 @@ describe('runHostStep', () => {
       },
       async close() {},
     };
-    const outcomes = await runHostStep(drainAll(), { attempt: 3 }, { transport: unreachable }).result;
-    expect(outcomes[1]).toEqual({ host: 'appv-02', ok: false, exitCode: -1, outputTail: 'cannot reach appv-02: connection refused', attempt: 3 });
+    const outcomes = await runHostStep({ ...drainAll(), retry: ONE_ATTEMPT }, { attempt: 1 }, { transport: unreachable }).result;
+    expect(outcomes[1]).toEqual({ host: 'appv-02', ok: false, exitCode: -1, outputTail: 'cannot reach appv-02: connection refused', attempt: 1 });
     expect(outcomes.filter((o) => o.ok).map((o) => o.host)).toEqual(['appv-01', 'appv-03']);
   });
 

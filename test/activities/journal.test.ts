@@ -59,6 +59,7 @@ describe('the spawner', () => {
     ]);
     const state = readJournal(file);
     expect([...state.done.entries()]).toEqual([['ok', 'fine\n']]);
+    expect([...state.failed.entries()]).toEqual([['bad', { times: 1, exitCode: 3, outputTail: '' }]]);
     expect(state.running.size).toBe(0);
   });
 });
@@ -120,5 +121,38 @@ describe('the journal', () => {
       ['appv-03', true],
     ]);
     expect(labOps(lab).map((op) => op.host).sort()).toEqual(['appv-01', 'appv-03']);
+  });
+
+  it("counts a failure the killed worker's spawner journaled against the step's attempts", async () => {
+    const root = dir();
+    const lab = join(root, 'lab');
+    labUp(lab, { hosts: 3 });
+    const journalDir = join(root, 'journal');
+    mkdirSync(journalDir);
+    // Attempt 1 was lost with its worker; its spawner saw appv-01 succeed and appv-02's only allowed attempt fail.
+    const lines = [
+      { host: 'appv-01', event: 'done', outputTail: 'sessions signed out\n' },
+      { host: 'appv-02', event: 'failed', exitCode: 1, outputTail: 'drain refused\n' },
+    ];
+    writeFileSync(journalFile(journalDir, { workflowId: 'wf', runId: 'run', activityId: '7' }), lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
+    const transport = createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH}`, CUTOVER_LAB_DIR: lab } });
+    const { runHostStep } = createHostStepActivities({ transport, journalDir });
+    const batch: StepBatch = {
+      step: 'drain',
+      role: 'management-server',
+      maxParallel: 3,
+      timeoutMs: 10_000,
+      retry: { maxAttempts: 1, initialInterval: '1s', backoff: 2, maxInterval: '1m' },
+      tasks: ['appv-01', 'appv-02', 'appv-03'].map((host) => ({ host, command: `labhost ${host} drain`, transport: local })),
+    };
+    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: 'wf', runId: 'run' }, activityId: '7', attempt: 2 }, { logger: new DefaultLogger('ERROR') });
+    const outcomes = await env.run<[StepBatch], HostOutcome[], typeof runHostStep>(runHostStep, batch);
+    expect(outcomes.map((o) => [o.host, o.ok, o.exitCode, o.outputTail])).toEqual([
+      ['appv-01', true, 0, 'sessions signed out\n'],
+      ['appv-02', false, 1, 'drain refused\n'],
+      ['appv-03', true, 0, 'sessions signed out, new sessions blocked\n'],
+    ]);
+    // appv-02 failed its one attempt already: it is reported, not run again.
+    expect(labOps(lab).map((op) => op.host)).toEqual(['appv-03']);
   });
 });

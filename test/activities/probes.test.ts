@@ -183,6 +183,34 @@ describe('runTask with a probe', () => {
     }
   });
 
+  it("keeps no piece of a secret in a URL when the tries overflow the output tail, wherever the tail's cut falls", async () => {
+    // Long enough that its percent-encoded form fills more than a whole tail: a tail of unredacted lines would
+    // start inside it. Characters that encoding and JSON escaping both change, and letters no label or line uses.
+    const alphabet = '&#" \\@+=?/QXZJKV';
+    const token = Array.from({ length: 2_000 }, (_, i) => alphabet[(i * 7 + Math.floor(Math.random() * alphabet.length)) % alphabet.length]).join('');
+    process.env.CUTOVER_PROBE_TOKEN = token;
+    handler = json(503, {});
+    try {
+      const task = {
+        host: 'web-01',
+        command: 'described elsewhere',
+        transport: { kind: 'local' as const },
+        probe: probe({ kind: 'http', url: `${httpUrl}/health?key={{secret:env:CUTOVER_PROBE_TOKEN}}`, interval: '10ms', deadline: '3s' }),
+      };
+      const result = await runTask(createLocalTransport(), task, { timeoutMs: 10_000 });
+      expect(result.exitCode).toBe(1);
+      // The tail overflowed: its first try is long gone.
+      expect(result.outputTail).not.toContain('try 1:');
+      expect(result.outputTail.length).toBeGreaterThan(4_000);
+      for (const form of [token, JSON.stringify(token).slice(1, -1), encodeURIComponent(token)]) {
+        for (let at = 0; at + 6 <= form.length; at++) expect(result.outputTail.includes(form.slice(at, at + 6)), `"${form.slice(at, at + 6)}" of a form of the secret`).toBe(false);
+      }
+      expect(result.outputTail).toContain(`GET ${httpUrl}/health?key=[secret:env:CUTOVER_PROBE_TOKEN]: status 503, expected 200\n`);
+    } finally {
+      delete process.env.CUTOVER_PROBE_TOKEN;
+    }
+  });
+
   it('a secret missing on the worker fails for good, naming it', async () => {
     const task = { host: 'web-01', command: 'echo {{secret:env:CUTOVER_NOT_SET_ANYWHERE}}', transport: { kind: 'local' as const } };
     await expect(runTask(createLocalTransport(), task, { timeoutMs: 5_000 })).rejects.toMatchObject({
@@ -205,6 +233,27 @@ describe('runTask with a probe', () => {
       }
       expect(result.outputTail.startsWith('[cutover] …')).toBe(true);
       expect(result.outputTail.endsWith('yyyy')).toBe(true);
+    } finally {
+      delete process.env.CUTOVER_LONG_SECRET;
+    }
+  });
+
+  it('drops enough of a cut tail that no end of a JSON-escaped or percent-encoded secret survives', async () => {
+    // Each of these characters takes 3 in the percent-encoded form, 2 in the JSON-escaped one.
+    const secret = `a"b&c#d e\\f/g@h"i&j#k l\\m-${Date.now()}`;
+    process.env.CUTOVER_LONG_SECRET = secret;
+    try {
+      for (const form of [encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1)]) {
+        // The form, as a tool's JSON or a URL would print it, then filler so that the 4 KiB tail starts 10
+        // characters into it: longer than the secret itself by far more than 10.
+        const command = `printf '%s' '${form}'; head -c ${4096 - form.length + 10} /dev/zero | tr '\\0' y; : {{secret:env:CUTOVER_LONG_SECRET}}`;
+        const result = await runTask(createLocalTransport(), { host: 'h', command, transport: { kind: 'local' } }, { timeoutMs: 10_000 });
+        expect(result.exitCode).toBe(0);
+        for (let length = 6; length <= form.length; length++) {
+          expect(result.outputTail.includes(form.slice(-length)), `a ${length}-character end of ${form}`).toBe(false);
+        }
+        expect(result.outputTail.startsWith('[cutover] …')).toBe(true);
+      }
     } finally {
       delete process.env.CUTOVER_LONG_SECRET;
     }
