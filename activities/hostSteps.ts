@@ -5,6 +5,7 @@
  * decides host by host.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { BATCH_RESULT_CHARS, keepEnd, tailShare } from '../core/budget';
 import { type StepBatch, batchActivityAttempts } from '../core/planner';
 import type { HostTransport } from '../transport/transport';
 import { journalFile, removeJournal, settledJournal } from './journal';
@@ -65,6 +66,11 @@ export function createHostStepActivities(deps: HostStepDeps) {
       const heartbeat = () => context.heartbeat(progress);
       const { workflowId, runId } = workflowExecution ?? {};
       const journal = deps.journalDir && workflowId && runId ? journalFile(deps.journalDir, { workflowId, runId, activityId }) : undefined;
+      // Heartbeats and the result carry every done host, and must stay far below Temporal's payload limits: a
+      // successful host keeps a short tail (the version step's answer is its last line), a failed or recorded one
+      // its share of the batch's budget.
+      const tailChars = tailShare(BATCH_RESULT_CHARS, batch.tasks.length);
+      const kept = (ok: boolean, outputTail: string) => (ok && !batch.record ? outputTail.slice(-SUCCESS_TAIL_CHARS) : keepEnd(outputTail, tailChars));
       /** Hosts that failed in this attempt and have attempts left. */
       const retryable: HostOutcome[] = [];
       const finish = (outcome: HostOutcome) => {
@@ -85,13 +91,13 @@ export function createHostStepActivities(deps: HostStepDeps) {
           // the failures it journaled count against the step's attempts as any other (the heartbeat may have missed them).
           const journaled = await settledJournal(journal, { signal: context.cancellationSignal });
           for (const [host, outputTail] of journaled.done) {
-            if (!progress.done[host]) finish({ host, ok: true, exitCode: 0, outputTail: batch.record ? outputTail : outputTail.slice(-SUCCESS_TAIL_CHARS), attempt });
+            if (!progress.done[host]) finish({ host, ok: true, exitCode: 0, outputTail: kept(true, outputTail), attempt });
           }
           for (const [host, failure] of journaled.failed) {
             if (progress.done[host] || failure.times <= (failures[host] ?? 0)) continue;
             failures[host] = failure.times;
             if (failure.times >= batch.retry.maxAttempts) {
-              finish({ host, ok: false, exitCode: failure.exitCode, outputTail: failure.outputTail, attempt });
+              finish({ host, ok: false, exitCode: failure.exitCode, outputTail: kept(false, failure.outputTail), attempt });
             }
           }
         }
@@ -103,10 +109,7 @@ export function createHostStepActivities(deps: HostStepDeps) {
           try {
             const result = await runTask(deps.transport, task, { timeoutMs: batch.timeoutMs, ...(journal ? { journalFile: journal } : {}) });
             const ok = result.exitCode === 0 && !result.timedOut;
-            // Successful hosts keep a short tail (the version step's answer is its last line): heartbeats and the
-            // result carry every done host, and must stay far below Temporal's payload limits.
-            const outputTail = ok && !batch.record ? result.outputTail.slice(-SUCCESS_TAIL_CHARS) : result.outputTail;
-            const outcome = { host: task.host, ok, exitCode: result.exitCode, outputTail, attempt };
+            const outcome = { host: task.host, ok, exitCode: result.exitCode, outputTail: kept(ok, result.outputTail), attempt };
             if (ok) finish(outcome);
             else commandFailed(outcome);
           } catch (error) {
@@ -114,9 +117,9 @@ export function createHostStepActivities(deps: HostStepDeps) {
             if (error instanceof ApplicationFailure && error.nonRetryable === true) {
               // No retry fixes this host (a rejected host key, a missing secret): done, failed. The other hosts
               // keep their retries.
-              finish({ host: task.host, ok: false, exitCode: -1, outputTail: message, attempt });
+              finish({ host: task.host, ok: false, exitCode: -1, outputTail: kept(false, message), attempt });
             } else {
-              commandFailed({ host: task.host, ok: false, exitCode: -1, outputTail: `cannot reach ${task.host}: ${message}`, attempt });
+              commandFailed({ host: task.host, ok: false, exitCode: -1, outputTail: kept(false, `cannot reach ${task.host}: ${message}`), attempt });
             }
           }
           // Failures too, so a retry after a lost attempt still knows how many attempts each host has used.

@@ -127,6 +127,20 @@ describe('runHostStep', () => {
     expect(outcomes[1]?.outputTail).toContain('FAULT: injected permanent failure of drain on appv-02');
   });
 
+  it('keeps the result of a large batch of failing hosts far below the payload limit, each tail ending as it did', async () => {
+    // 300 hosts each failing with 6 KB of output: whole tails would make a 1.2 MB result and heartbeat.
+    const hosts = Array.from({ length: 300 }, (_, i) => `h${i}`);
+    const command = (host: string) => `head -c 6000 /dev/zero | tr '\\0' x; echo; echo "${host} failed at the end"; exit 3`;
+    const batch = stepBatch(hosts.map((host) => task(host, command(host))), { retry: ONE_ATTEMPT, maxParallel: 20 });
+    const { result, heartbeats } = runHostStep(batch, { attempt: 1 });
+    const outcomes = await result;
+    expect(outcomes.every((o) => !o.ok && o.exitCode === 3)).toBe(true);
+    expect(outcomes[7]?.outputTail.endsWith('h7 failed at the end\n')).toBe(true);
+    expect(outcomes[7]?.outputTail.startsWith('…')).toBe(true);
+    expect(JSON.stringify(outcomes).length).toBeLessThan(600 * 1024);
+    expect(JSON.stringify(heartbeats.at(-1)).length).toBeLessThan(600 * 1024);
+  });
+
   it('a single attempt is also the last one', async () => {
     labFault(dir, 'appv-01', 'drain', 'always');
     const batch = { ...drainAll(), retry: ONE_ATTEMPT };
