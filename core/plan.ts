@@ -145,37 +145,47 @@ export const Role = z.strictObject({
 });
 export type Role = z.infer<typeof Role>;
 
-export const Transport = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('local') }),
-  z
-    .strictObject({
-      kind: z.literal('ssh'),
-      address: z.string().min(1),
-      port: z.int().min(1).max(65535).default(22),
-      user: z.string().min(1),
-      /** The private key, by reference (file:/path or env:NAME). Without it, the worker's SSH agent (SSH_AUTH_SOCK). */
-      key: SecretRefText.optional(),
-      /** The key's passphrase, by reference, when the key is encrypted. */
-      passphrase: SecretRefText.optional(),
-      /**
-       * The host key pinned by its fingerprint, as `ssh-keygen -lf` prints it, best after its key type
-       * (`ssh-rsa SHA256:...`): one pin or a list, any of which the host may present (core/hostKeys.ts).
-       */
-      hostKey: z.union([HostKeyPinText, z.array(HostKeyPinText).min(1)]).optional(),
-      /** Without hostKey: the known_hosts file on the worker that must list the host (default ~/.ssh/known_hosts). */
-      knownHosts: z.string().regex(/^[/~]/, 'knownHosts is an absolute path on the worker').optional(),
-    })
-    .superRefine((ssh, ctx) => {
-      if (ssh.passphrase && !ssh.key) ctx.addIssue({ code: 'custom', path: ['passphrase'], message: 'a passphrase needs a key (the agent holds its keys decrypted)' });
-      if (ssh.hostKey && ssh.knownHosts) ctx.addIssue({ code: 'custom', path: ['knownHosts'], message: 'pin the host key one way: hostKey or knownHosts, not both' });
-    }),
-]);
+const LocalTransport = z.strictObject({ kind: z.literal('local') });
+/** How to log in over ssh, whichever host: a fleet's transport has these, and each host adds its address. */
+const sshLogin = {
+  kind: z.literal('ssh'),
+  port: z.int().min(1).max(65535).default(22),
+  user: z.string().min(1),
+  /** The private key, by reference (file:/path or env:NAME). Without it, the worker's SSH agent (SSH_AUTH_SOCK). */
+  key: SecretRefText.optional(),
+  /** The key's passphrase, by reference, when the key is encrypted. */
+  passphrase: SecretRefText.optional(),
+  /**
+   * The host key pinned by its fingerprint, as `ssh-keygen -lf` prints it, best after its key type
+   * (`ssh-rsa SHA256:...`): one pin or a list, any of which the host may present (core/hostKeys.ts).
+   */
+  hostKey: z.union([HostKeyPinText, z.array(HostKeyPinText).min(1)]).optional(),
+  /** Without hostKey: the known_hosts file on the worker that must list the host (default ~/.ssh/known_hosts). */
+  knownHosts: z.string().regex(/^[/~]/, 'knownHosts is an absolute path on the worker').optional(),
+};
+function checkSshLogin(ssh: { passphrase?: string; key?: string; hostKey?: unknown; knownHosts?: string }, ctx: z.RefinementCtx): void {
+  if (ssh.passphrase && !ssh.key) ctx.addIssue({ code: 'custom', path: ['passphrase'], message: 'a passphrase needs a key (the agent holds its keys decrypted)' });
+  if (ssh.hostKey && ssh.knownHosts) ctx.addIssue({ code: 'custom', path: ['knownHosts'], message: 'pin the host key one way: hostKey or knownHosts, not both' });
+}
+
+export const Transport = z.discriminatedUnion('kind', [LocalTransport, z.strictObject({ ...sshLogin, address: z.string().min(1) }).superRefine(checkSshLogin)]);
 export type Transport = z.infer<typeof Transport>;
+
+/**
+ * The transport of every host that names none, as `transport:` at the plan's top: hosts then give only their
+ * `address` (by default their id), which keeps a plan of thousands of hosts small (it is the run's input, and
+ * Temporal refuses inputs over 2 MB).
+ */
+export const FleetTransport = z.discriminatedUnion('kind', [LocalTransport, z.strictObject(sshLogin).superRefine(checkSshLogin)]);
+export type FleetTransport = z.infer<typeof FleetTransport>;
 
 export const Host = z.strictObject({
   id: SafeId,
   roles: z.array(SafeId).min(1),
-  transport: Transport.default({ kind: 'local' }),
+  /** This host's own transport; without it, the plan's `transport`. */
+  transport: Transport.optional(),
+  /** Where the plan's ssh transport reaches this host (a name or an IP); default: its id. */
+  address: z.string().min(1).optional(),
   /** Hosts of a site run their steps on the site's own task queue, served by a worker inside that network. */
   site: SafeId.optional(),
 });
@@ -232,6 +242,7 @@ export const UpgradePlan = z
       )
       .default([]),
     roles: z.record(SafeId, Role),
+    transport: FleetTransport.default({ kind: 'local' }),
     hosts: z.array(Host).min(1),
     gates: z
       .strictObject({
@@ -287,6 +298,13 @@ export const UpgradePlan = z
           });
         }
       });
+      if (host.address !== undefined && (host.transport !== undefined || plan.transport.kind !== 'ssh')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosts', index, 'address'],
+          message: host.transport ? 'this host has its own transport: put the address in it' : "an address is for the plan's ssh transport, and the plan's transport is local",
+        });
+      }
       const applicationRoles = host.roles.filter((role) => role !== DB_OWNER_ROLE);
       if (applicationRoles.length !== 1) {
         ctx.addIssue({
@@ -432,6 +450,12 @@ export function applicationRole(host: Host): string {
   const role = host.roles.find((r) => r !== DB_OWNER_ROLE);
   if (!role) throw new Error(`validated host ${host.id} without an application role`);
   return role;
+}
+
+/** How a host is reached: its own transport, or the plan's with the host's address (its id when it gives none). */
+export function hostTransport(plan: Pick<UpgradePlan, 'transport'>, host: Host): Transport {
+  if (host.transport) return host.transport;
+  return plan.transport.kind === 'ssh' ? { ...plan.transport, address: host.address ?? host.id } : plan.transport;
 }
 
 /** The command a host runs for a step: the db-owner role's own definition wins on the owning host. */

@@ -20,6 +20,7 @@ import {
   dbOwner,
   durationMs,
   hostCommand,
+  hostTransport,
   renderCommand,
   renderStep,
 } from './plan';
@@ -159,7 +160,7 @@ export function makeBatches(
       timeoutMs: durationMs(definition.timeout),
       retry: definition.retry,
       ...(definition.record ? { record: true } : {}),
-      tasks: members.map((host) => ({ host: host.id, ...render(host, definition), transport: host.transport })),
+      tasks: members.map((host) => ({ host: host.id, ...render(host, definition), transport: hostTransport(plan, host) })),
     }));
   });
 }
@@ -179,7 +180,7 @@ export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan
     action,
     host: host.id,
     command: renderCommand(definition.run, { ...values, host: host.id }),
-    transport: host.transport,
+    transport: hostTransport(plan, host),
     ...(host.site ? { site: host.site } : {}),
     timeoutMs: durationMs(definition.timeout),
     retry: definition.retry,
@@ -230,7 +231,7 @@ export function rollbackDatabaseTasks(plan: UpgradePlan, backup: string): { rest
     action,
     host: dbHost.id,
     command: renderCommand(plan.database[action].run, { ...values, host: dbHost.id }),
-    transport: dbHost.transport,
+    transport: hostTransport(plan, dbHost),
     ...(dbHost.site ? { site: dbHost.site } : {}),
     timeoutMs: durationMs(plan.database[action].timeout),
     retry: plan.database[action].retry,

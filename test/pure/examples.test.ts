@@ -3,7 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { validatePlan } from '../../core/plan';
+import { hostTransport, validatePlan } from '../../core/plan';
 
 const EXAMPLES = join(__dirname, '..', '..', 'examples');
 const files = readdirSync(EXAMPLES).filter((f) => /\.(ya?ml|json)$/.test(f));
@@ -21,10 +21,12 @@ describe('examples/', () => {
   it('real-world templates reach Windows hosts over ssh and mark their placeholders', () => {
     for (const file of ['appv-windows.yaml', 'gp-web-windows.yaml']) {
       const text = readFileSync(join(EXAMPLES, file), 'utf8');
-      const plan = parse(text) as { hosts: { transport: { kind: string; key?: string; hostKey?: string; knownHosts?: string } }[] };
-      expect(plan.hosts.every((h) => h.transport.kind === 'ssh')).toBe(true);
+      const result = validatePlan(parse(text));
+      if (!result.ok) throw new Error(result.message);
+      const transports = result.plan.hosts.map((host) => hostTransport(result.plan, host));
+      expect(transports.every((t) => t.kind === 'ssh' && t.address.startsWith('CHANGE-ME-'))).toBe(true);
       // The key by reference, the host key pinned: nothing in a template logs in on trust.
-      expect(plan.hosts.every((h) => h.transport.key?.startsWith('file:') && (h.transport.hostKey || h.transport.knownHosts))).toBe(true);
+      expect(transports.every((t) => t.kind === 'ssh' && t.key?.startsWith('file:') && (t.hostKey || t.knownHosts))).toBe(true);
       expect(text).toContain('CHANGE-ME');
     }
   });

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { hostKeyPinText, hostKeyPins, parseHostKeyPin } from '../../core/hostKeys';
-import { validatePlan } from '../../core/plan';
+import { hostTransport, validatePlan } from '../../core/plan';
 import { planRun } from '../../core/planner';
 import { planRollback } from '../../core/rollback';
 import { parseSecretRef, redact, secretTemplates, shellQuote, substituteSecrets } from '../../core/secrets';
@@ -141,6 +141,48 @@ describe('plan: secrets, the ssh transport, probes', () => {
       raw.roles['management-server'].steps.verify = { probe: { kind: 'http', url: 'https://{{host}}/health' } };
     });
     expect(validatePlan(JSON.parse(JSON.stringify(plan)))).toEqual({ ok: true, plan });
+  });
+});
+
+describe("the plan's transport for every host", () => {
+  const login = { kind: 'ssh', user: 'svc-cutover', key: 'file:/etc/cutover/id_ed25519', knownHosts: '/etc/cutover/known_hosts' };
+
+  it('reaches each host that names no transport at its address, or its id, with the plan\'s login', () => {
+    const plan = validExample((raw) => {
+      raw.transport = login;
+      raw.hosts[0].address = '10.0.0.1';
+      raw.hosts[2].transport = { kind: 'local' };
+    });
+    const [first, second, third] = plan.hosts.map((host) => hostTransport(plan, host));
+    expect(first).toEqual({ ...login, port: 22, address: '10.0.0.1' });
+    expect(second).toEqual({ ...login, port: 22, address: plan.hosts[1]?.id });
+    expect(third).toEqual({ kind: 'local' });
+    // What the batches carry to the activities is the resolved transport.
+    const run = planRun(plan, { backup: 'b1' });
+    const drained = run.phases.drain.batches.flatMap((batch) => batch.tasks);
+    expect(drained.find((task) => task.host === plan.hosts[1]?.id)?.transport).toEqual(second);
+  });
+
+  it('refuses an address where the plan\'s transport is local, or beside a host\'s own transport, naming the host', () => {
+    expect(refusal((raw) => (raw.hosts[1].address = 'appv-02.corp')).issues).toEqual([
+      expect.objectContaining({ path: ['hosts', 1, 'address'], message: "an address is for the plan's ssh transport, and the plan's transport is local" }),
+    ]);
+    const beside = refusal((raw) => {
+      raw.transport = login;
+      raw.hosts[1].transport = ssh();
+      raw.hosts[1].address = 'appv-02.corp';
+    });
+    expect(beside.issues).toEqual([expect.objectContaining({ path: ['hosts', 1, 'address'], message: 'this host has its own transport: put the address in it' })]);
+    expect(refusal((raw) => (raw.transport = { ...login, address: 'one.corp' })).issues).toEqual([expect.objectContaining({ path: ['transport'] })]);
+  });
+
+  it('keeps a plan of 10,000 ssh hosts far below the 2 MB a run\'s input may have', () => {
+    const plan = validExample((raw) => {
+      raw.transport = login;
+      const [owner, other] = raw.hosts;
+      raw.hosts = [owner, ...Array.from({ length: 9_999 }, (_, i) => ({ ...other, id: `appv-${String(i + 2).padStart(5, '0')}`, address: `appv-${String(i + 2).padStart(5, '0')}.corp.example.internal` }))];
+    });
+    expect(JSON.stringify(plan).length).toBeLessThan(1.2 * 1024 * 1024);
   });
 });
 
