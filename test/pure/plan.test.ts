@@ -1,6 +1,6 @@
 /** The plan schema and the pure helpers beside it: what validatePlan accepts, and how it reports what it refuses. */
 import { describe, expect, it } from 'vitest';
-import { type TemplateValues, dbOwner, durationMs, hostCommand, renderCommand, validatePlan } from '../../core/plan';
+import { type TemplateValues, dbOwner, durationMs, hostCommand, hostTransport, renderCommand, validatePlan } from '../../core/plan';
 import { type RawPlan, rawExample, refusal, validExample } from './fixtures';
 
 
@@ -26,7 +26,8 @@ describe('validatePlan on the example', () => {
     expect(steps?.upgrade?.retry).toEqual({ maxAttempts: 3, initialInterval: '2s', backoff: 2, maxInterval: '1m' });
     expect(plan.database.checksum.timeout).toBe('5m');
     expect(plan.execution).toEqual({ maxParallel: 10, batchSize: 200, failureThreshold: 0, hostsPerWorkflow: 1000 });
-    expect(plan.hosts[0]?.transport).toEqual({ kind: 'local' });
+    expect(plan.transport).toEqual({ kind: 'local' });
+    expect(hostTransport(plan, plan.hosts[0]!)).toEqual({ kind: 'local' });
     expect(plan.gates.beforeOffline).toEqual({ instructions: 'Check the plan and the fleet, then approve.', approvers: [], quorum: 1 });
     expect(plan.gates.beforeSchemaUpgrade).toBeUndefined();
   });
