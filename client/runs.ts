@@ -63,7 +63,7 @@ function noWorker(error: unknown, id: string): UserError | undefined {
 export async function queryStatus(client: Client, workflowId: string): Promise<RunStatus> {
   const status = await client.workflow.getHandle(workflowId).query(statusQuery);
   const progress = await Promise.all(
-    // A child that has just ended answers no more: its outcomes are in the parent's next answer.
+    // A child the parent has just heard from is no longer listed; one that cannot answer adds nothing.
     (status.children ?? []).map((child) => client.workflow.getHandle(child.workflowId).query(hostStepsProgressQuery).catch(() => ({ batches: [] }))),
   );
   return withChildProgress(status, progress);

@@ -37,6 +37,8 @@ export function withChildProgress(status: RunStatus, progress: readonly HostStep
   const hosts: Record<string, HostStatus> = { ...status.hosts };
   for (const { batches } of progress) {
     for (const batch of batches) {
+      // A version answered is not yet a version accepted: the parent checks it against the upgrade path.
+      if (batch.step === 'version') continue;
       for (const id of batch.ok) if (hosts[id]) hosts[id] = { state: STATE_AFTER_STEP[batch.step], step: batch.step };
       for (const id of batch.failed) if (hosts[id]) hosts[id] = { state: 'failed', step: batch.step, error: `${batch.step} failed (the output reaches the status when its child workflow ends)` };
     }

@@ -99,12 +99,29 @@ export function longestRedacted(secrets: readonly ResolvedSecret[]): number {
 
 /**
  * The forms a value takes where it comes back: as it is; escaped inside a JSON string (a probe's or a tool's JSON
- * output: quotes, backslashes, control characters); percent-encoded (a probe URL, see `urlQuote`); and shell-quoted
- * (a command line echoed back in an error).
+ * output: quotes, backslashes, control characters), also as tools that escape more write it (Python's json.dumps
+ * escapes every non-ASCII character, PowerShell's ConvertTo-Json also & ' < >); percent-encoded (a probe URL, see
+ * `urlQuote`), in either case of hex digits and with `+` for a space as forms write it; and shell-quoted (a command
+ * line echoed back in an error).
  */
 function encodings(value: string): string[] {
-  // A shell-quoted value without a quote in it still holds the value as it is, which the first form covers.
-  return [...new Set([value, JSON.stringify(value).slice(1, -1), urlQuote(value), ...(value.includes("'") ? [shellQuote(value)] : [])])];
+  const json = JSON.stringify(value).slice(1, -1);
+  const escape = (text: string, chars: RegExp) => text.replace(chars, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const percent = urlQuote(value);
+  return [
+    ...new Set([
+      value,
+      json,
+      escape(json, /[^\x00-\x7f]/g),
+      escape(json, /[&'<>]/g),
+      escape(json, /[^\x00-\x7f]|[&'<>]/g),
+      percent,
+      percent.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
+      percent.replace(/%20/g, '+'),
+      // A shell-quoted value without a quote in it still holds the value as it is, which the first form covers.
+      ...(value.includes("'") ? [shellQuote(value)] : []),
+    ]),
+  ];
 }
 
 /** A value inside a URL: percent-encoded, so a token with `&`, `#`, `/` or `@` stays one query value or password. */

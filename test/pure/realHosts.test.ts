@@ -48,6 +48,15 @@ describe('secret references', () => {
     expect(redact('nothing here', secrets)).toBe('nothing here');
   });
 
+  it('redacts the forms stricter JSON writers and form encoders give a value', () => {
+    const secrets = [{ ref: { source: 'env' as const, name: 'PW' }, value: 'pä ss&<x>' }];
+    // Python's json.dumps (ensure_ascii), PowerShell's ConvertTo-Json, lowercase percent escapes, a form's + for space.
+    expect(redact('{"pw": "p\\u00e4 ss&<x>"}', secrets)).toBe('{"pw": "[secret:env:PW]"}');
+    expect(redact('{"pw":  "p\\u00e4 ss\\u0026\\u003cx\\u003e"}', secrets)).toBe('{"pw":  "[secret:env:PW]"}');
+    expect(redact('pw=p%c3%a4%20ss%26%3cx%3e', secrets)).toBe('pw=[secret:env:PW]');
+    expect(redact('pw=p%C3%A4+ss%26%3Cx%3E', secrets)).toBe('pw=[secret:env:PW]');
+  });
+
   it('redacts the forms a value takes in JSON, in a URL and in a shell command line', () => {
     const secrets = [{ ref: { source: 'env' as const, name: 'PW' }, value: `it's "x" a&b\\` }];
     expect(redact(`{"password":"it's \\"x\\" a&b\\\\"}`, secrets)).toBe('{"password":"[secret:env:PW]"}');

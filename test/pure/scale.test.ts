@@ -228,6 +228,8 @@ describe('progress inside child workflows', () => {
     expect(status.hosts).toMatchObject({ a: { state: 'started', step: 'start' }, b: { state: 'upgraded' }, c: { state: 'failed', step: 'upgrade' } });
     expect(status.hostCounts).toEqual({ started: 1, upgraded: 1, failed: 1 });
     expect(base.hosts.a?.state).toBe('offline');
+    // The parent decides whether a version printed is one the upgrade path accepts.
+    expect(withChildProgress(base, [{ batches: [{ step: 'version', ok: ['a'], failed: [] }] }]).hosts.a?.state).toBe('offline');
     expect(withChildProgress(base, [])).toBe(base);
   });
 });
