@@ -89,6 +89,8 @@ export interface RunStatus {
   backup?: { name: string; checksum: string };
   /** Output the plan asked to keep (steps with record: true, the rehearsal, prerequisite checks). */
   records: StepRecord[];
+  /** Outputs to record that came once the record's budget was spent (core/budget.ts): not kept. */
+  recordsNotKept?: number;
   /**
    * What rollback would undo, step by step. The commands themselves stay inside the workflow: with thousands of
    * hosts they would make the query answer larger than Temporal lets it be.
@@ -126,4 +128,5 @@ export interface RunResult {
   /** The plan's follow-up checklist for people, when the upgrade completed. */
   followUp?: string[];
   records: StepRecord[];
+  recordsNotKept?: number;
 }

@@ -17,8 +17,14 @@ const OUTPUT_TAIL_CHARS = 4096;
 /** After the shell exits, how long to wait for the output pipes a background service may hold open. */
 const PIPE_GRACE_MS = 500;
 
+/**
+ * Control characters other than tab and line ends say nothing to a person and cost six bytes each once the tail is
+ * JSON (`\u0000`): a Windows tool writing UTF-16 would double its tail with NULs, a coloured one add escapes.
+ */
+const UNPRINTABLE = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g;
+
 function appendTail(tail, chunk) {
-  const next = tail + chunk;
+  const next = tail + chunk.replace(UNPRINTABLE, '');
   return next.length > OUTPUT_TAIL_CHARS ? next.slice(next.length - OUTPUT_TAIL_CHARS) : next;
 }
 

@@ -23,7 +23,7 @@ import { PUBLIC_PHASE, upgradeMachine, type MachineState, type UpgradeAction, ty
 import { hostsToSkip, refuseOperatorAction, skippableHosts } from '../core/operator';
 import { type Gate, type GateName, type UpgradePlan, durationMs, failureLimit, validatePlan } from '../core/plan';
 import { type DatabaseTask, type PhaseName, type StepBatch, type StepName, PHASE_TITLES, backupName, planRun } from '../core/planner';
-import { BATCHES_IN_PARENT, BATCHES_PER_CHILD, FAILED_TAILS_CHARS, RECORDS_CHARS, keepEnd, recordedOutputs, tailShare } from '../core/budget';
+import { BATCHES_IN_PARENT, BATCHES_PER_CHILD, FAILED_TAILS_CHARS, OutputBudget, RECORDS_CHARS, keepEnd, recordedOutputs, tailShare } from '../core/budget';
 import { STATE_AFTER_STEP } from '../core/progress';
 import { planRollback } from '../core/rollback';
 import {
@@ -308,10 +308,13 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   // --- Host steps ---------------------------------------------------------------------------------------------
   // Outputs kept in the status share fixed budgets, so the status query and the run's result stay far below
   // Temporal's 2 MB payload limit however large the fleet (core/budget.ts).
-  const recordChars = tailShare(RECORDS_CHARS, recordedOutputs(plan));
-  const failedTailChars = tailShare(FAILED_TAILS_CHARS, plan.hosts.length);
+  const records = new OutputBudget(RECORDS_CHARS, recordedOutputs(plan));
+  // The error line says what failed; on a fleet of thousands the tail may shrink to its last few words.
+  const failedTailChars = tailShare(FAILED_TAILS_CHARS, plan.hosts.length, 16);
   const record = (step: string, host: string, output: string) => {
-    status.records.push({ step, host, output: keepEnd(output.trim(), recordChars) });
+    const kept = records.keep(output.trim());
+    if (kept !== undefined) status.records.push({ step, host, output: kept });
+    else status.recordsNotKept = records.notKept;
   };
   const allowedSources = plan.upgradePaths[plan.target] ?? [];
 
@@ -639,6 +642,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
     ...(status.backup ? { backup: status.backup } : {}),
     decisions: status.decisions,
     records: status.records,
+    ...(status.recordsNotKept ? { recordsNotKept: status.recordsNotKept } : {}),
     ...(snapshot.context.failure && final !== 'completed' ? { reason: snapshot.context.failure } : {}),
     ...(final === 'completed' && plan.followUp.length ? { followUp: plan.followUp } : {}),
   };

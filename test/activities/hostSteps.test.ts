@@ -141,6 +141,12 @@ describe('runHostStep', () => {
     expect(JSON.stringify(heartbeats.at(-1)).length).toBeLessThan(600 * 1024);
   });
 
+  it('keeps no control characters in an output tail (a UTF-16 tool\'s NULs, colour escapes), only the text', async () => {
+    const batch = stepBatch([task('h1', "printf 'U\\0T\\0F\\0 \\033[31mred\\033[0m\\ttab\\r\\n'")], { retry: ONE_ATTEMPT });
+    const [outcome] = await runHostStep(batch, { attempt: 1 }).result;
+    expect(outcome).toMatchObject({ ok: true, outputTail: 'UTF [31mred[0m\ttab\r\n' });
+  });
+
   it('a single attempt is also the last one', async () => {
     labFault(dir, 'appv-01', 'drain', 'always');
     const batch = { ...drainAll(), retry: ONE_ATTEMPT };
