@@ -138,9 +138,8 @@ export function groupsOf(batches: StepBatch[], { maxHosts, maxBatches = Infinity
   for (const unit of units) {
     const hosts = new Set(unit.flatMap((batch) => batch.tasks.map((task) => task.host))).size;
     const last = groups[groups.length - 1];
-    const sameWave = last !== undefined && unit[0]?.wave !== undefined && last[last.length - 1]?.wave === unit[0].wave;
     const fits = last !== undefined && hostsInGroup + hosts <= maxHosts && last.length + unit.length <= maxBatches;
-    if (last && fits && (!wavePerGroup || sameWave)) {
+    if (last && fits && !wavePerGroup) {
       last.push(...unit);
       hostsInGroup += hosts;
     } else {

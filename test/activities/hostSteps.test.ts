@@ -61,6 +61,18 @@ function runHostStep(batch: StepBatch, info: Partial<Info> = {}, deps: { transpo
   return { env, heartbeats, result };
 }
 
+/** The lab's transport, except that a host `error` names fails with that error instead of running the command. */
+function throwingFor(error: (hostId: string) => Error | undefined): HostTransport {
+  return {
+    async run(host, command, options) {
+      const thrown = error(host.id);
+      if (thrown) throw thrown;
+      return transport.run(host, command, options);
+    },
+    async close() {},
+  };
+}
+
 async function failureOf(promise: Promise<unknown>): Promise<unknown> {
   try {
     await promise;
@@ -189,15 +201,12 @@ describe('runHostStep', () => {
   it("a host that fails for good is done, failed, and does not take away the other hosts' retries", async () => {
     // appv-01's host key is rejected (permanent), appv-02 cannot be reached once, appv-03's drain fails once.
     const runs: string[] = [];
-    const flaky: HostTransport = {
-      async run(host, command, options) {
-        runs.push(host.id);
-        if (host.id === 'appv-01') throw new PermanentError('host key of appv-01 is SHA256:other, not the pinned SHA256:pinned');
-        if (host.id === 'appv-02' && runs.filter((id) => id === 'appv-02').length === 1) throw new ConnectionError('connect ECONNREFUSED');
-        return transport.run(host, command, options);
-      },
-      async close() {},
-    };
+    const flaky = throwingFor((id) => {
+      runs.push(id);
+      if (id === 'appv-01') return new PermanentError('host key of appv-01 is SHA256:other, not the pinned SHA256:pinned');
+      if (id === 'appv-02' && runs.filter((run) => run === 'appv-02').length === 1) return new ConnectionError('connect ECONNREFUSED');
+      return undefined;
+    });
     labFault(dir, 'appv-03', 'drain', { times: 1 });
     const first = runHostStep(drainAll(), { attempt: 1 }, { transport: flaky });
     const failure = (await failureOf(first.result)) as ApplicationFailure;
@@ -217,13 +226,7 @@ describe('runHostStep', () => {
   });
 
   it('with only hosts that failed for good, finishes on the first attempt', async () => {
-    const rejecting: HostTransport = {
-      async run(host, command, options) {
-        if (host.id === 'appv-02') throw new PermanentError('host key of appv-02 is revoked');
-        return transport.run(host, command, options);
-      },
-      async close() {},
-    };
+    const rejecting = throwingFor((id) => (id === 'appv-02' ? new PermanentError('host key of appv-02 is revoked') : undefined));
     const outcomes = await runHostStep(drainAll(), { attempt: 1 }, { transport: rejecting }).result;
     expect(outcomes.map((o) => [o.host, o.ok, o.outputTail])).toEqual([
       ['appv-01', true, 'sessions signed out, new sessions blocked\n'],
@@ -338,13 +341,7 @@ describe('runHostStep', () => {
   });
 
   it('reports a host the transport cannot reach as failed with exit -1', async () => {
-    const unreachable: HostTransport = {
-      async run(host, command, options) {
-        if (host.id === 'appv-02') throw new Error('connection refused');
-        return transport.run(host, command, options);
-      },
-      async close() {},
-    };
+    const unreachable = throwingFor((id) => (id === 'appv-02' ? new Error('connection refused') : undefined));
     const outcomes = await runHostStep({ ...drainAll(), retry: ONE_ATTEMPT }, { attempt: 1 }, { transport: unreachable }).result;
     expect(outcomes[1]).toEqual({ host: 'appv-02', ok: false, exitCode: -1, outputTail: 'cannot reach appv-02: connection refused', attempt: 1 });
     expect(outcomes.filter((o) => o.ok).map((o) => o.host)).toEqual(['appv-01', 'appv-03']);

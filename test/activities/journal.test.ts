@@ -95,26 +95,8 @@ describe('the journal', () => {
   });
 
   it('makes a retried batch skip the hosts a killed worker finished after its last heartbeat', async () => {
-    const root = dir();
-    const lab = join(root, 'lab');
-    labUp(lab, { hosts: 3 });
-    const journalDir = join(root, 'journal');
-    mkdirSync(journalDir);
-    const info = { workflowExecution: { workflowId: 'wf', runId: 'run' }, activityId: '7', attempt: 2 };
     // What the spawner of the killed worker wrote: appv-02 finished, after the last heartbeat (which had nothing).
-    writeFileSync(journalFile(journalDir, { workflowId: 'wf', runId: 'run', activityId: '7' }), `${JSON.stringify({ host: 'appv-02', event: 'done', outputTail: 'sessions signed out\n' })}\n`);
-    const transport = createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH}`, CUTOVER_LAB_DIR: lab } });
-    const { runHostStep } = createHostStepActivities({ transport, journalDir });
-    const batch: StepBatch = {
-      step: 'drain',
-      role: 'management-server',
-      maxParallel: 3,
-      timeoutMs: 10_000,
-      retry: { maxAttempts: 3, initialInterval: '1s', backoff: 2, maxInterval: '1m' },
-      tasks: ['appv-01', 'appv-02', 'appv-03'].map((host) => ({ host, command: `labhost ${host} drain`, transport: local })),
-    };
-    const env = new MockActivityEnvironment(info, { logger: new DefaultLogger('ERROR') });
-    const outcomes = await env.run<[StepBatch], HostOutcome[], typeof runHostStep>(runHostStep, batch);
+    const { outcomes, lab } = await retryAfterLostWorker([{ host: 'appv-02', event: 'done', outputTail: 'sessions signed out\n' }], 3);
     expect(outcomes.map((o) => [o.host, o.ok])).toEqual([
       ['appv-01', true],
       ['appv-02', true],
@@ -124,29 +106,14 @@ describe('the journal', () => {
   });
 
   it("counts a failure the killed worker's spawner journaled against the step's attempts", async () => {
-    const root = dir();
-    const lab = join(root, 'lab');
-    labUp(lab, { hosts: 3 });
-    const journalDir = join(root, 'journal');
-    mkdirSync(journalDir);
     // Attempt 1 was lost with its worker; its spawner saw appv-01 succeed and appv-02's only allowed attempt fail.
-    const lines = [
-      { host: 'appv-01', event: 'done', outputTail: 'sessions signed out\n' },
-      { host: 'appv-02', event: 'failed', exitCode: 1, outputTail: 'drain refused\n' },
-    ];
-    writeFileSync(journalFile(journalDir, { workflowId: 'wf', runId: 'run', activityId: '7' }), lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
-    const transport = createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH}`, CUTOVER_LAB_DIR: lab } });
-    const { runHostStep } = createHostStepActivities({ transport, journalDir });
-    const batch: StepBatch = {
-      step: 'drain',
-      role: 'management-server',
-      maxParallel: 3,
-      timeoutMs: 10_000,
-      retry: { maxAttempts: 1, initialInterval: '1s', backoff: 2, maxInterval: '1m' },
-      tasks: ['appv-01', 'appv-02', 'appv-03'].map((host) => ({ host, command: `labhost ${host} drain`, transport: local })),
-    };
-    const env = new MockActivityEnvironment({ workflowExecution: { workflowId: 'wf', runId: 'run' }, activityId: '7', attempt: 2 }, { logger: new DefaultLogger('ERROR') });
-    const outcomes = await env.run<[StepBatch], HostOutcome[], typeof runHostStep>(runHostStep, batch);
+    const { outcomes, lab } = await retryAfterLostWorker(
+      [
+        { host: 'appv-01', event: 'done', outputTail: 'sessions signed out\n' },
+        { host: 'appv-02', event: 'failed', exitCode: 1, outputTail: 'drain refused\n' },
+      ],
+      1,
+    );
     expect(outcomes.map((o) => [o.host, o.ok, o.exitCode, o.outputTail])).toEqual([
       ['appv-01', true, 0, 'sessions signed out\n'],
       ['appv-02', false, 1, 'drain refused\n'],
@@ -156,3 +123,29 @@ describe('the journal', () => {
     expect(labOps(lab).map((op) => op.host)).toEqual(['appv-03']);
   });
 });
+
+/**
+ * Attempt 2 of a drain batch on a fresh 3-host lab, after attempt 1 was lost with its worker, whose spawner left
+ * `journaled` in the batch's journal.
+ */
+async function retryAfterLostWorker(journaled: object[], maxAttempts: number): Promise<{ outcomes: HostOutcome[]; lab: string }> {
+  const root = mkdtempSync(join(tmpdir(), 'cutover-journal-'));
+  const lab = join(root, 'lab');
+  labUp(lab, { hosts: 3 });
+  const journalDir = join(root, 'journal');
+  mkdirSync(journalDir);
+  const execution = { workflowId: 'wf', runId: 'run' };
+  writeFileSync(journalFile(journalDir, { ...execution, activityId: '7' }), journaled.map((line) => `${JSON.stringify(line)}\n`).join(''));
+  const transport = createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH}`, CUTOVER_LAB_DIR: lab } });
+  const { runHostStep } = createHostStepActivities({ transport, journalDir });
+  const batch: StepBatch = {
+    step: 'drain',
+    role: 'management-server',
+    maxParallel: 3,
+    timeoutMs: 10_000,
+    retry: { maxAttempts, initialInterval: '1s', backoff: 2, maxInterval: '1m' },
+    tasks: ['appv-01', 'appv-02', 'appv-03'].map((host) => ({ host, command: `labhost ${host} drain`, transport: local })),
+  };
+  const env = new MockActivityEnvironment({ workflowExecution: execution, activityId: '7', attempt: 2 }, { logger: new DefaultLogger('ERROR') });
+  return { outcomes: await env.run<[StepBatch], HostOutcome[], typeof runHostStep>(runHostStep, batch), lab };
+}

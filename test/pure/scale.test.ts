@@ -169,7 +169,7 @@ describe('grouping and windows', () => {
       ['upgrade:a', 'upgrade:b', 'upgrade:c', 'start:a'],
       ['start:b', 'start:c', 'upgrade:d', 'start:d'],
     ]);
-    // Gated waves: the pieces of one wave may share a group, two waves never do.
+    // Gated waves: each piece of a cut wave is a group, and two waves never share one.
     expect(groupsOf([...wave, ...next], { ...limits, wavePerGroup: true }).map((g) => g.length)).toEqual([4, 2, 2]);
     const drains = ['a', 'b', 'c', 'd', 'e'].map((h) => batch('drain', [h]));
     expect(groupsOf(drains, { maxHosts: 100, maxBatches: 2, wavePerGroup: false }).map((g) => g.length)).toEqual([2, 2, 1]);
