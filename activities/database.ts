@@ -1,12 +1,12 @@
 /** The shared database: backup, restore, verify and checksum, each a command run on the database host. */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { DatabaseTask } from '../core/planner';
+import type { SingleHostTask } from '../core/planner';
 import type { HostTransport } from '../transport/transport';
-import { lastLine } from './hostSteps';
+import { lastLine } from '../core/text';
 import { runTask } from './runTask';
 
 export interface DatabaseOutcome {
-  action: DatabaseTask['action'];
+  action: SingleHostTask['action'];
   /** The command's last output line: the checksum for `checksum`. */
   result: string;
   outputTail: string;
@@ -14,7 +14,7 @@ export interface DatabaseOutcome {
 
 export function createDatabaseActivities(deps: { transport: HostTransport }) {
   return {
-    async runDatabaseTask(task: DatabaseTask): Promise<DatabaseOutcome> {
+    async runDatabaseTask(task: SingleHostTask): Promise<DatabaseOutcome> {
       const context = Context.current();
       const beat = setInterval(() => context.heartbeat(), 2_000);
       try {

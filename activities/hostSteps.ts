@@ -6,19 +6,15 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { BATCH_RESULT_CHARS, keepEnd, tailShare } from '../core/budget';
+import { inLanes } from '../core/lanes';
+import type { HostOutcome } from '../core/outcomes';
 import { type StepBatch, batchActivityAttempts } from '../core/planner';
 import type { HostTransport } from '../transport/transport';
 import { journalFile, removeJournal, settledJournal } from './journal';
 import { runTask } from './runTask';
+import { lastLine } from '../core/text';
 
-export interface HostOutcome {
-  host: string;
-  ok: boolean;
-  exitCode: number;
-  outputTail: string;
-  /** The activity attempt that produced this outcome. */
-  attempt: number;
-}
+export type { HostOutcome };
 
 export interface BatchProgress {
   /**
@@ -36,18 +32,6 @@ export interface BatchProgress {
 
 const HEARTBEAT_EVERY_MS = 2_000;
 const SUCCESS_TAIL_CHARS = 200;
-
-/** Runs `worker` on every item with at most `limit` in flight. */
-async function eachLimited<T>(items: T[], limit: number, worker: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await worker(item);
-    }
-  });
-  await Promise.all(lanes);
-}
 
 export interface HostStepDeps {
   transport: HostTransport;
@@ -102,7 +86,7 @@ export function createHostStepActivities(deps: HostStepDeps) {
           }
         }
         const todo = batch.tasks.filter((task) => !progress.done[task.host]);
-        await eachLimited(todo, batch.maxParallel, async (task) => {
+        await inLanes(todo, batch.maxParallel, async (task) => {
           // Cancellation (or worker shutdown) starts no new host, but lets commands under way finish: killing an
           // installer half-way leaves a host worse off than either version. Each command still has its timeout.
           if (context.cancellationSignal.aborted) return;
@@ -153,9 +137,4 @@ export function createHostStepActivities(deps: HostStepDeps) {
 /** Temporal's maximumAttempts: 0 (or none) is unlimited. */
 function isLastAttempt(attempt: number, maximumAttempts: number | undefined): boolean {
   return maximumAttempts !== undefined && maximumAttempts > 0 && attempt >= maximumAttempts;
-}
-
-export function lastLine(text: string): string {
-  const lines = text.trim().split('\n');
-  return lines[lines.length - 1] ?? '';
 }

@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { type StepCommand, type UpgradePlan, HOST_STEPS, validatePlan } from '../core/plan';
-import { PHASE_ORDER, type PhaseName, backupName, planRun } from '../core/planner';
+import { backupName, planRun } from '../core/planner';
+import { PHASES, type PhaseName } from '../core/procedure';
 import { PROFILES, PROJECT_ROOT, hostIds } from '../lab/lab';
 
 export type StepsKind = 'noop' | 'lab';
@@ -89,7 +90,7 @@ export interface Stage {
 export function stages(plan: UpgradePlan, backup = backupName(plan.fleet, plan.target, 'bench')): Stage[] {
   const run = planRun(plan, { backup });
   const out: Stage[] = [];
-  for (const phase of PHASE_ORDER) {
+  for (const phase of PHASES) {
     for (const task of run.phases[phase].database) out.push({ phase, step: `db ${task.action}`, commands: [{ host: task.host, command: task.command }] });
     for (const batch of run.phases[phase].batches) {
       const last = out[out.length - 1];

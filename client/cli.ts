@@ -3,7 +3,8 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
 import { UserError } from '../core/errors';
 import { GATE_NAMES } from '../core/plan';
-import { formatPreview, planRun } from '../core/planner';
+import { backupNamePreview, planRun } from '../core/planner';
+import { formatPreview } from '../core/preview';
 import { labDir, labDown, labFault, labOps, labStatus, labUp, type FaultMode } from '../lab/lab';
 import { connectClient, taskQueue } from './connection';
 import { formatStatus } from './format';
@@ -45,7 +46,7 @@ export function buildProgram(): Command {
     .option('--json', 'print the computed run plan as JSON')
     .action((file: string, opts: { json?: boolean }) => {
       const plan = readPlan(file);
-      const run = planRun(plan, { backup: `${plan.fleet}-before-${plan.target}-<run>` });
+      const run = planRun(plan, { backup: backupNamePreview(plan.fleet, plan.target) });
       if (opts.json) json(run);
       else console.log(formatPreview(run, plan));
     });

@@ -1,13 +1,13 @@
 /** Human-readable renderings for the terminal. */
-import { HOST_STATES, type RunStatus } from '../core/status';
+import { gateProgressText, hostCountsText } from '../core/details';
+import type { RunStatus } from '../core/status';
 
 export function formatStatus(workflowId: string, status: RunStatus): string {
-  const counts = HOST_STATES.filter((s) => status.hostCounts[s]).map((s) => `${status.hostCounts[s]} ${s}`);
-  const lines = [`${workflowId}: ${status.fleet} ${status.source} → ${status.target}`, `  phase: ${status.phase}`, `  hosts: ${counts.join(', ')}`];
+  const lines = [`${workflowId}: ${status.fleet} ${status.source} → ${status.target}`, `  phase: ${status.phase}`, `  hosts: ${hostCountsText(status.hostCounts)}`];
   const gate = status.pendingGate;
   if (gate) {
     lines.push(
-      `  waiting for approval at gate ${gate.gate} (${gate.approvedBy.length}/${gate.quorum}, approvers: ${gate.approvers.join(', ') || 'anyone'}${gate.expiresAt ? `, expires ${gate.expiresAt}` : ''})`,
+      `  waiting for approval at gate ${gate.gate} ${gateProgressText(gate)}`,
       `    ${gate.instructions}`,
       `    approve with: cutover approve ${workflowId} --as NAME`,
     );

@@ -1,181 +1,182 @@
 /**
- * The run's phase logic as an xstate machine. Pure: it never awaits anything. The workflow feeds it events
- * (phase finished, gate decided) with `transition()` and turns the actions it returns into activities and waits.
+ * The run's phase logic as an xstate machine, made from the procedure's table (core/procedure.ts). Pure: it never
+ * awaits anything. The workflow feeds it events with `transition()` and turns the actions it names into activities
+ * and waits. A state's public phase is its `meta`; the rollback states carry the tag `rollback`.
  */
-import { assign, setup } from 'xstate';
+import { assign, setup, type SnapshotFrom } from 'xstate';
 import type { GateName } from './plan';
-import type { PhaseName } from './planner';
+import { type GateBetween, type GateWithin, type PhaseName, type PublicPhase, PROCEDURE, hostsChangedBefore } from './procedure';
+import type { AwaitingOperator } from './status';
+
+/** What failed, travelling with the event that says so: the step, and each failed host with its error and output. */
+export interface Failure {
+  step?: string;
+  hosts: AwaitingOperator['hosts'];
+}
 
 export type UpgradeEvent =
   | { type: 'PHASE_SUCCEEDED' }
-  | { type: 'PHASE_FAILED'; reason: string }
+  | { type: 'PHASE_FAILED'; reason: string; failure: Failure }
   | { type: 'GATE_APPROVED' }
   | { type: 'GATE_REJECTED'; reason: string }
+  /** A gate inside a phase was approved: a retried phase does not ask again. */
+  | { type: 'APPROVED_WITHIN'; gate: GateWithin; wave?: number }
   | { type: 'OPERATOR_RETRY' }
   | { type: 'OPERATOR_SKIP'; hosts: string[] }
   | { type: 'OPERATOR_ROLLBACK'; reason: string }
   | { type: 'ROLLBACK_SUCCEEDED' }
-  | { type: 'ROLLBACK_FAILED'; reason: string }
+  | { type: 'ROLLBACK_FAILED'; reason: string; failure: Failure }
   | { type: 'CANCELLED' };
 
 export interface UpgradeContext {
   gates: GateName[];
   failure?: string;
-  /** The phase state to re-enter when the operator retries or skips. */
-  failedIn?: PhaseState;
+  /** The hosts and step of the last failure, for the operator. */
+  failed?: Failure;
+  /** The phase to re-enter when the operator retries or skips. */
+  failedIn?: PhaseName;
+  /** Gates inside phases already approved (a wave's gate per wave). */
+  approvedWithin: { gate: GateWithin; wave?: number }[];
 }
 
 export type UpgradeAction =
   | { type: 'runPhase'; params: { phase: PhaseName } }
-  | { type: 'openGate'; params: { gate: GateName } }
+  | { type: 'openGate'; params: { gate: GateBetween } }
   | { type: 'awaitOperator'; params: { rollingBack: boolean } }
   | { type: 'runRollback'; params: Record<string, never> };
 
-/** Phase states the operator can send the run back into. */
-const PHASE_STATES = ['draining', 'stopping', 'backingUp', 'upgradingOwner', 'upgradingRest', 'verifying', 'bringingOnline'] as const;
-type PhaseState = (typeof PHASE_STATES)[number];
+/** The machine's states, which are the keys of its config: a snapshot's `value` is typed by them. */
+export type StateName = PhaseName | GateBetween | 'awaitingOperator' | 'rollingBack' | 'rollbackAwaitingOperator' | FinalState;
+type FinalState = 'completed' | 'rejected' | 'failed' | 'rolledBack';
+export interface StateMeta {
+  publicPhase: PublicPhase;
+}
 
-/** A phase state; on success it goes to `next`, through `gate` first when the plan enables that gate. */
-const phase = (
-  state: PhaseState,
-  name: PhaseName,
-  next: string,
-  gateBefore?: { gate: GateName; state: string },
-  more: { GATE_REJECTED?: { target: string; actions: { type: 'recordFailure'; params: Record<string, never> } } } = {},
-) => ({
-  entry: { type: 'runPhase' as const, params: { phase: name } },
-  on: {
-    ...more,
-    PHASE_SUCCEEDED: gateBefore
-      ? [{ guard: { type: 'gateEnabled' as const, params: { gate: gateBefore.gate } }, target: gateBefore.state }, { target: next }]
-      : next,
-    PHASE_FAILED: { target: 'awaitingOperator', actions: { type: 'recordFailure' as const, params: { state } } },
-  },
-});
-
-const gate = (name: GateName, next: string, onReject: string) => ({
-  entry: { type: 'openGate' as const, params: { gate: name } },
-  on: {
-    GATE_APPROVED: next,
-    GATE_REJECTED: { target: onReject, actions: { type: 'recordFailure' as const, params: {} } },
-  },
-});
-
-const backToFailedPhase = PHASE_STATES.map((state) => ({ guard: { type: 'failedIn' as const, params: { state } }, target: state }));
-
-export const upgradeMachine = setup({
+const machineSetup = setup({
   types: {
     context: {} as UpgradeContext,
     events: {} as UpgradeEvent,
     input: {} as { gates: GateName[] },
+    tags: {} as 'rollback',
+    meta: {} as StateMeta,
   },
   actions: {
     // Effects are performed by the workflow; the machine only names them.
     runPhase: (_, _params: { phase: PhaseName }) => {},
-    openGate: (_, _params: { gate: GateName }) => {},
+    openGate: (_, _params: { gate: GateBetween }) => {},
     awaitOperator: (_, _params: { rollingBack: boolean }) => {},
     runRollback: () => {},
-    recordFailure: assign(({ context, event }, params: { state?: PhaseState }) => ({
+    recordFailure: assign(({ context, event }, params: { phase?: PhaseName }) => ({
       failure: 'reason' in event ? event.reason : context.failure,
-      failedIn: params.state ?? context.failedIn,
+      ...('failure' in event ? { failed: event.failure } : {}),
+      failedIn: params.phase ?? context.failedIn,
     })),
+    recordApproval: assign(({ context, event }) =>
+      event.type === 'APPROVED_WITHIN' ? { approvedWithin: [...context.approvedWithin, { gate: event.gate, ...(event.wave !== undefined ? { wave: event.wave } : {}) }] } : {},
+    ),
   },
   guards: {
     gateEnabled: ({ context }, params: { gate: GateName }) => context.gates.includes(params.gate),
-    failedIn: ({ context }, params: { state: PhaseState }) => context.failedIn === params.state,
-  },
-}).createMachine({
-  id: 'upgradeFleet',
-  context: ({ input }) => ({ gates: input.gates }),
-  initial: 'preflight',
-  // Cancelling a run (e.g. from the Web UI) rolls it back.
-  on: { CANCELLED: '.rollingBack' },
-  states: {
-    preflight: {
-      entry: { type: 'runPhase', params: { phase: 'preflight' } },
-      on: {
-        PHASE_SUCCEEDED: 'approvalBeforeOffline',
-        // Nothing has changed yet: a fleet that fails preflight is not touched at all.
-        PHASE_FAILED: { target: 'failed', actions: { type: 'recordFailure', params: {} } },
-        // A prerequisite someone would not confirm.
-        GATE_REJECTED: { target: 'rejected', actions: { type: 'recordFailure', params: {} } },
-      },
-    },
-    approvalBeforeOffline: gate('beforeOffline', 'draining', 'rejected'),
-    draining: phase('draining', 'drain', 'stopping'),
-    stopping: phase('stopping', 'stop', 'backingUp'),
-    // The optional rehearsal's gate opens inside this phase, after the backup; rejecting it rolls back.
-    backingUp: phase('backingUp', 'backup', 'upgradingOwner', { gate: 'beforeSchemaUpgrade', state: 'approvalBeforeSchemaUpgrade' }, {
-      GATE_REJECTED: { target: 'rollingBack', actions: { type: 'recordFailure' as const, params: {} } },
-    }),
-    approvalBeforeSchemaUpgrade: gate('beforeSchemaUpgrade', 'upgradingOwner', 'rollingBack'),
-    upgradingOwner: phase('upgradingOwner', 'upgradeOwner', 'upgradingRest'),
-    // The optional gate before each wave of remaining hosts opens inside this phase; rejecting it rolls back.
-    upgradingRest: phase('upgradingRest', 'upgradeRest', 'verifying', undefined, {
-      GATE_REJECTED: { target: 'rollingBack', actions: { type: 'recordFailure' as const, params: {} } },
-    }),
-    verifying: phase('verifying', 'verify', 'bringingOnline', { gate: 'beforeOnline', state: 'approvalBeforeOnline' }),
-    approvalBeforeOnline: gate('beforeOnline', 'bringingOnline', 'rollingBack'),
-    bringingOnline: phase('bringingOnline', 'online', 'completed'),
-    awaitingOperator: {
-      entry: { type: 'awaitOperator', params: { rollingBack: false } },
-      on: {
-        OPERATOR_RETRY: backToFailedPhase,
-        OPERATOR_SKIP: backToFailedPhase,
-        OPERATOR_ROLLBACK: { target: 'rollingBack', actions: { type: 'recordFailure', params: {} } },
-      },
-    },
-    rollingBack: {
-      entry: { type: 'runRollback', params: {} },
-      on: {
-        CANCELLED: {},
-        ROLLBACK_SUCCEEDED: 'rolledBack',
-        ROLLBACK_FAILED: { target: 'rollbackAwaitingOperator', actions: { type: 'recordFailure', params: {} } },
-      },
-    },
-    rollbackAwaitingOperator: {
-      entry: { type: 'awaitOperator', params: { rollingBack: true } },
-      on: { CANCELLED: {}, OPERATOR_RETRY: 'rollingBack', OPERATOR_SKIP: 'rollingBack', OPERATOR_ROLLBACK: 'rollingBack' },
-    },
-    completed: { type: 'final' },
-    rejected: { type: 'final' },
-    failed: { type: 'final' },
-    rolledBack: { type: 'final' },
+    failedIn: ({ context }, params: { phase: PhaseName }) => context.failedIn === params.phase,
   },
 });
 
-export type MachineState =
-  | 'preflight'
-  | 'approvalBeforeOffline'
-  | PhaseState
-  | 'approvalBeforeSchemaUpgrade'
-  | 'approvalBeforeOnline'
-  | 'awaitingOperator'
-  | 'rollingBack'
-  | 'rollbackAwaitingOperator'
-  | 'completed'
-  | 'rejected'
-  | 'failed'
-  | 'rolledBack';
+const recordFailure = (phase?: PhaseName) => ({ type: 'recordFailure' as const, params: phase ? { phase } : {} });
+const meta = (publicPhase: PublicPhase) => ({ publicPhase });
 
-/** Stable public names for the status query and search attribute; internal state names may change. */
-export const PUBLIC_PHASE: Record<MachineState, string> = {
-  preflight: 'preflight',
-  approvalBeforeOffline: 'awaiting-approval',
-  draining: 'draining',
-  stopping: 'taking-offline',
-  backingUp: 'backing-up',
-  approvalBeforeSchemaUpgrade: 'awaiting-approval',
-  upgradingOwner: 'upgrading-db-owner',
-  upgradingRest: 'upgrading-hosts',
-  verifying: 'verifying',
-  approvalBeforeOnline: 'awaiting-approval',
-  bringingOnline: 'bringing-online',
-  awaitingOperator: 'awaiting-operator',
-  rollingBack: 'rolling-back',
-  rollbackAwaitingOperator: 'awaiting-operator',
-  completed: 'completed',
-  rejected: 'rejected',
-  failed: 'failed',
-  rolledBack: 'rolled-back',
+/** Where the run goes once the phase at `index` has succeeded: the next phase, through its gate when the plan has it. */
+function afterPhase(index: number) {
+  const next = PROCEDURE[index + 1];
+  if (!next) return 'completed' as const;
+  if (!next.gateBefore) return next.phase;
+  if (next.gateBefore.always) return next.gateBefore.gate;
+  return [{ guard: { type: 'gateEnabled' as const, params: { gate: next.gateBefore.gate } }, target: next.gateBefore.gate }, { target: next.phase }];
+}
+
+/** A rejection before any host changed ends the run untouched; after, it rolls back. */
+const onRejected = (index: number) => ({ target: hostsChangedBefore(index) ? 'rollingBack' : 'rejected', actions: recordFailure() });
+
+function phaseState(row: (typeof PROCEDURE)[number], index: number) {
+  return {
+    meta: meta(row.publicPhase),
+    entry: { type: 'runPhase' as const, params: { phase: row.phase } },
+    on: {
+      PHASE_SUCCEEDED: afterPhase(index),
+      PHASE_FAILED: row.changesHosts ? { target: 'awaitingOperator', actions: recordFailure(row.phase) } : { target: 'failed', actions: recordFailure() },
+      // Preflight asks people to confirm prerequisites; other phases open the gates they hold.
+      ...(row.gatesWithin || !row.changesHosts ? { GATE_REJECTED: onRejected(row.changesHosts ? index + 1 : index) } : {}),
+    },
+  };
+}
+
+function gateState(gate: GateBetween, next: PhaseName, index: number) {
+  return {
+    meta: meta('awaiting-approval'),
+    entry: { type: 'openGate' as const, params: { gate } },
+    on: { GATE_APPROVED: next, GATE_REJECTED: onRejected(index) },
+  };
+}
+
+/** Each phase's state, after the state of the gate before it: in the procedure's order. */
+function procedureStates() {
+  return Object.fromEntries(
+    PROCEDURE.flatMap((row, index) => [
+      ...(row.gateBefore ? [[row.gateBefore.gate, gateState(row.gateBefore.gate, row.phase, index)] as const] : []),
+      [row.phase, phaseState(row, index)] as const,
+    ]),
+  );
+}
+
+const backToFailedPhase = PROCEDURE.filter((row) => row.changesHosts).map((row) => ({
+  guard: { type: 'failedIn' as const, params: { phase: row.phase } },
+  target: row.phase,
+}));
+
+const operatorAndRollbackStates = {
+  awaitingOperator: {
+    meta: meta('awaiting-operator'),
+    entry: { type: 'awaitOperator' as const, params: { rollingBack: false } },
+    on: { OPERATOR_RETRY: backToFailedPhase, OPERATOR_SKIP: backToFailedPhase, OPERATOR_ROLLBACK: { target: 'rollingBack', actions: recordFailure() } },
+  },
+  rollingBack: {
+    meta: meta('rolling-back'),
+    tags: ['rollback' as const],
+    entry: { type: 'runRollback' as const, params: {} },
+    on: { CANCELLED: {}, ROLLBACK_SUCCEEDED: 'rolledBack', ROLLBACK_FAILED: { target: 'rollbackAwaitingOperator', actions: recordFailure() } },
+  },
+  rollbackAwaitingOperator: {
+    meta: meta('awaiting-operator'),
+    tags: ['rollback' as const],
+    entry: { type: 'awaitOperator' as const, params: { rollingBack: true } },
+    on: { CANCELLED: {}, OPERATOR_RETRY: 'rollingBack', OPERATOR_SKIP: 'rollingBack', OPERATOR_ROLLBACK: 'rollingBack' },
+  },
+  completed: { type: 'final' as const, meta: meta('completed') },
+  rejected: { type: 'final' as const, meta: meta('rejected') },
+  failed: { type: 'final' as const, meta: meta('failed') },
+  rolledBack: { type: 'final' as const, meta: meta('rolled-back') },
 };
+
+export const upgradeMachine = machineSetup.createMachine({
+  id: 'upgradeFleet',
+  context: ({ input }) => ({ gates: input.gates, approvedWithin: [] }),
+  initial: 'preflight',
+  on: {
+    // Cancelling a run (e.g. from the Web UI) rolls it back.
+    CANCELLED: '.rollingBack',
+    APPROVED_WITHIN: { actions: { type: 'recordApproval' } },
+  },
+  states: { ...procedureStates(), ...operatorAndRollbackStates } as Record<StateName, object>,
+});
+
+export type UpgradeSnapshot = SnapshotFrom<typeof upgradeMachine>;
+
+/** The stable public name of the state the run is in, from the state's meta. */
+export function publicPhase(snapshot: UpgradeSnapshot): PublicPhase {
+  const [stateMeta] = Object.values(snapshot.getMeta());
+  if (!stateMeta) throw new Error(`state ${String(snapshot.value)} has no public phase`);
+  return stateMeta.publicPhase;
+}
+
+export function isApprovedWithin(context: UpgradeContext, gate: GateWithin, wave?: number): boolean {
+  return context.approvedWithin.some((approval) => approval.gate === gate && approval.wave === wave);
+}

@@ -25,7 +25,9 @@ import {
   renderStep,
 } from './plan';
 
-export type PhaseName = 'preflight' | 'drain' | 'stop' | 'backup' | 'upgradeOwner' | 'upgradeRest' | 'verify' | 'online';
+import type { PhaseName } from './procedure';
+
+export type { PhaseName };
 
 export interface HostTask {
   host: string;
@@ -70,7 +72,7 @@ export function batchActivityAttempts(retry: RetryPolicy): number {
 }
 
 /** One command on one host outside the host steps: the database's commands, and prerequisite checks. */
-export interface DatabaseTask {
+export interface SingleHostTask {
   action: 'backup' | 'restore' | 'verify' | 'checksum' | 'rehearse' | 'check';
   host: string;
   command: string;
@@ -89,25 +91,22 @@ export interface RunPlan {
   hostIds: string[];
   gates: GateName[];
   /** Checked in preflight, in the plan's order. */
-  prerequisites: ({ name: string; check: DatabaseTask } | { name: string; confirm: Gate })[];
-  phases: Record<PhaseName, { batches: StepBatch[]; database: DatabaseTask[] }>;
+  prerequisites: ({ name: string; check: SingleHostTask } | { name: string; confirm: Gate })[];
+  phases: Record<PhaseName, { batches: StepBatch[]; database: SingleHostTask[] }>;
 }
 
-export const PHASE_TITLES: Record<PhaseName, string> = {
-  preflight: 'Preflight: reach every host and check its version',
-  drain: 'Drain: sign users out, block new sessions',
-  stop: 'Take offline: stop services on every host',
-  backup: 'Back up the shared database',
-  upgradeOwner: 'Upgrade the DB-owning host (upgrades the schema)',
-  upgradeRest: 'Upgrade the remaining hosts',
-  verify: 'Verify services, versions and schema',
-  online: 'Bring every host back online',
-};
+function formatBackupName(fleet: string, target: string, runPart: string): string {
+  return `${fleet}-before-${target}-${runPart}`;
+}
 
-export const PHASE_ORDER: PhaseName[] = ['preflight', 'drain', 'stop', 'backup', 'upgradeOwner', 'upgradeRest', 'verify', 'online'];
-
+/** The backup's name: the run's part is its first run id's first 12 letters and digits, so a reset finds it again. */
 export function backupName(fleet: string, target: string, runId: string): string {
-  return `${fleet}-before-${target}-${runId.replace(/[^A-Za-z0-9]/g, '').slice(0, 12)}`;
+  return formatBackupName(fleet, target, runId.replace(/[^A-Za-z0-9]/g, '').slice(0, 12));
+}
+
+/** The backup's name before there is a run, for `cutover plan`. */
+export function backupNamePreview(fleet: string, target: string): string {
+  return formatBackupName(fleet, target, '<run>');
 }
 
 export function templateValues(plan: UpgradePlan, backup: string, version: string): TemplateValues {
@@ -176,7 +175,7 @@ export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan
     }));
 
   const dbHost = plan.hosts.find((host) => host.id === (plan.database.host ?? owner.id)) as Host;
-  const task = (action: DatabaseTask['action'], definition: Command, host: Host): DatabaseTask => ({
+  const task = (action: SingleHostTask['action'], definition: Command, host: Host): SingleHostTask => ({
     action,
     host: host.id,
     command: renderCommand(definition.run, { ...values, host: host.id }),
@@ -185,7 +184,7 @@ export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan
     timeoutMs: durationMs(definition.timeout),
     retry: definition.retry,
   });
-  const databaseTask = (action: 'backup' | 'verify' | 'checksum' | 'rehearse'): DatabaseTask[] => {
+  const databaseTask = (action: 'backup' | 'verify' | 'checksum' | 'rehearse'): SingleHostTask[] => {
     const definition = plan.database[action];
     return definition ? [task(action, definition, dbHost)] : [];
   };
@@ -223,11 +222,11 @@ export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan
 }
 
 /** The database tasks a rollback runs: restore from this run's backup, then checksum to compare with it. */
-export function rollbackDatabaseTasks(plan: UpgradePlan, backup: string): { restore: DatabaseTask; checksum: DatabaseTask } {
+export function rollbackDatabaseTasks(plan: UpgradePlan, backup: string): { restore: SingleHostTask; checksum: SingleHostTask } {
   const owner = dbOwner(plan);
   const dbHost = plan.hosts.find((host) => host.id === (plan.database.host ?? owner.id)) as Host;
   const values = templateValues(plan, backup, plan.source);
-  const task = (action: 'restore' | 'checksum'): DatabaseTask => ({
+  const task = (action: 'restore' | 'checksum'): SingleHostTask => ({
     action,
     host: dbHost.id,
     command: renderCommand(plan.database[action].run, { ...values, host: dbHost.id }),
@@ -239,7 +238,7 @@ export function rollbackDatabaseTasks(plan: UpgradePlan, backup: string): { rest
   return { restore: task('restore'), checksum: task('checksum') };
 }
 
-function hostRange(tasks: HostTask[]): string {
+export function hostRange(tasks: HostTask[]): string {
   if (tasks.length <= 3) return tasks.map((t) => t.host).join(', ');
   return `${tasks[0]?.host} … ${tasks[tasks.length - 1]?.host} (${tasks.length} hosts)`;
 }
@@ -247,55 +246,4 @@ function hostRange(tasks: HostTask[]): string {
 /** One line per batch, used for activity summaries in the UI. */
 export function describeBatch(batch: StepBatch): string {
   return `${batch.step} on ${hostRange(batch.tasks)}`;
-}
-
-/** The readable preview `cutover plan` prints. */
-export function formatPreview(run: RunPlan, plan: UpgradePlan): string {
-  const lines: string[] = [
-    `Fleet ${run.fleet}: ${run.source} → ${run.target}, ${run.hostIds.length} hosts, DB owner ${run.owner}, database ${plan.database.name}`,
-    `Hosts run ${plan.execution.maxParallel} at a time, at most ${plan.execution.batchSize} per batch; a phase over ${plan.execution.hostsPerWorkflow} hosts runs in child workflows of up to ${plan.execution.hostsPerWorkflow}.`,
-    `A phase starts no new batch once ${plan.execution.failureThreshold === 0 ? 'any host has' : `more than ${plan.execution.failureThreshold} of its hosts have`} failed; failed hosts wait for the operator.`,
-    '',
-  ];
-  let n = 0;
-  const gate = (name: GateName) => {
-    const definition = plan.gates[name];
-    if (!definition) return;
-    const who = definition.approvers.length ? definition.approvers.join(', ') : 'anyone';
-    const when = name === 'beforeEachBatch' ? ', before each wave of the remaining hosts' : '';
-    lines.push(`${++n}. GATE ${name}${when}: ${definition.quorum} approval(s) from ${who}${definition.timeout ? `, expires after ${definition.timeout}` : ''}`);
-    lines.push(`     ${definition.instructions}`);
-  };
-  const phase = (name: PhaseName) => {
-    lines.push(`${++n}. ${PHASE_TITLES[name]}`);
-    const { batches, database } = run.phases[name];
-    for (const task of database) lines.push(`     database ${task.action} on ${task.host}: ${task.command}`);
-    for (const batch of batches) {
-      lines.push(
-        `     ${batch.step} [${batch.role}${batch.site ? ` @${batch.site}` : ''}] on ${hostRange(batch.tasks)}, ${batch.retry.maxAttempts} attempt(s), timeout ${batch.timeoutMs / 1000}s`,
-      );
-      const sample = batch.tasks[0];
-      if (sample) lines.push(`       e.g. ${sample.host}: ${sample.command}${sample.undo ? `   (undo: ${sample.undo})` : ''}`);
-    }
-  };
-  phase('preflight');
-  for (const prerequisite of run.prerequisites) {
-    lines.push(
-      'check' in prerequisite
-        ? `     prerequisite ${prerequisite.name}: check on ${prerequisite.check.host}: ${prerequisite.check.command}`
-        : `     prerequisite ${prerequisite.name}: confirmed by ${prerequisite.confirm.approvers.join(', ') || 'anyone'}: ${prerequisite.confirm.instructions}`,
-    );
-  }
-  gate('beforeOffline');
-  phase('drain');
-  phase('stop');
-  phase('backup');
-  gate('beforeSchemaUpgrade');
-  phase('upgradeOwner');
-  gate('beforeEachBatch');
-  phase('upgradeRest');
-  phase('verify');
-  gate('beforeOnline');
-  phase('online');
-  return lines.join('\n');
 }

@@ -6,12 +6,12 @@
  * version, services started, the old version verified, hosts back online.
  */
 import { type Host, type HostStepName, type UpgradePlan, renderStep } from './plan';
-import { type DatabaseTask, type RollbackStepName, type StepBatch, makeBatches, rollbackDatabaseTasks, templateValues } from './planner';
+import { type SingleHostTask, type RollbackStepName, type StepBatch, makeBatches, rollbackDatabaseTasks, templateValues } from './planner';
 import type { UndoRecord } from './status';
 
 export type RollbackStep =
   | { kind: 'hosts'; name: RollbackStepName; batches: StepBatch[] }
-  | { kind: 'restore'; restore: DatabaseTask; checksum: DatabaseTask; expectedChecksum: string };
+  | { kind: 'restore'; restore: SingleHostTask; checksum: SingleHostTask; expectedChecksum: string };
 
 function undoCommands(undoLog: UndoRecord[], step: HostStepName): Map<string, string> {
   const commands = new Map<string, string>();

@@ -10,7 +10,8 @@ import { connectClient } from '../client/connection';
 import { formatStatus } from '../client/format';
 import { readPlan } from '../client/readPlan';
 import { decide, queryStatus, startRun } from '../client/runs';
-import { HOST_STATES, type RunStatus } from '../core/status';
+import { hostCountsText } from '../core/details';
+import type { RunStatus } from '../core/status';
 import { labStatus, labUp } from '../lab/lab';
 import { workflowIdForFleet } from '../workflows/messages';
 import type { upgradeFleet } from '../workflows/upgradeFleet';
@@ -22,8 +23,7 @@ export const DEMO_PLAN = join(PROJECT_ROOT, 'examples', 'appv-lab.yaml');
 const time = () => new Date().toISOString().slice(11, 19);
 
 function summary(status: RunStatus): string {
-  const counts = HOST_STATES.filter((s) => status.hostCounts[s]).map((s) => `${status.hostCounts[s]} ${s}`);
-  return `${status.phase.padEnd(18)} hosts: ${counts.join(', ')}`;
+  return `${status.phase.padEnd(18)} hosts: ${hostCountsText(status.hostCounts)}`;
 }
 
 async function follow(client: Client, handle: WorkflowHandle<typeof upgradeFleet>, stack: Stack, yes: boolean): Promise<void> {

@@ -2,7 +2,7 @@
  * What a parent workflow hands its child workflows and gets back, written compactly: at 10,000 hosts every byte
  * per host is kept in the parent's history once per step. Pure; the round trip is tested in test/pure.
  */
-import type { HostOutcome } from '../activities';
+import type { HostOutcome } from '../core/outcomes';
 import { keepEnd } from '../core/budget';
 import type { Transport } from '../core/plan';
 import type { HostTask, StepBatch } from '../core/planner';

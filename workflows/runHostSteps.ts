@@ -1,14 +1,16 @@
 /**
  * runHostSteps: a child of upgradeFleet that runs a group of its batches (up to execution.hostsPerWorkflow hosts and
- * core/budget.ts BATCHES_PER_CHILD batches),
- * so the parent's history holds one child per group instead of every batch's activity. It decides nothing about
- * the run: it reports each batch's outcomes, and stops starting batches once the failures exceed its budget.
+ * core/budget.ts BATCHES_PER_CHILD batches), so the parent's history holds one child per group instead of every
+ * batch's activity. It decides nothing about the run: it reports each batch's outcomes, and stops starting batches
+ * once the failures exceed its budget. (Its type name is in recorded histories, so it keeps it.)
  */
-import { CHILD_RESULT_CHARS, tailShare } from '../core/budget';
 import { setHandler } from '@temporalio/workflow';
+import { windowFor } from '../core/batching';
+import { CHILD_RESULT_CHARS, tailShare } from '../core/budget';
 import type { HostStepsProgress } from '../core/progress';
-import { inWindow, runStepBatch, segments, windowFor } from './batches';
+import { runBatch } from './activities';
 import { type CompactBatch, type CompactOutcomes, compactOutcomes, expandBatch } from './compact';
+import { runSegments } from './hostBatches';
 import { hostStepsProgressQuery } from './messages';
 
 export interface HostStepsInput {
@@ -31,22 +33,17 @@ export async function runHostSteps(input: HostStepsInput): Promise<HostStepsResu
   setHandler(hostStepsProgressQuery, () => progress, { description: 'The batches finished so far: hosts that succeeded and failed, per step.' });
   // A host that failed a step takes no later step of this group (its start never follows a failed upgrade).
   const failed = new Set<string>();
-  const over = () => failed.size > input.failureBudget;
-  for (const segment of segments(batches)) {
-    if (over()) break;
-    await inWindow(
-      segment,
-      windowFor(segment),
-      async (whole) => {
-        const batch = { ...whole, tasks: whole.tasks.filter((task) => !failed.has(task.host)) };
-        if (batch.tasks.length === 0) return;
-        const outcomes = await runStepBatch(batch);
-        for (const outcome of outcomes) if (!outcome.ok) failed.add(outcome.host);
-        results[index.get(whole) as number] = compactOutcomes(batch, outcomes, tailChars);
-        progress.batches.push({ step: batch.step, ok: outcomes.filter((o) => o.ok).map((o) => o.host), failed: outcomes.filter((o) => !o.ok).map((o) => o.host) });
-      },
-      over,
-    );
-  }
+  await runSegments(batches, {
+    over: () => failed.size > input.failureBudget,
+    window: windowFor,
+    run: async (whole) => {
+      const batch = { ...whole, tasks: whole.tasks.filter((task) => !failed.has(task.host)) };
+      if (batch.tasks.length === 0) return;
+      const outcomes = await runBatch(batch);
+      for (const outcome of outcomes) if (!outcome.ok) failed.add(outcome.host);
+      results[index.get(whole) as number] = compactOutcomes(batch, outcomes, tailChars);
+      progress.batches.push({ step: batch.step, ok: outcomes.filter((o) => o.ok).map((o) => o.host), failed: outcomes.filter((o) => !o.ok).map((o) => o.host) });
+    },
+  });
   return { batches: results };
 }

@@ -1,13 +1,15 @@
 /** planRun turns a validated plan into the exact phases and batches the workflow runs; formatPreview prints them. */
 import { describe, expect, it } from 'vitest';
-import { PHASE_ORDER, type RunPlan, type StepBatch, backupName, describeBatch, formatPreview, planRun, rollbackDatabaseTasks } from '../../core/planner';
+import { type RunPlan, type StepBatch, backupName, backupNamePreview, describeBatch, planRun, rollbackDatabaseTasks } from '../../core/planner';
+import { formatPreview } from '../../core/preview';
+import { PHASES } from '../../core/procedure';
 import { fleetOf, validExample } from './fixtures';
 
 const BACKUP = 'appv-lab-before-4.5-run1';
 
 /** [step, host ids] per batch: the shape most ordering assertions care about. */
 const shape = (batches: StepBatch[]) => batches.map((batch) => [batch.step, batch.tasks.map((task) => task.host)]);
-const allBatches = (run: RunPlan) => PHASE_ORDER.flatMap((phase) => run.phases[phase].batches);
+const allBatches = (run: RunPlan) => PHASES.flatMap((phase) => run.phases[phase].batches);
 
 describe('planRun', () => {
   it('upgrades the DB owner alone, with its own upgrade command, before anyone else', () => {
@@ -19,7 +21,7 @@ describe('planRun', () => {
     ]);
     expect(run.phases.upgradeOwner.batches.map((b) => b.role)).toEqual(['db-owner', 'management-server']);
     expect(run.phases.upgradeOwner.batches[0]?.tasks[0]?.command).toBe('labhost appv-01 install 4.5 --upgrade-schema');
-    expect(PHASE_ORDER.indexOf('upgradeOwner')).toBeLessThan(PHASE_ORDER.indexOf('upgradeRest'));
+    expect(PHASES.indexOf('upgradeOwner')).toBeLessThan(PHASES.indexOf('upgradeRest'));
   });
 
   it('finds the owner wherever it is listed', () => {
@@ -189,6 +191,17 @@ describe('formatPreview', () => {
     expect(text).not.toContain('GATE beforeSchemaUpgrade');
     expect(text).not.toContain('GATE beforeOnline');
   });
+
+  it('shows the gates a phase opens inside it: before the rehearsal, and before each wave', () => {
+    const gated = validExample((raw) => {
+      raw.database.rehearse = { run: 'labhost db rehearse {{backup}}' };
+      raw.gates.beforeRehearsal = { instructions: 'Check the copy.' };
+      raw.gates.beforeEachBatch = {};
+    });
+    const text = formatPreview(planRun(gated, { backup: BACKUP }), gated);
+    expect(text).toMatch(/\n5\. GATE beforeRehearsal, after the backup, before the rehearsal of the schema upgrade on its copy: 1 approval\(s\) from anyone\n {5}Check the copy\.\n6\. Back up the shared database/);
+    expect(text).toMatch(/\d+\. GATE beforeEachBatch, before each wave of the remaining hosts: .*\n.*\n\d+\. Upgrade the remaining hosts/);
+  });
 });
 
 describe('describeBatch and backupName', () => {
@@ -201,5 +214,9 @@ describe('describeBatch and backupName', () => {
 
   it('builds the backup name from a cleaned, shortened run id', () => {
     expect(backupName('appv-lab', '4.5', '0197-ab:cd_ef-1234567890')).toBe('appv-lab-before-4.5-0197abcdef12');
+  });
+
+  it('names the backup the same way in the preview, before there is a run', () => {
+    expect(backupNamePreview('appv-lab', '4.5')).toBe('appv-lab-before-4.5-<run>');
   });
 });

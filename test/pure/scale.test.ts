@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { failureLimit, validatePlan } from '../../core/plan';
 import { type StepBatch, planRun, siteTaskQueue } from '../../core/planner';
-import { groupsOf, segments, windowFor } from '../../workflows/batches';
+import { groupsOf, segments, windowFor } from '../../core/batching';
 import { compactBatch, compactOutcomes, expandBatch, expandOutcomes } from '../../workflows/compact';
 import { FAILED_TAILS_CHARS, OUTPUT_TAIL_MAX, OutputBudget, RECORDS_CHARS, keepEnd, recordedOutputs, tailShare } from '../../core/budget';
 import { OUTPUT_TAIL_CHARS } from '../../transport/transport';

@@ -12,7 +12,7 @@ import { expect, it, inject } from 'vitest';
 import type { RetryPolicy, UpgradePlan } from '../../core/plan';
 import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
 import { freePort, startDevServer } from '../../stack/devServer';
-import { HEARTBEAT_TIMEOUT_MS } from '../../workflows/batches';
+import { HEARTBEAT_TIMEOUT_MS } from '../../workflows/activities';
 import { approveUpdate, statusQuery } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
 import { createCutoverWorker } from '../../worker/worker';

@@ -1,0 +1,50 @@
+/**
+ * What a run is doing, in words: the Web UI's current details (Markdown), and the phrases the terminal shares with
+ * them (client/format.ts, stack/demo.ts), so the UI and the CLI describe a gate or a failure the same way. Pure.
+ */
+import { HOST_STATES, type AwaitingOperator, type PendingGate, type RunStatus } from './status';
+import { lastLine } from './text';
+
+/** "3 pending, 2 checked": every host state that has hosts, in the order a host goes through them. */
+export function hostCountsText(counts: RunStatus['hostCounts']): string {
+  return HOST_STATES.filter((state) => counts[state])
+    .map((state) => `${counts[state]} ${state}`)
+    .join(', ');
+}
+
+/** "(1/2, approvers: alice, bob, expires ...)": how far the gate's quorum is, who may decide, until when. */
+export function gateProgressText(gate: PendingGate): string {
+  return `(${gate.approvedBy.length}/${gate.quorum}, approvers: ${gate.approvers.join(', ') || 'anyone'}${gate.expiresAt ? `, expires ${gate.expiresAt}` : ''})`;
+}
+
+/** One failed host: its error and the last line it printed. */
+export function failedHostText(host: AwaitingOperator['hosts'][number]): string {
+  const printed = lastLine(host.outputTail);
+  return `${host.host}: ${host.error}${printed ? ` — ${printed}` : ''}`;
+}
+
+function gateMarkdown(gate: PendingGate): string[] {
+  return [
+    `**Waiting for approval at gate \`${gate.gate}\`** ${gateProgressText(gate)}`,
+    gate.instructions,
+    'Send the signal `approve` with `{"approver": "your name"}` (or `reject`).',
+  ];
+}
+
+function operatorMarkdown(waiting: AwaitingOperator): string[] {
+  const skip = waiting.skippable.length ? '`skip` (with `"host"`), ' : '';
+  return [
+    `**Waiting for an operator:** ${waiting.reason}`,
+    ...waiting.hosts.map((host) => `- ${failedHostText(host)}`),
+    `Send \`retry\`, ${skip}or \`rollback\` with \`{"operator": "your name"}\`${waiting.expiresAt ? `; rolls back at ${waiting.expiresAt}` : ''}.`,
+  ];
+}
+
+/** The run's current details in the Web UI: phase, hosts, and what it waits for, with how to answer. */
+export function detailsMarkdown(status: RunStatus): string {
+  const lines = [`**Cutover** ${status.fleet}: ${status.source} → ${status.target}`, `**Phase:** ${status.phase}`, `**Hosts:** ${hostCountsText(status.hostCounts)}`];
+  if (status.pendingGate) lines.push(...gateMarkdown(status.pendingGate));
+  if (status.awaitingOperator) lines.push(...operatorMarkdown(status.awaitingOperator));
+  if (status.failure) lines.push(`**Failure:** ${status.failure}`);
+  return lines.join('\n\n');
+}

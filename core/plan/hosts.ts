@@ -1,0 +1,39 @@
+/**
+ * Hosts and their roles: the DB-owner role, the steps a host runs, and how a validated plan answers "who owns the
+ * database, how is this host reached, what does it run for a step". Both schema.ts and rules.ts need these
+ * constants, so they live here rather than in either, and the two never import each other at run time.
+ */
+import type { Host, StepCommand, Transport, UpgradePlan } from './schema';
+
+export const DB_OWNER_ROLE = 'db-owner';
+
+/** Host steps, in the order the procedure runs them on one host. */
+export const HOST_STEPS = ['version', 'drain', 'stop', 'upgrade', 'start', 'verify', 'online'] as const;
+export type HostStepName = (typeof HOST_STEPS)[number];
+
+export function dbOwner(plan: UpgradePlan): Host {
+  const owner = plan.hosts.find((host) => host.roles.includes(DB_OWNER_ROLE));
+  if (!owner) throw new Error('validated plan without a DB owner');
+  return owner;
+}
+
+export function applicationRole(host: Host): string {
+  const role = host.roles.find((r) => r !== DB_OWNER_ROLE);
+  if (!role) throw new Error(`validated host ${host.id} without an application role`);
+  return role;
+}
+
+/** How a host is reached: its own transport, or the plan's with the host's address (its id when it gives none). */
+export function hostTransport(plan: Pick<UpgradePlan, 'transport'>, host: Host): Transport {
+  if (host.transport) return host.transport;
+  return plan.transport.kind === 'ssh' ? { ...plan.transport, address: host.address ?? host.id } : plan.transport;
+}
+
+/** The command a host runs for a step: the db-owner role's own definition wins on the owning host. */
+export function hostCommand(plan: UpgradePlan, host: Host, step: HostStepName): StepCommand | undefined {
+  if (host.roles.includes(DB_OWNER_ROLE)) {
+    const own = plan.roles[DB_OWNER_ROLE]?.steps[step];
+    if (own) return own;
+  }
+  return plan.roles[applicationRole(host)]?.steps[step];
+}

@@ -1,0 +1,27 @@
+/**
+ * The upgrade plan: its schema and validator (schema.ts), the cross-field rules the validator runs (rules.ts), the
+ * hosts' roles and steps (hosts.ts) and the templates filled in for each host (render.ts). Import from here.
+ */
+export {
+  Command,
+  Duration,
+  FleetTransport,
+  GATE_NAMES,
+  Gate,
+  Host,
+  Probe,
+  RetryPolicy,
+  Role,
+  SecretRefText,
+  Transport,
+  UpgradePlan,
+  VerifyCommand,
+  durationMs,
+  failureLimit,
+  validatePlan,
+} from './schema';
+export type { GateName, PlanResult, StepCommand } from './schema';
+export { DB_OWNER_ROLE, HOST_STEPS, applicationRole, dbOwner, hostCommand, hostTransport } from './hosts';
+export type { HostStepName } from './hosts';
+export { TEMPLATE_KEYS, describeProbe, probeTexts, renderCommand, renderProbe, renderStep } from './render';
+export type { TemplateValues } from './render';

@@ -1,0 +1,221 @@
+/**
+ * The plan's cross-field rules: what no field's schema can check on its own. UpgradePlan's superRefine runs
+ * PLAN_RULES once the plan's shape is right. Callers see the issues in the order they are reported (issues[0],
+ * and z.prettifyError among issues at the same depth), so the order of the lists below is part of the output: a
+ * host's problems come together, host by host, while the role rules each walk every role in turn, since one rule's
+ * issues for all roles come before the next rule's. Merging those walks would reorder the issues.
+ */
+import type { z } from 'zod';
+import { parseSecretRef } from '../secrets';
+import { DB_OWNER_ROLE, HOST_STEPS, type HostStepName } from './hosts';
+import { TEMPLATE_KEYS, probeTexts } from './render';
+import type { Host, ParsedPlan, StepCommand } from './schema';
+
+type Path = (string | number)[];
+type Report = (path: Path, message: string) => void;
+
+/** What every rule is given: the parsed plan, where each host id first appears, and where to report a problem. */
+export interface RuleContext {
+  plan: ParsedPlan;
+  firstIndex: ReadonlyMap<string, number>;
+  report: Report;
+}
+export type PlanRule = (ctx: RuleContext) => void;
+/** A rule about one host. */
+type HostRule = (host: Host, index: number, ctx: RuleContext) => void;
+/** A rule about the undo of one step of one role. */
+type UndoRule = (role: string, step: HostStepName, command: StepCommand, report: Report) => void;
+
+/** UpgradePlan's superRefine: every rule in order, each issue a custom one at its path from the plan's root. */
+export function checkPlanRules(plan: ParsedPlan, ctx: z.RefinementCtx<ParsedPlan>): void {
+  const report: Report = (path, message) => ctx.addIssue({ code: 'custom', path, message });
+  const firstIndex = new Map<string, number>();
+  plan.hosts.forEach((host, index) => {
+    if (!firstIndex.has(host.id)) firstIndex.set(host.id, index);
+  });
+  for (const rule of PLAN_RULES) rule({ plan, firstIndex, report });
+}
+
+// Hosts
+
+function uniqueHostIds(host: Host, index: number, { firstIndex, report }: RuleContext): void {
+  const first = firstIndex.get(host.id);
+  if (first !== undefined && first !== index) report(['hosts', index, 'id'], `duplicate host id "${host.id}" (also hosts[${first}])`);
+}
+
+function knownRoles(host: Host, index: number, { plan, report }: RuleContext): void {
+  host.roles.forEach((role, r) => {
+    if (role !== DB_OWNER_ROLE && !(role in plan.roles)) {
+      const declared = [...new Set([DB_OWNER_ROLE, ...Object.keys(plan.roles)])].join(', ');
+      report(['hosts', index, 'roles', r], `unknown role "${role}"; declared roles are ${declared}`);
+    }
+  });
+}
+
+function addressNeedsSshTransport(host: Host, index: number, { plan, report }: RuleContext): void {
+  if (host.address !== undefined && (host.transport !== undefined || plan.transport.kind !== 'ssh')) {
+    report(
+      ['hosts', index, 'address'],
+      host.transport ? 'this host has its own transport: put the address in it' : "an address is for the plan's ssh transport, and the plan's transport is local",
+    );
+  }
+}
+
+function oneApplicationRolePerHost(host: Host, index: number, { report }: RuleContext): void {
+  const applicationRoles = host.roles.filter((role) => role !== DB_OWNER_ROLE);
+  if (applicationRoles.length !== 1) {
+    report(['hosts', index, 'roles'], `a host has exactly one application role besides "${DB_OWNER_ROLE}", found ${applicationRoles.length}`);
+  }
+}
+
+const HOST_RULES: readonly HostRule[] = [uniqueHostIds, knownRoles, addressNeedsSshTransport, oneApplicationRolePerHost];
+
+/** Runs HOST_RULES host by host, so each host's problems are reported together. */
+function eachHost(ctx: RuleContext): void {
+  ctx.plan.hosts.forEach((host, index) => {
+    for (const rule of HOST_RULES) rule(host, index, ctx);
+  });
+}
+
+function exactlyOneDbOwner({ plan, report }: RuleContext): void {
+  const owners = plan.hosts.flatMap((host, index) => (host.roles.includes(DB_OWNER_ROLE) ? [index] : []));
+  if (owners.length === 1) return;
+  report(
+    ['hosts'],
+    owners.length === 0
+      ? `exactly one host must have the role "${DB_OWNER_ROLE}" (it upgrades the database schema); none has`
+      : `exactly one host must have the role "${DB_OWNER_ROLE}"; hosts ${owners.map((i) => `[${i}]`).join(', ')} all have it`,
+  );
+}
+
+function prerequisiteHostsExist({ plan, firstIndex, report }: RuleContext): void {
+  plan.prerequisites.forEach((prerequisite, index) => {
+    if ('host' in prerequisite && prerequisite.host !== undefined && !firstIndex.has(prerequisite.host)) {
+      report(['prerequisites', index, 'host'], `no host has the id "${prerequisite.host}"`);
+    }
+  });
+}
+
+function rehearsalGateNeedsRehearsal({ plan, report }: RuleContext): void {
+  if (plan.gates.beforeRehearsal && !plan.database.rehearse) report(['gates', 'beforeRehearsal'], 'there is no rehearsal to gate: add database.rehearse');
+}
+
+function databaseHostExists({ plan, firstIndex, report }: RuleContext): void {
+  if (plan.database.host !== undefined && !firstIndex.has(plan.database.host)) report(['database', 'host'], `no host has the id "${plan.database.host}"`);
+}
+
+function upgradePathLeadsToTarget({ plan, report }: RuleContext): void {
+  const allowedSources = plan.upgradePaths[plan.target];
+  if (allowedSources === undefined) {
+    report(['target'], `no upgrade path leads to ${plan.target}; upgradePaths covers ${Object.keys(plan.upgradePaths).join(', ') || 'nothing'}`);
+  } else if (!allowedSources.includes(plan.source)) {
+    report(['source'], `${plan.target} cannot be installed over ${plan.source}: upgrade it to ${allowedSources.join(' or ')} first`);
+  }
+}
+
+// Roles
+
+// Rollback replays these undos: without them a rolled-back run would report success with hosts left behind.
+const UNDONE_STEPS: readonly HostStepName[] = ['drain', 'stop', 'upgrade', 'online'];
+
+function undoForEveryServiceStep(role: string, step: HostStepName, command: StepCommand, report: Report): void {
+  if (!command.undo) report(['roles', role, 'steps', step, 'undo'], `a ${step} step needs an undo: rollback replays it`);
+}
+
+function undoNamesNoVersion(role: string, step: HostStepName, command: StepCommand, report: Report): void {
+  if (command.undo && /\{\{\s*version\s*\}\}/.test(command.undo)) {
+    report(['roles', role, 'steps', step, 'undo'], 'an undo names versions with {{source}} or {{target}}, not {{version}}');
+  }
+}
+
+const UNDO_RULES: readonly UndoRule[] = [undoForEveryServiceStep, undoNamesNoVersion];
+
+/** Runs UNDO_RULES on every step of every role that rollback undoes, role by role, step by step. */
+function eachUndoneStep({ plan, report }: RuleContext): void {
+  for (const [name, role] of Object.entries(plan.roles)) {
+    for (const step of UNDONE_STEPS) {
+      const command = role.steps[step];
+      if (command) for (const rule of UNDO_RULES) rule(name, step, command, report);
+    }
+  }
+}
+
+/** The db-owner role only overrides steps on the owning host; every other role defines them all. */
+function rolesHaveEveryStep({ plan, report }: RuleContext): void {
+  for (const [name, role] of Object.entries(plan.roles)) {
+    if (name === DB_OWNER_ROLE) continue;
+    for (const step of HOST_STEPS) {
+      if (role.steps[step] === undefined) report(['roles', name, 'steps', step], `the role "${name}" has no "${step}" step`);
+    }
+  }
+}
+
+// Templates
+
+function checkTemplates(text: string, path: Path, report: Report): void {
+  for (const [, raw] of text.matchAll(/\{\{([^}]*)\}\}/g)) {
+    const key = (raw as string).trim();
+    if (key.startsWith('secret:')) {
+      const parsed = parseSecretRef(key.slice('secret:'.length));
+      if (!parsed.ok) report(path, `{{${key}}}: ${parsed.reason}`);
+    } else if (!(TEMPLATE_KEYS as readonly string[]).includes(key)) {
+      report(path, `unknown template {{${key}}}; use ${TEMPLATE_KEYS.map((k) => `{{${k}}}`).join(' ')} or {{secret:env:NAME}}`);
+    }
+  }
+}
+
+function checkCommandTemplates(command: StepCommand, path: Path, report: Report): void {
+  if (command.run) checkTemplates(command.run, [...path, 'run'], report);
+  if (command.undo) checkTemplates(command.undo, [...path, 'undo'], report);
+  if ('probe' in command && command.probe) {
+    for (const [field, text] of probeTexts(command.probe)) checkTemplates(text, [...path, 'probe', ...field], report);
+  }
+}
+
+/** The database's commands and the prerequisites' checks; the roles' steps come after verifyUsesVersionNotTarget. */
+function knownTemplatesOutsideRoles({ plan, report }: RuleContext): void {
+  for (const key of ['backup', 'restore', 'verify', 'checksum', 'rehearse'] as const) {
+    const command = plan.database[key];
+    if (command) checkCommandTemplates(command, ['database', key], report);
+  }
+  plan.prerequisites.forEach((prerequisite, index) => {
+    if ('check' in prerequisite) checkCommandTemplates(prerequisite.check, ['prerequisites', index, 'check'], report);
+  });
+}
+
+function verifyUsesVersionNotTarget({ plan, report }: RuleContext): void {
+  for (const [name, role] of Object.entries(plan.roles)) {
+    const verify = role.steps.verify;
+    const verifyText = verify?.run ?? (verify?.probe ? JSON.stringify(verify.probe) : '');
+    if (verify && /\{\{\s*target\s*\}\}/.test(verifyText)) {
+      report(
+        ['roles', name, 'steps', 'verify', verify.run ? 'run' : 'probe'],
+        'verify with {{version}}, not {{target}}: after a rollback the same check must expect the source version',
+      );
+    }
+  }
+}
+
+function knownTemplatesInRoles({ plan, report }: RuleContext): void {
+  for (const [name, role] of Object.entries(plan.roles)) {
+    for (const step of HOST_STEPS) {
+      const command = role.steps[step];
+      if (command) checkCommandTemplates(command, ['roles', name, 'steps', step], report);
+    }
+  }
+}
+
+/** In the order their issues are reported. */
+export const PLAN_RULES: readonly PlanRule[] = [
+  eachHost,
+  exactlyOneDbOwner,
+  prerequisiteHostsExist,
+  rehearsalGateNeedsRehearsal,
+  databaseHostExists,
+  upgradePathLeadsToTarget,
+  eachUndoneStep,
+  rolesHaveEveryStep,
+  knownTemplatesOutsideRoles,
+  verifyUsesVersionNotTarget,
+  knownTemplatesInRoles,
+];

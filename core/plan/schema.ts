@@ -1,0 +1,304 @@
+/**
+ * The upgrade plan's schema: every part of a plan as a zod schema with its inferred type under the same name, and
+ * the pure validator. The cross-field rules are in rules.ts, the templates in render.ts. Reading the file lives in
+ * client/readPlan.ts; the workflow validates its raw input again with validatePlan.
+ */
+import { z } from 'zod';
+import { parseHostKeyPin } from '../hostKeys';
+import { parseSecretRef } from '../secrets';
+import { HOST_STEPS, type HostStepName } from './hosts';
+import { checkPlanRules } from './rules';
+
+const DURATION = /^(\d+)(ms|s|m|h|d)$/;
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** Node timers and Temporal intervals take at most 2^31-1 ms (about 24.8 days). */
+const MAX_DURATION_MS = 2 ** 31 - 1;
+
+export const Duration = z
+  .string()
+  .regex(DURATION, 'expected a duration such as "500ms", "30s", "5m", "2h" or "3d"')
+  .refine((text) => {
+    if (!DURATION.test(text)) return true; // the regex above already reports it
+    const ms = durationMs(text);
+    return ms > 0 && ms <= MAX_DURATION_MS;
+  }, 'a duration must be more than 0 and at most 24d');
+export type Duration = z.infer<typeof Duration>;
+
+export function durationMs(duration: Duration): number {
+  const match = DURATION.exec(duration);
+  if (!match) throw new Error(`not a duration: ${duration}`);
+  return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
+}
+
+/** Ids end up inside shell commands through templates, so they are restricted to characters that need no quoting. */
+const SafeId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" and "-" only');
+const Version = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'a version uses letters, digits, ".", "_", "+" and "-" only');
+
+export const RetryPolicy = z
+  .strictObject({
+    maxAttempts: z.int().min(1).max(100).default(3),
+    initialInterval: Duration.default('1s'),
+    backoff: z.number().min(1).max(10).default(2),
+    maxInterval: Duration.default('1m'),
+  })
+  .refine((retry) => !DURATION.test(retry.initialInterval) || !DURATION.test(retry.maxInterval) || durationMs(retry.maxInterval) >= durationMs(retry.initialInterval), {
+    path: ['maxInterval'],
+    message: 'maxInterval must be at least initialInterval',
+  });
+export type RetryPolicy = z.infer<typeof RetryPolicy>;
+
+export const Command = z.strictObject({
+  /** Shell command run on the host by its transport. Templates: {{host}} {{fleet}} {{source}} {{target}} {{version}} {{backup}} {{database}}. */
+  run: z.string().min(1),
+  timeout: Duration.default('5m'),
+  retry: RetryPolicy.prefault({}),
+  /** What reverses this step on the host, where something does. Recorded when the step completes. */
+  undo: z.string().min(1).optional(),
+  /** For verify steps: a required check can never be skipped by the operator. */
+  required: z.boolean().default(true),
+  /** Keep this step's output in the run's record (e.g. an installer's package validation report). */
+  record: z.boolean().default(false),
+  /**
+   * Most hosts one activity runs this step on, instead of execution.batchSize: a long installer may run one host per
+   * activity, so its timeout and heartbeat are per host (README, "How host steps run").
+   */
+  batchSize: z.int().min(1).max(2000).optional(),
+});
+export type Command = z.infer<typeof Command>;
+
+/** A secret named by reference, never its value: `env:NAME` or `file:/absolute/path` on the worker. */
+export const SecretRefText = z.string().superRefine((text, ctx) => {
+  const parsed = parseSecretRef(text);
+  if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
+});
+
+const HostKeyPinText = z.string().superRefine((text, ctx) => {
+  const parsed = parseHostKeyPin(text);
+  if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
+});
+
+const probeTiming = {
+  /** How long to keep trying before the check counts as failed (at most the step's timeout). */
+  deadline: Duration.default('1m'),
+  /** Pause between tries. */
+  interval: Duration.default('2s'),
+};
+const HttpStatus = z.int().min(100).max(599);
+
+/** A health probe run by the worker itself instead of a command on the host, retried until its deadline. */
+export const Probe = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('http'),
+    /** Templates as in commands, {{secret:...}} included. */
+    url: z.string().regex(/^https?:\/\/[^/\s]+/, 'an http probe needs an http:// or https:// URL'),
+    method: z.enum(['GET', 'HEAD', 'POST']).default('GET'),
+    headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'not a header name'), z.string()).default({}),
+    /** The status (or one of the statuses) that counts as healthy. */
+    status: z.union([HttpStatus, z.array(HttpStatus).min(1)]).default(200),
+    /** Fields of the JSON body that must have these values; keys are dotted paths (`checks.db.state`, `items.0.id`). */
+    json: z.record(z.string().min(1), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+    /** A CA certificate file (PEM) on the worker, trusted in addition to the system's. */
+    ca: z.string().regex(/^\//, 'ca is the absolute path of a PEM file on the worker').optional(),
+    /** TLS certificates are verified unless this says otherwise, explicitly. */
+    insecureSkipTlsVerify: z.boolean().default(false),
+    ...probeTiming,
+  }),
+  z.strictObject({
+    kind: z.literal('tcp'),
+    address: z.string().min(1),
+    port: z.int().min(1).max(65535),
+    ...probeTiming,
+  }),
+]);
+export type Probe = z.infer<typeof Probe>;
+
+/** A verify step: a command on the host (`run`), or a health probe from the worker (`probe`). */
+export const VerifyCommand = Command.extend({
+  run: z.string().min(1).optional(),
+  probe: Probe.optional(),
+}).superRefine((step, ctx) => {
+  if ((step.run === undefined) === (step.probe === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [], message: 'a verify step has either run (a command on the host) or probe (http or tcp), exactly one' });
+  }
+  if (step.probe && DURATION.test(step.probe.deadline) && DURATION.test(step.timeout) && durationMs(step.probe.deadline) > durationMs(step.timeout)) {
+    ctx.addIssue({ code: 'custom', path: ['probe', 'deadline'], message: `the probe's deadline (${step.probe.deadline}) is longer than the step's timeout (${step.timeout})` });
+  }
+});
+export type VerifyCommand = z.infer<typeof VerifyCommand>;
+/** What a role defines for one host step: verify may be a probe, every other step is a command. */
+export type StepCommand = Command | VerifyCommand;
+
+const RoleSteps = z.strictObject({
+  ...Object.fromEntries(HOST_STEPS.map((step) => [step, Command.optional()])),
+  verify: VerifyCommand.optional(),
+} as { [K in Exclude<HostStepName, 'verify'>]: z.ZodOptional<typeof Command> } & { verify: z.ZodOptional<typeof VerifyCommand> });
+
+export const Role = z.strictObject({
+  description: z.string().optional(),
+  /** Whether the operator may skip a failed host of this role and go on without it (never the DB owner). */
+  allowSkip: z.boolean().default(false),
+  steps: RoleSteps,
+});
+export type Role = z.infer<typeof Role>;
+
+const LocalTransport = z.strictObject({ kind: z.literal('local') });
+/** How to log in over ssh, whichever host: a fleet's transport has these, and each host adds its address. */
+const sshLogin = {
+  kind: z.literal('ssh'),
+  port: z.int().min(1).max(65535).default(22),
+  user: z.string().min(1),
+  /** The private key, by reference (file:/path or env:NAME). Without it, the worker's SSH agent (SSH_AUTH_SOCK). */
+  key: SecretRefText.optional(),
+  /** The key's passphrase, by reference, when the key is encrypted. */
+  passphrase: SecretRefText.optional(),
+  /**
+   * The host key pinned by its fingerprint, as `ssh-keygen -lf` prints it, best after its key type
+   * (`ssh-rsa SHA256:...`): one pin or a list, any of which the host may present (core/hostKeys.ts).
+   */
+  hostKey: z.union([HostKeyPinText, z.array(HostKeyPinText).min(1)]).optional(),
+  /** Without hostKey: the known_hosts file on the worker that must list the host (default ~/.ssh/known_hosts). */
+  knownHosts: z.string().regex(/^[/~]/, 'knownHosts is an absolute path on the worker').optional(),
+};
+function checkSshLogin(ssh: { passphrase?: string; key?: string; hostKey?: unknown; knownHosts?: string }, ctx: z.RefinementCtx): void {
+  if (ssh.passphrase && !ssh.key) ctx.addIssue({ code: 'custom', path: ['passphrase'], message: 'a passphrase needs a key (the agent holds its keys decrypted)' });
+  if (ssh.hostKey && ssh.knownHosts) ctx.addIssue({ code: 'custom', path: ['knownHosts'], message: 'pin the host key one way: hostKey or knownHosts, not both' });
+}
+
+export const Transport = z.discriminatedUnion('kind', [LocalTransport, z.strictObject({ ...sshLogin, address: z.string().min(1) }).superRefine(checkSshLogin)]);
+export type Transport = z.infer<typeof Transport>;
+
+/**
+ * The transport of every host that names none, as `transport:` at the plan's top: hosts then give only their
+ * `address` (by default their id), which keeps a plan of thousands of hosts small (it is the run's input, and
+ * Temporal refuses inputs over 2 MB).
+ */
+export const FleetTransport = z.discriminatedUnion('kind', [LocalTransport, z.strictObject(sshLogin).superRefine(checkSshLogin)]);
+export type FleetTransport = z.infer<typeof FleetTransport>;
+
+export const Host = z.strictObject({
+  id: SafeId,
+  roles: z.array(SafeId).min(1),
+  /** This host's own transport; without it, the plan's `transport`. */
+  transport: Transport.optional(),
+  /** Where the plan's ssh transport reaches this host (a name or an IP); default: its id. */
+  address: z.string().min(1).optional(),
+  /** Hosts of a site run their steps on the site's own task queue, served by a worker inside that network. */
+  site: SafeId.optional(),
+});
+export type Host = z.infer<typeof Host>;
+
+export const Gate = z
+  .strictObject({
+    instructions: z.string().default('Check the plan and the fleet, then approve.'),
+    /** Who may approve. Empty means anyone. */
+    approvers: z.array(z.string().trim().min(1)).default([]),
+    /** How many distinct approvers are needed. */
+    quorum: z.int().min(1).default(1),
+    /** How long the gate waits; when it expires the gate counts as rejected. */
+    timeout: Duration.optional(),
+  })
+  .superRefine((gate, ctx) => {
+    const distinct = new Set(gate.approvers).size;
+    if (distinct > 0 && gate.quorum > distinct) {
+      ctx.addIssue({ code: 'custom', path: ['quorum'], message: `a quorum of ${gate.quorum} can never be reached by ${distinct} distinct approver(s)` });
+    }
+  });
+export type Gate = z.infer<typeof Gate>;
+
+export const GATE_NAMES = ['beforeOffline', 'beforeRehearsal', 'beforeSchemaUpgrade', 'beforeEachBatch', 'beforeOnline'] as const;
+export type GateName = (typeof GATE_NAMES)[number];
+
+/** The plan's fields, each checked on its own; the cross-field rules (rules.ts) are given the result. */
+const PlanShape = z.strictObject({
+  fleet: SafeId,
+  product: z.string().optional(),
+  source: Version,
+  target: Version,
+  /** The vendor's upgrade path: for each target, the versions it may be installed over. */
+  upgradePaths: z.record(Version, z.array(Version).min(1)),
+  database: z.strictObject({
+    name: SafeId,
+    /** Host whose transport runs the database commands; defaults to the DB-owning host. */
+    host: SafeId.optional(),
+    backup: Command,
+    restore: Command,
+    verify: Command,
+    /** Prints the database's content checksum as its last output line. */
+    checksum: Command,
+    /** Optional rehearsal: the schema upgrade tried on a copy of this run's backup (on a test server) first. */
+    rehearse: Command.optional(),
+  }),
+  /** Checked in preflight, before anything changes: each a check command or a person's confirmation. */
+  prerequisites: z
+    .array(
+      z.union([
+        z.strictObject({ name: SafeId, check: Command, host: SafeId.optional() }),
+        z.strictObject({ name: SafeId, confirm: Gate }),
+      ]),
+    )
+    .default([]),
+  roles: z.record(SafeId, Role),
+  transport: FleetTransport.default({ kind: 'local' }),
+  hosts: z.array(Host).min(1),
+  gates: z
+    .strictObject({
+      beforeOffline: Gate.prefault({}),
+      beforeSchemaUpgrade: Gate.optional(),
+      /** Before the rehearsal of the schema upgrade (database.rehearse), when the plan has one. */
+      beforeRehearsal: Gate.optional(),
+      /** Before each wave of the remaining hosts (a wave is up to execution.batchSize hosts). */
+      beforeEachBatch: Gate.optional(),
+      beforeOnline: Gate.optional(),
+    })
+    .prefault({}),
+  /** Steps people do after the run (e.g. on client machines): shown as a checklist in the run's result. */
+  followUp: z.array(z.string().min(1)).default([]),
+  execution: z
+    .strictObject({
+      /** Hosts that run a step at the same time. */
+      maxParallel: z.int().min(1).max(1000).default(10),
+      /** Most hosts handed to one batch activity; long steps are better with small batches (see README). */
+      batchSize: z.int().min(1).max(2000).default(200),
+      /** How long a failed step waits for the operator before the run rolls back; forever when absent. */
+      operatorTimeout: Duration.optional(),
+      /**
+       * How many hosts may fail a phase before it starts no new batch and hands over to the operator: a count, or a
+       * percentage of the phase's hosts ("5%"). Hosts that failed below it wait for the operator at the phase's end.
+       */
+      failureThreshold: z
+        .union([z.int().min(0), z.string().regex(/^(100|\d{1,2}(\.\d+)?)%$/, 'a percentage such as "5%" (0% to 100%)')])
+        .default(0),
+      /**
+       * A phase over more hosts than this runs them in child workflows of up to this many hosts each (and at least
+       * one whole batch), so no workflow history grows with the fleet (README, "Scale").
+       */
+      hostsPerWorkflow: z.int().min(1).max(10_000).default(1000),
+    })
+    .prefault({}),
+});
+
+/** A plan that has the right shape, before the cross-field rules. */
+export type ParsedPlan = z.infer<typeof PlanShape>;
+
+/** The whole plan: its shape, then the cross-field rules of rules.ts, which run only once the shape is right. */
+export const UpgradePlan = PlanShape.superRefine(checkPlanRules);
+export type UpgradePlan = z.infer<typeof UpgradePlan>;
+
+export type PlanResult = { ok: true; plan: UpgradePlan } | { ok: false; message: string; issues: z.core.$ZodIssue[] };
+
+/**
+ * Pure: raw JSON in, a plan or its problems with their paths out. Every shape problem is reported in one pass;
+ * the cross-field rules (owners, duplicates, version path) run once the shape is right.
+ */
+export function validatePlan(input: unknown): PlanResult {
+  const result = UpgradePlan.safeParse(input);
+  if (result.success) return { ok: true, plan: result.data };
+  return { ok: false, message: z.prettifyError(result.error), issues: result.error.issues };
+}
+
+/** The failures a phase of `hosts` hosts tolerates before it starts no new batch. */
+export function failureLimit(threshold: UpgradePlan['execution']['failureThreshold'], hosts: number): number {
+  if (typeof threshold === 'number') return threshold;
+  return Math.floor((hosts * Number(threshold.slice(0, -1))) / 100);
+}

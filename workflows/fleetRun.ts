@@ -1,0 +1,227 @@
+/**
+ * One run's state and the operations on it, as in samples-typescript's safe-message-handlers: the public status, the
+ * undo log, the host-steps done and skipped, the records, and the decisions people send. Handlers (handlers.ts) and
+ * the phases (phases.ts) call its methods; it decides nothing about the procedure, which the machine does.
+ */
+import { ApplicationFailure, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import { transition } from 'xstate';
+import { FAILED_TAILS_CHARS, OutputBudget, RECORDS_CHARS, recordedOutputs, tailShare } from '../core/budget';
+import { detailsMarkdown } from '../core/details';
+import { normalizeDecision, quorumReached } from '../core/gates';
+import { type UpgradeEvent, type UpgradeSnapshot, isApprovedWithin, upgradeMachine } from '../core/machine';
+import { hostsToSkip } from '../core/operator';
+import { type FailedHost, type HostOutcome, failureSummary, judgeOutcomes } from '../core/outcomes';
+import type { UpgradePlan } from '../core/plan';
+import type { RunPlan, StepBatch } from '../core/planner';
+import type { GateWithin } from '../core/procedure';
+import { STATE_AFTER_STEP } from '../core/progress';
+import type { ApprovalInput, HostStatus, OperatorAction, OperatorInput, RunResult, RunStatus } from '../core/status';
+import { UndoLog } from '../core/undoLog';
+import { FleetAttribute, PhaseAttribute } from './messages';
+
+export type GateOutcome = { approved: true } | { approved: false; reason: string };
+/** What the operator chose about a failure, as the event the machine takes. */
+export type OperatorChoice = Extract<UpgradeEvent, { type: 'OPERATOR_RETRY' | 'OPERATOR_SKIP' | 'OPERATOR_ROLLBACK' }>;
+
+/** A decision a handler makes while the workflow waits: `await condition(() => pending.made)`, then `taken()`. */
+export class PendingDecision<T> {
+  private value: T | undefined;
+  reset(): void {
+    this.value = undefined;
+  }
+  make(value: T): void {
+    this.value = value;
+  }
+  get made(): boolean {
+    return this.value !== undefined;
+  }
+  taken(): T | undefined {
+    return this.value;
+  }
+}
+
+/** What applying a batch's outcomes found: the hosts that failed, and the one-line summary when any did. */
+export interface AppliedBatch {
+  failures: FailedHost[];
+  problem?: string;
+}
+
+export class FleetRun {
+  readonly status: RunStatus;
+  readonly undoLog = new UndoLog();
+  /** Host-steps already done (`step/host`), so a retried phase or rollback runs only what is left. */
+  readonly done = new Set<string>();
+  readonly skipped = new Set<string>();
+  /** Hosts the operator let the rollback go on without. */
+  readonly rollbackSkipped = new Set<string>();
+  readonly gateDecision = new PendingDecision<GateOutcome>();
+  readonly operatorChoice = new PendingDecision<OperatorChoice>();
+  /** The machine's snapshot: the driver moves it, and gates inside phases record their approvals in its context. */
+  snapshot!: UpgradeSnapshot;
+  /** Whether the rollback has restored the database already (a retried rollback does not restore twice). */
+  restored = false;
+  /** The error line says what failed; on a fleet of thousands the tail may shrink to its last few words. */
+  readonly failedTailChars: number;
+  // Outputs kept in the status share fixed budgets, so the status query and the run's result stay far below
+  // Temporal's 2 MB payload limit however large the fleet (core/budget.ts).
+  private readonly records: OutputBudget;
+  private publishedPhase: string | undefined;
+  private childRuns = 0;
+
+  constructor(
+    readonly plan: UpgradePlan,
+    readonly planned: RunPlan,
+  ) {
+    this.status = {
+      fleet: plan.fleet,
+      source: plan.source,
+      target: plan.target,
+      phase: 'preflight',
+      hosts: Object.fromEntries(planned.hostIds.map((id) => [id, { state: 'pending' } satisfies HostStatus])),
+      hostCounts: {},
+      decisions: [],
+      records: [],
+      undoLog: [],
+    };
+    this.records = new OutputBudget(RECORDS_CHARS, recordedOutputs(plan));
+    this.failedTailChars = tailShare(FAILED_TAILS_CHARS, plan.hosts.length, 16);
+  }
+
+  publicStatus(): RunStatus {
+    const hostCounts: RunStatus['hostCounts'] = {};
+    for (const host of Object.values(this.status.hosts)) hostCounts[host.state] = (hostCounts[host.state] ?? 0) + 1;
+    return { ...this.status, hostCounts, undoLog: this.undoLog.summary() };
+  }
+
+  /** Shows the status in the Web UI; the phase also as a search attribute, only when it changes (each is an event). */
+  publish(): void {
+    if (this.status.phase !== this.publishedPhase) {
+      upsertSearchAttributes([
+        { key: PhaseAttribute, value: this.status.phase },
+        { key: FleetAttribute, value: this.plan.fleet },
+      ]);
+      this.publishedPhase = this.status.phase;
+    }
+    setCurrentDetails(detailsMarkdown(this.publicStatus()));
+  }
+
+  /** A workflow-time stamp for decisions. */
+  private now(): string {
+    return new Date().toISOString();
+  }
+
+  /** An accepted approval or rejection of the pending gate (handlers.ts refuses the others first). */
+  decideGate(kind: 'approve' | 'reject', raw: ApprovalInput): void {
+    const decision = normalizeDecision(raw);
+    const gate = this.status.pendingGate;
+    if (!gate) return;
+    const comment = decision.comment ? { comment: decision.comment } : {};
+    this.status.decisions.push({ gate: gate.gate, approver: decision.approver, decision: kind, ...comment, at: this.now() });
+    if (kind === 'approve') gate.approvedBy.push(decision.approver);
+    if (kind === 'reject') {
+      this.gateDecision.make({ approved: false, reason: `gate ${gate.gate} rejected by ${decision.approver}${decision.comment ? `: ${decision.comment}` : ''}` });
+    } else if (quorumReached(gate)) {
+      this.gateDecision.make({ approved: true });
+    }
+    // Decided: further approvals or rejections arriving in the same workflow task are refused, not silently overridden.
+    if (this.gateDecision.made) this.status.pendingGate = undefined;
+  }
+
+  /** An accepted operator decision about a failure (handlers.ts refuses the others first). */
+  chooseForFailure(action: OperatorAction, input: OperatorInput): void {
+    const operator = input.operator.trim();
+    const hosts = action === 'skip' ? hostsToSkip(input) : [];
+    // One decision per host skipped, so the record says who let each host go without the step.
+    for (const host of hosts.length > 0 ? hosts : [undefined]) {
+      this.status.decisions.push({
+        gate: 'guided-failure',
+        approver: operator,
+        decision: action,
+        ...(host ? { host } : {}),
+        ...(input.comment ? { comment: input.comment } : {}),
+        at: this.now(),
+      });
+    }
+    // One decision per failure: a second one arriving in the same workflow task is refused by the validators.
+    this.status.awaitingOperator = undefined;
+    if (action === 'retry') this.operatorChoice.make({ type: 'OPERATOR_RETRY' });
+    else if (action === 'skip') this.operatorChoice.make({ type: 'OPERATOR_SKIP', hosts });
+    else this.operatorChoice.make({ type: 'OPERATOR_ROLLBACK', reason: `rollback chosen by ${operator}${input.comment ? `: ${input.comment}` : ''}` });
+  }
+
+  /** A decision nobody sent: a gate expired, a failure unattended, the run cancelled. */
+  recordAutomaticDecision(gate: string, approver: 'timer' | 'cancellation', decision: 'expired' | 'rollback'): void {
+    this.status.decisions.push({ gate, approver, decision, at: this.now() });
+  }
+
+  skip(hosts: string[], rollingBack: boolean): void {
+    for (const id of hosts) {
+      this.skipped.add(id);
+      if (rollingBack) this.rollbackSkipped.add(id);
+      (this.status.hosts[id] as HostStatus).state = 'skipped';
+    }
+  }
+
+  approvedWithin(gate: GateWithin, wave?: number): boolean {
+    return isApprovedWithin(this.snapshot.context, gate, wave);
+  }
+
+  rememberApproval(gate: GateWithin, wave?: number): void {
+    [this.snapshot] = transition(upgradeMachine, this.snapshot, { type: 'APPROVED_WITHIN', gate, ...(wave !== undefined ? { wave } : {}) });
+  }
+
+  record(step: string, host: string, output: string): void {
+    const kept = this.records.keep(output.trim());
+    if (kept !== undefined) this.status.records.push({ step, host, output: kept });
+    else this.status.recordsNotKept = this.records.notKept;
+  }
+
+  recordBackup(name: string, checksum: string): void {
+    this.status.backup = { name, checksum };
+    this.undoLog.backup(this.status.phase, name, checksum);
+  }
+
+  /** The hosts of a batch still to run, with their undo recorded: undefined when none is left. */
+  prepareBatch(whole: StepBatch, skipping: Pick<Set<string>, 'has'>): StepBatch | undefined {
+    const batch = { ...whole, tasks: whole.tasks.filter((task) => !this.done.has(`${whole.step}/${task.host}`) && !skipping.has(task.host)) };
+    if (batch.tasks.length === 0) return undefined;
+    this.undoLog.beforeBatch(this.status.phase, batch);
+    return batch;
+  }
+
+  /** Applies a batch's outcomes to its hosts: each moves on, or fails with its error. */
+  applyBatch(batch: StepBatch, outcomes: HostOutcome[]): AppliedBatch {
+    const { succeeded, failed } = judgeOutcomes(this.plan, batch, outcomes, this.failedTailChars);
+    for (const outcome of succeeded) {
+      if (batch.record) this.record(batch.step, outcome.host, outcome.outputTail);
+      this.done.add(`${batch.step}/${outcome.host}`);
+      this.status.hosts[outcome.host] = { state: STATE_AFTER_STEP[batch.step], step: batch.step };
+    }
+    for (const failure of failed) this.status.hosts[failure.host] = { state: 'failed', step: batch.step, error: failure.error, outputTail: failure.outputTail };
+    return failed.length === 0 ? { failures: failed } : { failures: failed, problem: failureSummary(batch.step, failed) };
+  }
+
+  /** The id of the next child workflow of this run, for a phase (or rollback step) labelled `label`. */
+  nextChildId(parentId: string, label: string): string {
+    return `${parentId}/${label}-${++this.childRuns}`;
+  }
+
+  /** The run's result once the machine has stopped; a failed run fails the workflow with its status. */
+  result(): RunResult {
+    const final = this.snapshot.value;
+    const failure = this.snapshot.context.failure;
+    if (final === 'failed') throw ApplicationFailure.nonRetryable(failure ?? 'upgrade failed', 'UpgradeFailed', this.publicStatus());
+    return {
+      outcome: final === 'completed' ? 'completed' : final === 'rolledBack' ? 'rolled-back' : 'rejected',
+      fleet: this.plan.fleet,
+      target: this.plan.target,
+      hosts: this.planned.hostIds.length,
+      ...(this.status.backup ? { backup: this.status.backup } : {}),
+      decisions: this.status.decisions,
+      records: this.status.records,
+      ...(this.status.recordsNotKept ? { recordsNotKept: this.status.recordsNotKept } : {}),
+      ...(failure && final !== 'completed' ? { reason: failure } : {}),
+      ...(final === 'completed' && this.plan.followUp.length ? { followUp: this.plan.followUp } : {}),
+    };
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * What the machine's `runPhase` and `runRollback` do: a phase's database commands and batches of host steps, the
+ * prerequisites at the end of preflight, and rollback by compensation. Each returns the event the machine takes next.
+ */
+import { isCancellation } from '@temporalio/workflow';
+import type { Failure, UpgradeEvent } from '../core/machine';
+import type { PhaseName, SingleHostTask } from '../core/planner';
+import { procedurePhase } from '../core/procedure';
+import { planRollback } from '../core/rollback';
+import { failureMessage, singleHostActivity } from './activities';
+import type { FleetRun } from './fleetRun';
+import { type PhaseBatches, runPhaseBatches } from './phaseBatches';
+import { waitAtGate } from './waits';
+
+type FailedEvent = Extract<UpgradeEvent, { type: 'PHASE_FAILED' | 'ROLLBACK_FAILED' }>;
+
+/** A single-host task that failed for good: the event that says so, its host and error for the operator. */
+function taskFailed(type: FailedEvent['type'], prefix: string, task: SingleHostTask, error: unknown): FailedEvent {
+  if (isCancellation(error)) throw error;
+  const message = failureMessage(error);
+  const failure: Failure = { hosts: [{ host: task.host, error: `database ${task.action} failed`, outputTail: message }] };
+  return { type, reason: `${prefix}database ${task.action} on ${task.host} failed: ${message}`, failure };
+}
+
+async function runTask(task: SingleHostTask) {
+  return singleHostActivity(task)(task);
+}
+
+/** Preflight's last part: each prerequisite checked by its command, or confirmed by a person. */
+async function checkPrerequisites(run: FleetRun): Promise<UpgradeEvent> {
+  for (const prerequisite of run.planned.prerequisites) {
+    if ('confirm' in prerequisite) {
+      const decision = await waitAtGate(run, `prerequisite:${prerequisite.name}`, prerequisite.confirm);
+      if (decision.type === 'GATE_REJECTED') return decision;
+      continue;
+    }
+    try {
+      const outcome = await runTask(prerequisite.check);
+      run.record(`prerequisite:${prerequisite.name}`, prerequisite.check.host, outcome.outputTail);
+    } catch (error) {
+      return taskFailed('PHASE_FAILED', `prerequisite ${prerequisite.name} is not met: `, prerequisite.check, error);
+    }
+  }
+  return { type: 'PHASE_SUCCEEDED' };
+}
+
+/** The phase's database commands in order: the checksum, the backup, and the rehearsal behind its own gate. */
+async function runDatabaseTasks(run: FleetRun, phase: PhaseName): Promise<UpgradeEvent | undefined> {
+  let checksum = '';
+  for (const task of run.planned.phases[phase].database) {
+    if (task.action === 'rehearse' && run.plan.gates.beforeRehearsal && !run.approvedWithin('beforeRehearsal')) {
+      const decision = await waitAtGate(run, 'beforeRehearsal');
+      if (decision.type === 'GATE_REJECTED') return decision;
+      run.rememberApproval('beforeRehearsal');
+    }
+    let result;
+    try {
+      result = await runTask(task);
+    } catch (error) {
+      return taskFailed('PHASE_FAILED', `${procedurePhase(phase).title}: `, task, error);
+    }
+    if (task.action === 'checksum') checksum = result.result;
+    if (task.action === 'backup') run.recordBackup(run.planned.backup, checksum);
+    if (task.action === 'rehearse') run.record('rehearse', task.host, result.outputTail);
+  }
+  return undefined;
+}
+
+/** The gate before each wave of the remaining hosts, once per wave: a retried phase does not ask again. */
+function waveGate(run: FleetRun): Pick<PhaseBatches, 'beforeWave'> {
+  if (!run.plan.gates.beforeEachBatch) return {};
+  return {
+    beforeWave: async (wave) => {
+      if (run.approvedWithin('beforeEachBatch', wave)) return undefined;
+      const decision = await waitAtGate(run, 'beforeEachBatch');
+      if (decision.type === 'GATE_REJECTED') return decision;
+      run.rememberApproval('beforeEachBatch', wave);
+      return undefined;
+    },
+  };
+}
+
+export async function runPhase(run: FleetRun, phase: PhaseName): Promise<UpgradeEvent> {
+  const stopped = await runDatabaseTasks(run, phase);
+  if (stopped) return stopped;
+  const outcome = await runPhaseBatches(run, run.planned.phases[phase].batches, {
+    label: phase,
+    skipping: run.skipped,
+    threshold: run.plan.execution.failureThreshold,
+    ...waveGate(run),
+  });
+  if ('event' in outcome) return outcome.event;
+  if ('problem' in outcome) return { type: 'PHASE_FAILED', reason: `${procedurePhase(phase).title}: ${outcome.problem}`, failure: outcome.failure };
+  if (phase === 'preflight') return checkPrerequisites(run);
+  return { type: 'PHASE_SUCCEEDED' };
+}
+
+/** Restores the database from this run's backup, once, and proves it by the checksum. */
+async function restoreDatabase(run: FleetRun, step: Extract<ReturnType<typeof planRollback>[number], { kind: 'restore' }>): Promise<UpgradeEvent | undefined> {
+  if (run.restored) return undefined;
+  let checksum: string;
+  try {
+    await runTask(step.restore);
+    checksum = (await runTask(step.checksum)).result;
+  } catch (error) {
+    return taskFailed('ROLLBACK_FAILED', 'rollback: ', step.restore, error);
+  }
+  if (checksum !== step.expectedChecksum) {
+    const failure: Failure = { hosts: [{ host: step.restore.host, error: 'restored database differs from the backup', outputTail: checksum }] };
+    return { type: 'ROLLBACK_FAILED', reason: `rollback: the restored database's checksum ${checksum} is not the backup's ${step.expectedChecksum}`, failure };
+  }
+  run.restored = true;
+  return undefined;
+}
+
+/** Compensation, in the order a shared database needs (core/rollback.ts). */
+export async function runRollback(run: FleetRun): Promise<UpgradeEvent> {
+  for (const step of planRollback(run.plan, run.undoLog.records)) {
+    if (step.kind === 'restore') {
+      const failed = await restoreDatabase(run, step);
+      if (failed) return failed;
+      continue;
+    }
+    const outcome = await runPhaseBatches(run, step.batches, { label: step.name, skipping: run.rollbackSkipped, threshold: 0 });
+    if ('problem' in outcome) return { type: 'ROLLBACK_FAILED', reason: `rollback: ${outcome.problem}`, failure: outcome.failure };
+  }
+  return { type: 'ROLLBACK_SUCCEEDED' };
+}
