@@ -1,4 +1,5 @@
 /** The public shape of a run, returned by the `status` query. Field names here are a contract with operators' scripts. */
+export type { ApprovalInput, OperatorInput } from './inputs';
 
 export const HOST_STATES = ['pending', 'checked', 'drained', 'offline', 'upgraded', 'started', 'verified', 'online', 'failed', 'skipped', 'downgraded', 'rolled-back'] as const;
 export type HostState = (typeof HOST_STATES)[number];
@@ -43,13 +44,6 @@ export interface UndoRecord {
 
 export type OperatorAction = 'retry' | 'skip' | 'rollback';
 
-export interface OperatorInput {
-  operator: string;
-  /** The failed host to skip (skip only); `hosts` names several at once. */
-  host?: string;
-  hosts?: string[];
-  comment?: string;
-}
 
 /** A step used up its retries: the run waits for the operator instead of failing. */
 export interface AwaitingOperator {
@@ -102,6 +96,8 @@ export interface RunStatus {
    * in `hosts`. Each answers the `progress` query; `cutover status` lays it over this status.
    */
   children?: RunningChild[];
+  /** Signals refused (a payload that does not parse, or a decision not allowed): each is also in the worker's log. */
+  refusedSignals?: number;
 }
 
 export interface RunningChild {
@@ -110,11 +106,6 @@ export interface RunningChild {
   hosts: number;
 }
 
-export interface ApprovalInput {
-  gate?: string;
-  approver: string;
-  comment?: string;
-}
 
 export interface RunResult {
   outcome: 'completed' | 'rejected' | 'rolled-back';

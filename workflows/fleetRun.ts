@@ -154,6 +154,10 @@ export class FleetRun {
     this.status.decisions.push({ gate, approver, decision, at: this.now() });
   }
 
+  countRefusedSignal(): void {
+    this.status.refusedSignals = (this.status.refusedSignals ?? 0) + 1;
+  }
+
   skip(hosts: string[], rollingBack: boolean): void {
     for (const id of hosts) {
       this.skipped.add(id);

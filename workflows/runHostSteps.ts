@@ -4,7 +4,7 @@
  * batch's activity. It decides nothing about the run: it reports each batch's outcomes, and stops starting batches
  * once the failures exceed its budget. (Its type name is in recorded histories, so it keeps it.)
  */
-import { setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, setHandler, workflowInfo } from '@temporalio/workflow';
 import { windowFor } from '../core/batching';
 import { CHILD_RESULT_CHARS, tailShare } from '../core/budget';
 import type { HostStepsProgress } from '../core/progress';
@@ -24,7 +24,19 @@ export interface HostStepsResult {
   batches: (CompactOutcomes | null)[];
 }
 
+/**
+ * Only upgradeFleet starts this, with ids under its own (`<parent id>/<phase>-<n>`): a direct start would run host
+ * steps past every gate, so it fails at once. (Workflow info names the parent's id, not its type.)
+ */
+function refuseWithoutParent(): void {
+  const { parent, workflowId } = workflowInfo();
+  if (!parent || !workflowId.startsWith(`${parent.workflowId}/`)) {
+    throw ApplicationFailure.nonRetryable('runHostSteps runs only as a child of an upgradeFleet run; start upgradeFleet instead', 'NotAChildRun');
+  }
+}
+
 export async function runHostSteps(input: HostStepsInput): Promise<HostStepsResult> {
+  refuseWithoutParent();
   const batches = input.batches.map(expandBatch);
   const index = new Map(batches.map((batch, i) => [batch, i]));
   const results: (CompactOutcomes | null)[] = batches.map(() => null);

@@ -18,15 +18,28 @@ import { waitAtGate, waitForOperator } from './waits';
 export async function upgradeFleet(input: unknown): Promise<RunResult> {
   const plan = planOf(input);
   // The first run id survives resets and continue-as-new, so the restore always finds this run's backup.
-  const run = new FleetRun(plan, planRun(plan, { backup: backupName(plan.fleet, plan.target, workflowInfo().firstExecutionRunId) }));
+  const run = new FleetRun(plan, invalidIfThrows(() => planRun(plan, { backup: backupName(plan.fleet, plan.target, workflowInfo().firstExecutionRunId) })));
   registerHandlers(run);
   await drive(run);
   return run.result();
 }
 
+/**
+ * Validation and planning refuse bad plans with a reason and should never throw; if they ever do, the run fails as
+ * an invalid plan, at once, instead of failing its workflow task again and again.
+ */
+function invalidIfThrows<T>(work: () => T): T {
+  try {
+    return work();
+  } catch (error) {
+    if (error instanceof ApplicationFailure) throw error;
+    throw ApplicationFailure.nonRetryable(`The upgrade plan could not be read: ${error instanceof Error ? error.message : String(error)}`, 'InvalidPlan');
+  }
+}
+
 /** The input validated again (the workflow trusts no client), or the run fails at once with the readable problems. */
 function planOf(input: unknown): UpgradePlan {
-  const validated = validatePlan(input);
+  const validated = invalidIfThrows(() => validatePlan(input));
   if (!validated.ok) throw ApplicationFailure.nonRetryable(`The upgrade plan is invalid:\n${validated.message}`, 'InvalidPlan');
   // Runs started before sites had task queues of their own ran every host on the run's queue: they still do.
   if (validated.plan.hosts.some((host) => host.site) && !patched('site-task-queues')) {
