@@ -8,7 +8,7 @@ import { openSync, closeSync, readFileSync, writeFileSync, mkdirSync } from 'nod
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { UpgradePlan } from '../core/plan';
-import { PROJECT_ROOT } from '../lab/lab';
+import { PROJECT_ROOT } from '../projectRoot';
 import { track } from './cleanup';
 import { type Stage, commandsByHost } from './plan';
 

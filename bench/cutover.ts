@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { Client, Connection, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { UpgradePlan } from '../core/plan';
 import type { RunResult } from '../core/status';
-import { PROJECT_ROOT } from '../lab/lab';
+import { PROJECT_ROOT } from '../projectRoot';
 import { type DevServer, freePort, startDevServer } from '../stack/devServer';
 import { PhaseAttribute, approveUpdate, statusQuery, WORKFLOW_TYPE } from '../workflows/messages';
 import { alive, defer, stopProcess, track } from './cleanup';
@@ -108,6 +108,7 @@ export async function startCutoverStack(options: {
     TEMPORAL_ADDRESS: server.address,
     TEMPORAL_NAMESPACE: NAMESPACE,
     CUTOVER_TASK_QUEUE: options.taskQueue,
+    CUTOVER_LAB: '1',
     CUTOVER_LAB_DIR: options.labDir,
     CUTOVER_STATE_DIR: options.dir,
     CUTOVER_SPAWN_FROM: options.spawnFrom ?? 'spawner',

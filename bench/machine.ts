@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg, release } from 'node:os';
-import { PROJECT_ROOT } from '../lab/lab';
+import { PROJECT_ROOT } from '../projectRoot';
 
 export interface Machine {
   date: string;

@@ -8,7 +8,8 @@ import { parse } from 'yaml';
 import { type StepCommand, type UpgradePlan, HOST_STEPS, validatePlan } from '../core/plan';
 import { backupName, planRun } from '../core/planner';
 import { PHASES, type PhaseName } from '../core/procedure';
-import { PROFILES, PROJECT_ROOT, hostIds } from '../lab/lab';
+import { PROFILES, hostIds } from '../lab/lab';
+import { PROJECT_ROOT } from '../projectRoot';
 
 export type StepsKind = 'noop' | 'lab';
 

@@ -1,5 +1,5 @@
 /** Starting and steering runs: shared by the CLI and the embedded stack. */
-import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, isGrpcServiceError } from '@temporalio/client';
 import { UserError } from '../core/errors';
 import type { UpgradePlan } from '../core/plan';
 import { withChildProgress } from '../core/progress';
@@ -17,6 +17,8 @@ import {
   workflowIdForFleet,
 } from '../workflows/messages';
 import { upgradeFleet } from '../workflows/upgradeFleet';
+import { taskQueue } from './connection';
+import { pollerIdentities } from './pollers';
 
 /** Accepts a workflow id or a fleet name. */
 export function runId(arg: string): string {
@@ -50,13 +52,62 @@ export async function startRun(client: Client, plan: UpgradePlan, taskQueue: str
   }
 }
 
-/** Queries and updates are answered by a worker: without one polling the task queue they time out. */
-function noWorker(error: unknown, id: string): UserError | undefined {
-  const message = (error as Error)?.message ?? '';
-  if (/deadline|DEADLINE_EXCEEDED|timed out|timeout/i.test(message)) {
-    return new UserError(`${runId(id)} did not answer (${message}): is a worker running for its task queue? Start one with \`cutover worker\`.`);
+/** gRPC status codes with which the server gives up on a worker: DEADLINE_EXCEEDED, FAILED_PRECONDITION ("no poller seen for task queue recently"). */
+const WORKER_DID_NOT_ANSWER = new Set([4, 9]);
+
+/** The server's gRPC status under a client error (a ServiceError keeps it as its cause). */
+function grpcStatus(error: unknown): { code: number; details: string } | undefined {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    if (isGrpcServiceError(cause)) return cause;
   }
   return undefined;
+}
+
+/** The task queue whose workers answer the run (it may be another than this CLI's), and whether the run is open. */
+async function describeRun(client: Client, workflowId: string): Promise<{ queue: string; open: boolean }> {
+  const description = await client.workflow.getHandle(workflowId).describe();
+  return { queue: description.taskQueue, open: description.status.name === 'RUNNING' };
+}
+
+function startWorkerHint(queue: string): string {
+  return queue === taskQueue() ? '`cutover worker`' : `\`CUTOVER_TASK_QUEUE=${queue} cutover worker\``;
+}
+
+function noWorkerPolling(workflowId: string, queue: string): UserError {
+  return new UserError(`No worker is polling task queue "${queue}", so ${workflowId} cannot answer. Start one with ${startWorkerHint(queue)}.`);
+}
+
+/**
+ * Queries and updates are answered by a worker: without one polling the run's task queue a query waits for the
+ * server's deadline and an update for ever, so that is said at once. An update of a closed run is refused anyway.
+ */
+async function requireWorker(client: Client, workflowId: string, kind: 'query' | 'update'): Promise<void> {
+  const { queue, open } = await describeRun(client, workflowId);
+  if (kind === 'update' && !open) return;
+  if ((await pollerIdentities(client, queue, 'workflow')).length === 0) throw noWorkerPolling(workflowId, queue);
+}
+
+/** A worker polled, yet the server gave up waiting for it to answer: it may have stopped since. */
+async function unanswered(client: Client, workflowId: string, error: unknown): Promise<UserError | undefined> {
+  const status = grpcStatus(error);
+  if (!status || !WORKER_DID_NOT_ANSWER.has(status.code)) return undefined;
+  const { queue } = await describeRun(client, workflowId);
+  const pollers = await pollerIdentities(client, queue, 'workflow');
+  if (pollers.length === 0) return noWorkerPolling(workflowId, queue);
+  return new UserError(
+    `${workflowId} did not answer (${status.details}): the worker last seen polling task queue "${queue}" (${pollers.join(', ')}) ` +
+      `may have stopped or be stuck. Check it, or start one with ${startWorkerHint(queue)}.`,
+  );
+}
+
+/** Asks the run a query or an update, saying so when no worker is there to answer it. */
+async function askWorker<T>(client: Client, workflowId: string, kind: 'query' | 'update', ask: () => Promise<T>): Promise<T> {
+  await requireWorker(client, workflowId, kind);
+  try {
+    return await ask();
+  } catch (error) {
+    throw (await unanswered(client, workflowId, error).catch(() => undefined)) ?? error;
+  }
 }
 
 /** The run's status, with the finished batches of the child workflows it is waiting for laid over it. */
@@ -70,21 +121,23 @@ export async function queryStatus(client: Client, workflowId: string): Promise<R
 }
 
 export async function getStatus(client: Client, id: string): Promise<RunStatus> {
+  const workflowId = runId(id);
   try {
-    return await queryStatus(client, runId(id));
+    return await askWorker(client, workflowId, 'query', () => queryStatus(client, workflowId));
   } catch (error) {
-    if (error instanceof WorkflowNotFoundError) throw new UserError(`No run ${runId(id)} in namespace ${client.options.namespace}.`);
-    throw noWorker(error, id) ?? error;
+    if (error instanceof WorkflowNotFoundError) throw new UserError(`No run ${workflowId} in namespace ${client.options.namespace}.`);
+    throw error;
   }
 }
 
 export async function decide(client: Client, id: string, kind: 'approve' | 'reject', input: ApprovalInput): Promise<RunStatus> {
+  const workflowId = runId(id);
   try {
-    return await client.workflow.getHandle(runId(id)).executeUpdate(kind === 'approve' ? approveUpdate : rejectUpdate, { args: [input] });
+    return await askWorker(client, workflowId, 'update', () => client.workflow.getHandle(workflowId).executeUpdate(kind === 'approve' ? approveUpdate : rejectUpdate, { args: [input] }));
   } catch (error) {
     if (error instanceof WorkflowUpdateFailedError) throw new UserError(`${kind} refused: ${error.cause?.message ?? error.message}`);
-    if (error instanceof WorkflowNotFoundError) throw new UserError(`No open run ${runId(id)} in namespace ${client.options.namespace}.`);
-    throw noWorker(error, id) ?? error;
+    if (error instanceof WorkflowNotFoundError) throw new UserError(`No open run ${workflowId} in namespace ${client.options.namespace}.`);
+    throw error;
   }
 }
 
@@ -92,11 +145,12 @@ const OPERATOR_UPDATES = { retry: retryUpdate, skip: skipUpdate, rollback: rollb
 
 /** Guided failure from the CLI: an update, so a refusal comes back at once with its reason. */
 export async function operate(client: Client, id: string, action: OperatorAction, input: OperatorInput): Promise<RunStatus> {
+  const workflowId = runId(id);
   try {
-    return await client.workflow.getHandle(runId(id)).executeUpdate(OPERATOR_UPDATES[action], { args: [input] });
+    return await askWorker(client, workflowId, 'update', () => client.workflow.getHandle(workflowId).executeUpdate(OPERATOR_UPDATES[action], { args: [input] }));
   } catch (error) {
     if (error instanceof WorkflowUpdateFailedError) throw new UserError(`${action} refused: ${error.cause?.message ?? error.message}`);
-    if (error instanceof WorkflowNotFoundError) throw new UserError(`No open run ${runId(id)} in namespace ${client.options.namespace}.`);
-    throw noWorker(error, id) ?? error;
+    if (error instanceof WorkflowNotFoundError) throw new UserError(`No open run ${workflowId} in namespace ${client.options.namespace}.`);
+    throw error;
   }
 }

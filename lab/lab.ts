@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../core/errors';
+import { PROJECT_ROOT } from '../projectRoot';
 
-export const PROJECT_ROOT = resolve(__dirname, '..');
 export const LAB_BIN = join(PROJECT_ROOT, 'lab', 'bin');
 export const LABHOST = join(LAB_BIN, 'labhost');
 

@@ -15,7 +15,7 @@ import type { RunStatus } from '../core/status';
 import { labStatus, labUp } from '../lab/lab';
 import { workflowIdForFleet } from '../workflows/messages';
 import type { upgradeFleet } from '../workflows/upgradeFleet';
-import { PROJECT_ROOT } from './temporalBinary';
+import { PROJECT_ROOT } from '../projectRoot';
 import { uiRunUrl, untilInterrupted, upStack, type Stack } from './stack';
 
 export const DEMO_PLAN = join(PROJECT_ROOT, 'examples', 'appv-lab.yaml');

@@ -4,12 +4,16 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
 import { UserError } from '../core/errors';
-import { serverTarget, taskQueue as defaultTaskQueue } from '../client/connection';
+import { type ServerTarget, connectClient, serverTarget, taskQueue as defaultTaskQueue } from '../client/connection';
+import { pollerIdentities } from '../client/pollers';
 import { labDir, labUp } from '../lab/lab';
+import { PROJECT_ROOT } from '../projectRoot';
 import { serverAnswers, startDevServer, type DevServer } from './devServer';
-import { PROJECT_ROOT, ensureTemporal } from './temporalBinary';
+import { ensureTemporal } from './temporalBinary';
 
 /** Where the embedded stack keeps the dev server's database and logs (git-ignored). */
 export const STATE_DIR = process.env.CUTOVER_STATE_DIR ?? join(PROJECT_ROOT, '.cutover');
@@ -36,28 +40,51 @@ function logTail(file: string): string {
   }
 }
 
-async function startWorker(env: NodeJS.ProcessEnv, logFile: string): Promise<ChildProcess> {
+/** How long the worker may take to poll: bundling the workflow code takes most of it on a slow machine. */
+const WORKER_START_TIMEOUT_MS = 90_000;
+
+function exitText(worker: ChildProcess): string | undefined {
+  if (worker.exitCode === null && worker.signalCode === null) return undefined;
+  return worker.signalCode ?? `code ${worker.exitCode}`;
+}
+
+/** Whether the server lists this worker among the pollers of both the workflow and the activity tasks. */
+async function pollsEveryKind(client: Client, queue: string, identity: string): Promise<boolean> {
+  const kinds = await Promise.all((['workflow', 'activity'] as const).map((kind) => pollerIdentities(client, queue, kind)));
+  return kinds.every((identities) => identities.includes(identity));
+}
+
+/**
+ * Resolves once the server has seen the worker process poll the queue. It is told apart from a worker that stopped
+ * a moment ago (still listed) by its identity, the worker's default: pid@host.
+ */
+async function untilPolling(client: Client, worker: ChildProcess, queue: string, logFile: string): Promise<void> {
+  const identity = `${worker.pid}@${hostname()}`;
+  const deadline = Date.now() + WORKER_START_TIMEOUT_MS;
+  for (;;) {
+    const exited = exitText(worker);
+    if (exited) throw new Error(`the worker exited (${exited}):\n${logTail(logFile)}`);
+    if (await pollsEveryKind(client, queue, identity)) return;
+    if (Date.now() > deadline) throw new Error(`the worker did not poll task queue "${queue}" within ${WORKER_START_TIMEOUT_MS / 1000} s; see its log, ${logFile}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+async function startWorker(target: ServerTarget, queue: string, env: NodeJS.ProcessEnv, logFile: string): Promise<ChildProcess> {
+  const client = await connectClient(target);
   const child = spawn(process.execPath, [CLI, 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const log = createWriteStream(logFile, { flags: 'a' });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the worker did not start within 90 s; see ${logFile}`));
-    }, 90_000);
-    child.stdout?.on('data', (data: Buffer) => {
-      if (data.toString().includes('polling task queue')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the worker exited with code ${code}:\n${logTail(logFile)}`));
-    });
-  });
-  return child;
+  try {
+    await untilPolling(client, child, queue, logFile);
+    return child;
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  } finally {
+    await client.connection.close();
+  }
 }
 
 export async function upStack(log: (line: string) => void): Promise<Stack> {
@@ -95,7 +122,9 @@ export async function upStack(log: (line: string) => void): Promise<Stack> {
   log(`starting a worker on task queue "${queue}" (log: ${join(STATE_DIR, 'worker.log')})`);
   let worker: ChildProcess;
   try {
-    worker = await startWorker({ ...process.env, TEMPORAL_ADDRESS: target.address, CUTOVER_LAB_DIR: lab }, join(STATE_DIR, 'worker.log'));
+    // CUTOVER_LAB=1: the worker drives the lab, so labhost goes on its commands' PATH.
+    const env = { ...process.env, TEMPORAL_ADDRESS: target.address, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: lab };
+    worker = await startWorker(target, queue, env, join(STATE_DIR, 'worker.log'));
   } catch (error) {
     await server?.stop();
     throw error;

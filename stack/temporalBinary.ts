@@ -5,10 +5,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { delimiter, join } from 'node:path';
+import { PROJECT_ROOT } from '../projectRoot';
 
 export const TEMPORAL_CLI_VERSION = '1.9.1';
-export const PROJECT_ROOT = resolve(__dirname, '..');
 export const CACHE_DIR = join(PROJECT_ROOT, '.cutover', 'bin');
 export const CACHED_BINARY = join(CACHE_DIR, `temporal-${TEMPORAL_CLI_VERSION}`);
 

@@ -63,6 +63,7 @@ export async function labWorker(labDir: string) {
     connection,
     taskQueue,
     workflowBundle: await workflowBundle(),
+    lab: true,
     commandEnv: { CUTOVER_LAB_DIR: labDir },
   });
   return { worker, taskQueue, close: () => connection.close() };

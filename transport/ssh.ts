@@ -60,12 +60,11 @@ function signalExitCode(name: string | undefined): number {
 }
 
 /**
- * Sends a signal to a session's command; OpenSSH delivers it to the command's process group, a server that ignores
- * signals still loses the channel. ssh2's own `signal()` only sends while the channel's input is open, but every
- * command's input is closed at once (end-of-file, as with </dev/null). RFC 4254 allows the request after EOF, so
- * it goes out through the channel's protocol directly.
+ * Sends a signal to a session's command: OpenSSH delivers it to the command's process group; a server that ignores
+ * signals still loses the channel, and a channel already closed gets nothing.
  */
 function signalChannel(channel: ClientChannel, name: string): void {
+  // Not ssh2's public signal(): it sends nothing once input is closed, and exec closes it at once (RFC 4254 allows signals after EOF).
   const internal = channel as unknown as { _client?: { _protocol?: { signal?(id: number, name: string): void } }; outgoing?: { id: number; state: string } };
   try {
     if (internal.outgoing && (internal.outgoing.state === 'open' || internal.outgoing.state === 'eof')) internal._client?._protocol?.signal?.(internal.outgoing.id, name);

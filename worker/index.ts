@@ -1,6 +1,6 @@
 /**
- * The worker entry point: `cutover worker` or `npm run worker`. Reads TEMPORAL_* (envconfig), CUTOVER_TASK_QUEUE
- * and CUTOVER_SITES (sites whose host steps this machine runs, comma-separated).
+ * The worker entry point: `cutover worker` or `npm run worker`. Reads TEMPORAL_* (envconfig), CUTOVER_TASK_QUEUE,
+ * CUTOVER_SITES (sites whose host steps this machine runs, comma-separated) and CUTOVER_LAB (1: it drives the lab).
  */
 import type { Worker } from '@temporalio/worker';
 import { connectWorker, serverTarget } from '../client/connection';

@@ -4,7 +4,8 @@ import { createActivities } from '../activities';
 import { pruneJournals } from '../activities/journal';
 import { connectWorker, serverTarget, taskQueue, type ServerTarget } from '../client/connection';
 import { siteTaskQueue } from '../core/planner';
-import { LAB_BIN, PROJECT_ROOT } from '../lab/lab';
+import { LAB_BIN } from '../lab/lab';
+import { PROJECT_ROOT } from '../projectRoot';
 import { type LocalTransportOptions, createLocalTransport } from '../transport/local';
 import { sharedSpawner } from '../transport/spawner';
 import { createRoutingTransport } from '../transport/router';
@@ -19,10 +20,21 @@ export interface WorkerOptions {
   workflowBundle?: WorkflowBundleOption;
   /** Extra environment for commands the local transport runs (e.g. CUTOVER_LAB_DIR). */
   commandEnv?: Record<string, string>;
+  /**
+   * This worker drives the lab: `labhost` (lab/bin) goes on its local commands' PATH. Default: CUTOVER_LAB=1, which the
+   * stack of `cutover dev` and `npm start` and the benchmark set; a production worker's commands get its own PATH.
+   */
+  lab?: boolean;
   /** Where host commands are spawned from: the lean spawner by default, the worker itself with CUTOVER_SPAWN_FROM=worker (for the benchmark). */
   spawnFrom?: LocalTransportOptions['spawnFrom'];
   /** Where batches journal finished hosts on this machine (default: $CUTOVER_STATE_DIR/journal or .cutover/journal). */
   journalDir?: string;
+}
+
+/** For a lab worker, `labhost` first on the PATH, the way an agent is installed on a real host. */
+function labPath(options: WorkerOptions): { PATH?: string } {
+  const lab = options.lab ?? process.env.CUTOVER_LAB === '1';
+  return lab ? { PATH: `${LAB_BIN}:${process.env.PATH ?? ''}` } : {};
 }
 
 /**
@@ -32,8 +44,7 @@ export interface WorkerOptions {
 function hostActivities(options: WorkerOptions): Pick<WorkerCreateOptions, 'activities' | 'plugins'> {
   const spawnFrom = options.spawnFrom ?? (process.env.CUTOVER_SPAWN_FROM === 'worker' ? 'worker' : 'spawner');
   const transport = createRoutingTransport({
-    // Lab hosts are driven by `labhost`, put on the local transport's PATH the way an agent is installed on a host.
-    local: createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH ?? ''}`, ...options.commandEnv }, spawnFrom }),
+    local: createLocalTransport({ env: { ...labPath(options), ...options.commandEnv }, spawnFrom }),
     ssh: createSshTransport(),
   });
   // The spawners start with the worker: a run's first batch should not wait for their Node start.
@@ -63,7 +74,7 @@ export async function createCutoverWorker(options: WorkerOptions = {}): Promise<
     connection,
     namespace: options.namespace ?? target?.namespace ?? 'default',
     taskQueue: options.taskQueue ?? taskQueue(),
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: join(__dirname, '..', 'workflows', 'index.ts') }),
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts') }),
     ...hostActivities(options),
     ...workerTuning,
   });

@@ -58,7 +58,7 @@ describe('the Temporal Web UI', () => {
     try {
       client = new Client({ connection: await Connection.connect({ address: server.address }) });
       workerConnection = await NativeConnection.connect({ address: server.address });
-      const worker = await createCutoverWorker({ connection: workerConnection, taskQueue, workflowBundle: bundle, commandEnv: { CUTOVER_LAB_DIR: lab } });
+      const worker = await createCutoverWorker({ connection: workerConnection, taskQueue, workflowBundle: bundle, lab: true, commandEnv: { CUTOVER_LAB_DIR: lab } });
       browser = await launchChromium();
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       page.setDefaultTimeout(20_000);

@@ -62,7 +62,7 @@ async function killWorkerMidUpgrade(tweak: (plan: UpgradePlan) => UpgradePlan = 
   const plan = tweak(labPlan(hosts));
   const taskQueue = uniqueId('resume');
   const state = mkdtempSync(join(tmpdir(), 'cutover-state-'));
-  const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB_DIR: lab, CUTOVER_STATE_DIR: state };
+  const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: lab, CUTOVER_STATE_DIR: state };
   const first = await workerProcess(env);
   const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('kill9'), args: [plan] });
   await atGate(handle, 'beforeOffline');
@@ -138,7 +138,7 @@ it('a run survives the dev server stopping and starting again on its database fi
   const lab = freshLab({ hosts: 3 });
   const taskQueue = uniqueId('restart');
   const workerConnection = await NativeConnection.connect({ address: server.address });
-  const worker = await createCutoverWorker({ connection: workerConnection, taskQueue, workflowBundle: await workflowBundle(), commandEnv: { CUTOVER_LAB_DIR: lab } });
+  const worker = await createCutoverWorker({ connection: workerConnection, taskQueue, workflowBundle: await workflowBundle(), lab: true, commandEnv: { CUTOVER_LAB_DIR: lab } });
   const connect = async () => new Client({ connection: await Connection.connect({ address: server.address }) });
   try {
     await worker.runUntil(async () => {

@@ -194,7 +194,7 @@ describe('scale', () => {
     const plan: UpgradePlan = { ...base, hosts: base.hosts.map((host, i) => (i >= 2 ? { ...host, site: 'branch' } : host)) };
     const taskQueue = `test-${randomUUID()}`;
     const connection = await NativeConnection.connect({ address: inject('temporalAddress') });
-    const options = { connection, taskQueue, workflowBundle: await workflowBundle(), commandEnv: { CUTOVER_LAB_DIR: lab } };
+    const options = { connection, taskQueue, workflowBundle: await workflowBundle(), lab: true, commandEnv: { CUTOVER_LAB_DIR: lab } };
     const main = await createCutoverWorker(options);
     const site = await createSiteWorker('branch', options);
     try {
