@@ -1,7 +1,7 @@
 /** The shared database: backup, restore, verify and checksum, each a command run on the database host. */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { SingleHostTask } from '../core/planner';
-import type { HostTransport } from '../transport/transport';
+import type { HostRunner } from '../transport/transport';
 import { lastLine } from '../core/text';
 import { runTask } from './runTask';
 
@@ -12,14 +12,14 @@ export interface DatabaseOutcome {
   outputTail: string;
 }
 
-export function createDatabaseActivities(deps: { transport: HostTransport }) {
+export function createDatabaseActivities(deps: { runner: HostRunner }) {
   return {
     async runDatabaseTask(task: SingleHostTask): Promise<DatabaseOutcome> {
       const context = Context.current();
       const beat = setInterval(() => context.heartbeat(), 2_000);
       try {
         // Not aborted on cancellation: a backup or restore cut off half-way is worse than one that finishes.
-        const result = await runTask(deps.transport, task, { timeoutMs: task.timeoutMs });
+        const result = await runTask(deps.runner, task, { timeoutMs: task.timeoutMs });
         if (result.exitCode !== 0 || result.timedOut) {
           throw ApplicationFailure.retryable(
             `database ${task.action} on ${task.host} ${result.timedOut ? `timed out after ${task.timeoutMs} ms` : `exited ${result.exitCode}`}: ${lastLine(result.outputTail)}`,

@@ -9,7 +9,7 @@ import { BATCH_RESULT_CHARS, keepEnd, tailShare } from '../core/budget';
 import { inLanes } from '../core/lanes';
 import type { HostOutcome } from '../core/outcomes';
 import { type StepBatch, batchActivityAttempts } from '../core/planner';
-import type { HostTransport } from '../transport/transport';
+import type { HostRunner } from '../transport/transport';
 import { journalFile, removeJournal, settledJournal } from './journal';
 import { runTask } from './runTask';
 import { lastLine } from '../core/text';
@@ -34,7 +34,7 @@ const HEARTBEAT_EVERY_MS = 2_000;
 const SUCCESS_TAIL_CHARS = 200;
 
 export interface HostStepDeps {
-  transport: HostTransport;
+  runner: HostRunner;
   /** Where batches journal their hosts on this machine (activities/journal.ts); no journal without it. */
   journalDir?: string;
 }
@@ -91,7 +91,7 @@ export function createHostStepActivities(deps: HostStepDeps) {
           // installer half-way leaves a host worse off than either version. Each command still has its timeout.
           if (context.cancellationSignal.aborted) return;
           try {
-            const result = await runTask(deps.transport, task, { timeoutMs: batch.timeoutMs, ...(journal ? { journalFile: journal } : {}) });
+            const result = await runTask(deps.runner, task, { timeoutMs: batch.timeoutMs, ...(journal ? { journalFile: journal } : {}) });
             const ok = result.exitCode === 0 && !result.timedOut;
             const outcome = { host: task.host, ok, exitCode: result.exitCode, outputTail: kept(ok, result.outputTail), attempt };
             if (ok) finish(outcome);

@@ -10,7 +10,7 @@ import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { type Probe, durationMs } from '../core/plan';
-import { type RunResult, appendTail } from '../transport/transport';
+import { type CommandResult, appendTail } from '../transport/transport';
 
 type HttpProbe = Extract<Probe, { kind: 'http' }>;
 type TcpProbe = Extract<Probe, { kind: 'tcp' }>;
@@ -36,7 +36,7 @@ export interface ProbeOptions {
   redact?: (text: string) => string;
 }
 
-export async function runProbe(probe: Probe, { timeoutMs, signal, redact = (text) => text }: ProbeOptions): Promise<RunResult> {
+export async function runProbe(probe: Probe, { timeoutMs, signal, redact = (text) => text }: ProbeOptions): Promise<CommandResult> {
   const started = Date.now();
   const deadline = started + Math.min(durationMs(probe.deadline), timeoutMs);
   const interval = durationMs(probe.interval);

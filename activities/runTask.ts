@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Probe, Transport } from '../core/plan';
 import { urlQuote } from '../core/secrets';
 import { SecretScope } from '../transport/secrets';
-import { ConnectionError, type HostTransport, OUTPUT_TAIL_CHARS, PermanentError, type RunOptions, type RunResult } from '../transport/transport';
+import { ConnectionError, type HostRunner, OUTPUT_TAIL_CHARS, PermanentError, type CommandOptions, type CommandResult } from '../transport/transport';
 import { runProbe } from './probes';
 
 export interface RunnableTask {
@@ -29,7 +29,7 @@ async function fillProbe(probe: Probe, secrets: SecretScope): Promise<Probe> {
  * Throws ApplicationFailure.nonRetryable for what no retry can fix (a rejected host key, a missing secret),
  * ConnectionError when the host could not be reached; otherwise the command's or probe's result.
  */
-export async function runTask(transport: HostTransport, task: RunnableTask, options: RunOptions): Promise<RunResult> {
+export async function runTask(runner: HostRunner, task: RunnableTask, options: CommandOptions): Promise<CommandResult> {
   const secrets = new SecretScope();
   try {
     if (task.probe) {
@@ -41,7 +41,7 @@ export async function runTask(transport: HostTransport, task: RunnableTask, opti
     // The journal keeps a command's raw output on the worker's disk: a command that used secrets is not journaled
     // (a retry after a crash relies on the heartbeat for it).
     const { journalFile, ...runOptions } = options;
-    const result = await transport.run({ id: task.host, transport: task.transport }, command, {
+    const result = await runner.run({ id: task.host, transport: task.transport }, command, {
       ...runOptions,
       ...(journalFile && secrets.empty ? { journalFile } : {}),
       withoutEnv: secrets.envNames,

@@ -194,7 +194,7 @@ export function buildProgram(): Command {
 
   program
     .command('worker')
-    .description('run a worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CUTOVER_TASK_QUEUE, CUTOVER_SITES)')
+    .description('run a worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CUTOVER_TASK_QUEUE, CUTOVER_SITES, CUTOVER_LAB=1 for the lab)')
     .option('--site <site...>', "also run the host steps of this site's hosts (its own task queue); repeatable")
     .option('--sites-only', "only the sites' host steps: a worker inside a site's network, without workflows")
     .action(async (opts: { site?: string[]; sitesOnly?: boolean }) => {

@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { machineDocument } from '../core/drawing';
+import { PROJECT_ROOT } from '../projectRoot';
 
-writeFileSync(join(__dirname, '..', 'docs', 'machine.md'), machineDocument());
+writeFileSync(join(PROJECT_ROOT, 'docs', 'machine.md'), machineDocument());
 console.log('wrote docs/machine.md');

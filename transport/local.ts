@@ -1,6 +1,6 @@
 import { runCommand } from './commandRunner.cjs';
 import { sharedSpawner } from './spawner';
-import type { HostTransport } from './transport';
+import type { HostRunner } from './transport';
 
 export interface LocalTransportOptions {
   /** Extra environment for every command (e.g. PATH with the lab's bin, CUTOVER_LAB_DIR). */
@@ -17,7 +17,7 @@ export interface LocalTransportOptions {
  * everything it started (an installer's children included). A command inherits the worker's environment without
  * its Temporal credentials and secrets (commandRunner.cjs, commandEnvironment).
  */
-export function createLocalTransport(options: LocalTransportOptions = {}): HostTransport {
+export function createLocalTransport(options: LocalTransportOptions = {}): HostRunner {
   const env = options.env ?? {};
   return {
     async run(host, command, { timeoutMs, signal, onOutput, journalFile, withoutEnv }) {

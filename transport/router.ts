@@ -1,8 +1,8 @@
 /** Plans choose the transport per host, so lab hosts (local) and real ones (ssh) mix in one fleet. */
 import type { Transport as TransportSpec } from '../core/plan';
-import type { HostTransport } from './transport';
+import type { HostRunner } from './transport';
 
-export function createRoutingTransport(byKind: Record<TransportSpec['kind'], HostTransport>): HostTransport {
+export function createRoutingTransport(byKind: Record<TransportSpec['kind'], HostRunner>): HostRunner {
   return {
     run(host, command, options) {
       return byKind[host.transport.kind].run(host, command, options);

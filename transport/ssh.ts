@@ -14,7 +14,7 @@ import type { Transport as TransportSpec } from '../core/plan';
 import { type HostKeyType, hostKeyPinText, hostKeyPins } from '../core/hostKeys';
 import { checkKnownHosts, fingerprint, keyType, knownKeyTypes, preferredHostKeyAlgorithms, sameFingerprint } from './knownHosts';
 import { resolveSecret } from './secrets';
-import { ConnectionError, type HostTransport, PermanentError, type RunResult, appendTail } from './transport';
+import { ConnectionError, type HostRunner, PermanentError, type CommandResult, appendTail } from './transport';
 
 export type SshSpec = Extract<TransportSpec, { kind: 'ssh' }>;
 
@@ -73,7 +73,7 @@ function signalChannel(channel: ClientChannel, name: string): void {
   }
 }
 
-export function createSshTransport(options: SshTransportOptions = {}): HostTransport {
+export function createSshTransport(options: SshTransportOptions = {}): HostRunner {
   const defaultKnownHosts = options.knownHosts ?? `${homedir()}/.ssh/known_hosts`;
   const connectTimeoutMs = options.connectTimeoutMs ?? 20_000;
   const keepaliveIntervalMs = options.keepaliveIntervalMs ?? 10_000;
@@ -222,7 +222,7 @@ export function createSshTransport(options: SshTransportOptions = {}): HostTrans
   }
 
   function exec(hostId: string, spec: SshSpec, connection: Connection, command: string, timeoutMs: number, signal: AbortSignal | undefined, onOutput: ((chunk: string) => void) | undefined) {
-    return new Promise<RunResult>((resolve, reject) => {
+    return new Promise<CommandResult>((resolve, reject) => {
       let tail = '';
       let exitCode: number | undefined;
       let timedOut = false;

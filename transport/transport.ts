@@ -1,6 +1,6 @@
 import type { Transport as TransportSpec } from '../core/plan';
 
-export interface RunOptions {
+export interface CommandOptions {
   timeoutMs: number;
   signal?: AbortSignal;
   /** Called with output chunks as they arrive, so long steps can heartbeat with progress. */
@@ -17,16 +17,19 @@ export interface RunOptions {
   withoutEnv?: string[];
 }
 
-export interface RunResult {
+export interface CommandResult {
   exitCode: number;
   /** The last part of stdout and stderr interleaved, capped in size. */
   outputTail: string;
   timedOut: boolean;
 }
 
-/** The only thing that touches a host. */
-export interface HostTransport {
-  run(host: { id: string; transport: TransportSpec }, command: string, options: RunOptions): Promise<RunResult>;
+/**
+ * The only thing that touches a host: runs a command on it, reached the way its `Transport` (the plan's description:
+ * local, or ssh with an address and a login) says.
+ */
+export interface HostRunner {
+  run(host: { id: string; transport: TransportSpec }, command: string, options: CommandOptions): Promise<CommandResult>;
   close(): Promise<void>;
 }
 

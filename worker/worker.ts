@@ -52,7 +52,7 @@ function hostActivities(options: WorkerOptions): Pick<WorkerCreateOptions, 'acti
   const journalDir = options.journalDir ?? join(process.env.CUTOVER_STATE_DIR ?? join(PROJECT_ROOT, '.cutover'), 'journal');
   pruneJournals(journalDir);
   return {
-    activities: createActivities({ transport, journalDir }),
+    activities: createActivities({ runner: transport, journalDir }),
     plugins: [{ name: 'cutover-transport', runWorker: (worker, next) => next(worker).finally(() => transport.close()) }],
   };
 }

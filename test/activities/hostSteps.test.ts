@@ -11,11 +11,11 @@ import { type BatchProgress, type HostOutcome, createHostStepActivities } from '
 import type { HostTask, StepBatch } from '../../core/planner';
 import { LAB_BIN, labFault, labOps, labStatus, labUp } from '../../lab/lab';
 import { createLocalTransport } from '../../transport/local';
-import { ConnectionError, type HostTransport, PermanentError } from '../../transport/transport';
+import { ConnectionError, type HostRunner, PermanentError } from '../../transport/transport';
 
 let root: string;
 let dir: string;
-let transport: HostTransport;
+let transport: HostRunner;
 
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'cutover-hoststeps-'));
@@ -51,7 +51,7 @@ const ONE_ATTEMPT = { maxAttempts: 1, initialInterval: '1s', backoff: 2, maxInte
 const drainAll = (hosts = HOSTS) => stepBatch(hosts.map((host) => task(host, `labhost ${host} drain`)));
 
 /** Runs the activity as attempt `info.attempt`, recording a snapshot of every heartbeat. */
-function runHostStep(batch: StepBatch, info: Partial<Info> = {}, deps: { transport: HostTransport } = { transport }) {
+function runHostStep(batch: StepBatch, info: Partial<Info> = {}, deps: { runner: HostRunner } = { runner: transport }) {
   const env = new MockActivityEnvironment(info, { logger: new DefaultLogger('ERROR') });
   const heartbeats: BatchProgress[] = [];
   // The activity heartbeats one object it keeps mutating: keep a copy of each.
@@ -62,7 +62,7 @@ function runHostStep(batch: StepBatch, info: Partial<Info> = {}, deps: { transpo
 }
 
 /** The lab's transport, except that a host `error` names fails with that error instead of running the command. */
-function throwingFor(error: (hostId: string) => Error | undefined): HostTransport {
+function throwingFor(error: (hostId: string) => Error | undefined): HostRunner {
   return {
     async run(host, command, options) {
       const thrown = error(host.id);
@@ -208,7 +208,7 @@ describe('runHostStep', () => {
       return undefined;
     });
     labFault(dir, 'appv-03', 'drain', { times: 1 });
-    const first = runHostStep(drainAll(), { attempt: 1 }, { transport: flaky });
+    const first = runHostStep(drainAll(), { attempt: 1 }, { runner: flaky });
     const failure = (await failureOf(first.result)) as ApplicationFailure;
     expect(failure).toBeInstanceOf(ApplicationFailure);
     expect(failure.nonRetryable).toBe(false);
@@ -218,7 +218,7 @@ describe('runHostStep', () => {
     expect(progress.done).toEqual({ 'appv-01': rejected });
     expect(progress.failures).toEqual({ 'appv-02': 1, 'appv-03': 1 });
 
-    const second = runHostStep(drainAll(), { attempt: 2, heartbeatDetails: progress }, { transport: flaky });
+    const second = runHostStep(drainAll(), { attempt: 2, heartbeatDetails: progress }, { runner: flaky });
     const outcomes = await second.result;
     expect(outcomes).toEqual([rejected, expect.objectContaining({ host: 'appv-02', ok: true, attempt: 2 }), expect.objectContaining({ host: 'appv-03', ok: true, attempt: 2 })]);
     // The rejected host was tried once; the others again.
@@ -227,7 +227,7 @@ describe('runHostStep', () => {
 
   it('with only hosts that failed for good, finishes on the first attempt', async () => {
     const rejecting = throwingFor((id) => (id === 'appv-02' ? new PermanentError('host key of appv-02 is revoked') : undefined));
-    const outcomes = await runHostStep(drainAll(), { attempt: 1 }, { transport: rejecting }).result;
+    const outcomes = await runHostStep(drainAll(), { attempt: 1 }, { runner: rejecting }).result;
     expect(outcomes.map((o) => [o.host, o.ok, o.outputTail])).toEqual([
       ['appv-01', true, 'sessions signed out, new sessions blocked\n'],
       ['appv-02', false, 'host key of appv-02 is revoked'],
@@ -342,7 +342,7 @@ describe('runHostStep', () => {
 
   it('reports a host the transport cannot reach as failed with exit -1', async () => {
     const unreachable = throwingFor((id) => (id === 'appv-02' ? new Error('connection refused') : undefined));
-    const outcomes = await runHostStep({ ...drainAll(), retry: ONE_ATTEMPT }, { attempt: 1 }, { transport: unreachable }).result;
+    const outcomes = await runHostStep({ ...drainAll(), retry: ONE_ATTEMPT }, { attempt: 1 }, { runner: unreachable }).result;
     expect(outcomes[1]).toEqual({ host: 'appv-02', ok: false, exitCode: -1, outputTail: 'cannot reach appv-02: connection refused', attempt: 1 });
     expect(outcomes.filter((o) => o.ok).map((o) => o.host)).toEqual(['appv-01', 'appv-03']);
   });

@@ -137,7 +137,7 @@ async function retryAfterLostWorker(journaled: object[], maxAttempts: number): P
   const execution = { workflowId: 'wf', runId: 'run' };
   writeFileSync(journalFile(journalDir, { ...execution, activityId: '7' }), journaled.map((line) => `${JSON.stringify(line)}\n`).join(''));
   const transport = createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH}`, CUTOVER_LAB_DIR: lab } });
-  const { runHostStep } = createHostStepActivities({ transport, journalDir });
+  const { runHostStep } = createHostStepActivities({ runner: transport, journalDir });
   const batch: StepBatch = {
     step: 'drain',
     role: 'management-server',

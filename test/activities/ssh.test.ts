@@ -8,11 +8,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type HostOutcome, createHostStepActivities } from '../../activities/hostSteps';
 import type { StepBatch } from '../../core/planner';
 import { HostKeyRejected, createSshTransport } from '../../transport/ssh';
-import { ConnectionError, type HostTransport, OUTPUT_TAIL_CHARS, PermanentError } from '../../transport/transport';
+import { ConnectionError, type HostRunner, OUTPUT_TAIL_CHARS, PermanentError } from '../../transport/transport';
 import { type SshFleet, keygen, startProxy, startSshFleet } from '../sshd';
 
 let fleet: SshFleet;
-let transport: HostTransport;
+let transport: HostRunner;
 
 beforeAll(async () => {
   fleet = await startSshFleet(['h1', 'h2', 'h3'], { CUTOVER_GREETING: 'hello-from-sshd' });
@@ -289,7 +289,7 @@ describe('ssh transport', () => {
     const logins = () => ['h1', 'h2'].map((id) => fleet.host(id).logins());
     const before = logins();
     const started = Date.now();
-    const { runHostStep } = createHostStepActivities({ transport });
+    const { runHostStep } = createHostStepActivities({ runner: transport });
     const outcomes = await env.run<[StepBatch], HostOutcome[], typeof runHostStep>(runHostStep, batch);
     // Each command ran in an sshd session (the greeting is sshd's SetEnv) on one connection that outlived the silence.
     expect(outcomes.map((o) => [o.host, o.ok, o.outputTail])).toEqual([
