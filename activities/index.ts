@@ -1,10 +1,12 @@
 import { createDatabaseActivities } from './database';
 import { type HostStepDeps, createHostStepActivities } from './hostSteps';
+import { type TrustDeps, createTrustActivities } from './trust';
 
-export function createActivities(deps: HostStepDeps) {
-  return { ...createHostStepActivities(deps), ...createDatabaseActivities(deps) };
+export function createActivities(deps: HostStepDeps & TrustDeps) {
+  return { ...createHostStepActivities(deps), ...createDatabaseActivities(deps), ...createTrustActivities(deps) };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
 export type { BatchProgress, HostOutcome } from './hostSteps';
 export type { DatabaseOutcome } from './database';
+export type { TrustSource } from './trust';

@@ -2,14 +2,14 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
 import { UserError } from '../core/errors';
-import { GATE_NAMES } from '../core/plan';
 import { backupNamePreview, planRun } from '../core/planner';
 import { formatPreview } from '../core/preview';
 import { labDir, labDown, labFault, labOps, labStatus, labUp, type FaultMode } from '../lab/lab';
 import { connectClient, taskQueue } from './connection';
 import { formatStatus } from './format';
 import { readPlan } from './readPlan';
-import { decide, getStatus, operate, runId, startRun } from './runs';
+import { registerDecisionCommands, registerKeyCommands } from './decisionCommands';
+import { getStatus, runId, startRun } from './runs';
 
 const json = (value: unknown) => console.log(JSON.stringify(value, null, 2));
 
@@ -17,13 +17,6 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
   return n;
-}
-
-function gateName(value: string): string {
-  if (!(GATE_NAMES as readonly string[]).includes(value) && !value.startsWith('prerequisite:')) {
-    throw new InvalidArgumentError(`expected one of ${GATE_NAMES.join(', ')}, or prerequisite:NAME`);
-  }
-  return value;
 }
 
 export function buildProgram(): Command {
@@ -84,50 +77,8 @@ export function buildProgram(): Command {
       await client.connection.close();
     });
 
-  for (const kind of ['approve', 'reject'] as const) {
-    program
-      .command(`${kind} <run>`)
-      .description(`${kind} the pending gate of a run; refused with the reason if you may not`)
-      .requiredOption('--as <name>', 'who decides (must be an allowed approver of the gate)')
-      .option('--gate <gate>', 'the gate you mean to decide (refused if another is pending)', gateName)
-      .option('--comment <text>', 'recorded with the decision')
-      .action(async (run: string, opts: { as: string; gate?: string; comment?: string }) => {
-        const client = await connectClient();
-        const status = await decide(client, run, kind, {
-          approver: opts.as,
-          ...(opts.gate ? { gate: opts.gate } : {}),
-          ...(opts.comment ? { comment: opts.comment } : {}),
-        });
-        console.log(`${kind === 'approve' ? 'approved' : 'rejected'} by ${opts.as}`);
-        console.log(formatStatus(runId(run), status));
-        await client.connection.close();
-      });
-  }
-
-  const operatorHelp = {
-    retry: 'run the failed step again on the hosts that failed',
-    skip: 'go on without failed hosts (only where the plan allows; never the DB owner); with several failed, the rest still wait for a decision',
-    rollback: 'roll the fleet back: stop services, restore the database, return hosts to the source version',
-  } as const;
-  for (const action of ['retry', 'skip', 'rollback'] as const) {
-    program
-      .command(`${action} <run>`)
-      .description(`guided failure: ${operatorHelp[action]}`)
-      .requiredOption('--as <name>', 'who decides (recorded)')
-      .option('--host <id...>', action === 'skip' ? 'the failed host(s) to skip (required; several: --host a b, or --host a --host b)' : 'ignored')
-      .option('--comment <text>', 'recorded with the decision')
-      .action(async (run: string, opts: { as: string; host?: string[]; comment?: string }) => {
-        const client = await connectClient();
-        const status = await operate(client, run, action, {
-          operator: opts.as,
-          ...(opts.host?.length ? { hosts: opts.host } : {}),
-          ...(opts.comment ? { comment: opts.comment } : {}),
-        });
-        console.log(`${action} accepted from ${opts.as}`);
-        console.log(formatStatus(runId(run), status));
-        await client.connection.close();
-      });
-  }
+  registerDecisionCommands(program);
+  registerKeyCommands(program);
 
   const lab = program.command('lab').description('the simulated fleet (state in $CUTOVER_LAB_DIR, default .cutover/lab)');
   lab

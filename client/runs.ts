@@ -3,6 +3,7 @@ import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, Wo
 import { UserError } from '../core/errors';
 import type { UpgradePlan } from '../core/plan';
 import { withChildProgress } from '../core/progress';
+import type { SignedInput } from '../core/inputs';
 import type { ApprovalInput, OperatorAction, OperatorInput, RunStatus } from '../core/status';
 import {
   FleetAttribute,
@@ -130,7 +131,7 @@ export async function getStatus(client: Client, id: string): Promise<RunStatus> 
   }
 }
 
-export async function decide(client: Client, id: string, kind: 'approve' | 'reject', input: ApprovalInput): Promise<RunStatus> {
+export async function decide(client: Client, id: string, kind: 'approve' | 'reject', input: ApprovalInput | SignedInput): Promise<RunStatus> {
   const workflowId = runId(id);
   try {
     return await askWorker(client, workflowId, 'update', () => client.workflow.getHandle(workflowId).executeUpdate(kind === 'approve' ? approveUpdate : rejectUpdate, { args: [input] }));
@@ -144,7 +145,7 @@ export async function decide(client: Client, id: string, kind: 'approve' | 'reje
 const OPERATOR_UPDATES = { retry: retryUpdate, skip: skipUpdate, rollback: rollbackUpdate } as const;
 
 /** Guided failure from the CLI: an update, so a refusal comes back at once with its reason. */
-export async function operate(client: Client, id: string, action: OperatorAction, input: OperatorInput): Promise<RunStatus> {
+export async function operate(client: Client, id: string, action: OperatorAction, input: OperatorInput | SignedInput): Promise<RunStatus> {
   const workflowId = runId(id);
   try {
     return await askWorker(client, workflowId, 'update', () => client.workflow.getHandle(workflowId).executeUpdate(OPERATOR_UPDATES[action], { args: [input] }));

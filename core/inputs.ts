@@ -29,6 +29,16 @@ export const OperatorInput = z.strictObject({
 });
 export type OperatorInput = z.infer<typeof OperatorInput>;
 
+/**
+ * A decision signed with the decider's key (core/trust): the token names the run, the gate and its opening, the
+ * decision, the plan, and for a skip the hosts. It is the whole payload, so nothing beside it can disagree with it.
+ */
+export const SignedInput = z.strictObject({ token: z.string().min(1).max(70_000, 'at most 70,000 characters') });
+export type SignedInput = z.infer<typeof SignedInput>;
+
+/** A decision as it came: signed, or by name alone (accepted only where the worker's trust policy says so). */
+export type DecisionInput<Named> = { signed: SignedInput } | { named: Named };
+
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 /** One line naming every field that does not fit, for a log line or an update's refusal. */
@@ -41,4 +51,14 @@ function reasonOf(message: string, error: z.ZodError): string {
 export function parseInput<T>(schema: z.ZodType<T>, raw: unknown, message: string): Parsed<T> {
   const result = schema.safeParse(raw);
   return result.success ? { ok: true, value: result.data } : { ok: false, reason: reasonOf(message, result.error) };
+}
+
+/** A payload with a `token` is a signed decision and is parsed as one; any other as a decision by name. */
+export function parseDecisionInput<Named>(named: z.ZodType<Named>, raw: unknown, message: string): Parsed<DecisionInput<Named>> {
+  if (typeof raw === 'object' && raw !== null && Object.hasOwn(raw, 'token')) {
+    const parsed = parseInput(SignedInput, raw, `${message} (signed)`);
+    return parsed.ok ? { ok: true, value: { signed: parsed.value } } : parsed;
+  }
+  const parsed = parseInput(named, raw, message);
+  return parsed.ok ? { ok: true, value: { named: parsed.value } } : parsed;
 }

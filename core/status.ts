@@ -19,6 +19,8 @@ export interface Decision {
   decision: 'approve' | 'reject' | 'expired' | OperatorAction;
   host?: string;
   comment?: string;
+  /** The fingerprint of the key that signed the decision; absent for a decision by name (lab and demo policies). */
+  key?: string;
   /** Workflow time, ISO 8601. */
   at: string;
 }
@@ -31,6 +33,10 @@ export interface PendingGate {
   quorum: number;
   approvedBy: string[];
   expiresAt?: string;
+  /** Which opening of this gate in the run (each wave's beforeEachBatch is a new one): a signed decision names it. */
+  opening?: number;
+  /** Set when nobody the plan and the trust policy both allow can reach the quorum: the gate can only expire or be rejected. */
+  unreachable?: string;
 }
 
 /** What undoes a completed step; rollback replays these in reverse. */
@@ -55,6 +61,8 @@ export interface AwaitingOperator {
   options: OperatorAction[];
   skippable: string[];
   expiresAt?: string;
+  /** Which failure of the run this is: a signed retry, skip or rollback names it. */
+  opening?: number;
 }
 
 export interface StepRecord {
@@ -98,6 +106,19 @@ export interface RunStatus {
   children?: RunningChild[];
   /** Signals refused (a payload that does not parse, or a decision not allowed): each is also in the worker's log. */
   refusedSignals?: number;
+  /** What a signed decision names besides the gate: this run (its first run id) and the plan it runs. */
+  firstRunId?: string;
+  planDigest?: string;
+  /** The worker's trust policy this run decides by, read once when the run started. */
+  trust?: TrustSummary;
+}
+
+export interface TrustSummary {
+  /** Where the worker read it: a trust file's path, or "lab" for the lab's built-in policy. */
+  source: string;
+  digest: string;
+  /** Whether a decision needs a signed token, or a name is enough (lab and demo policies). */
+  decisions: 'signed' | 'by-name';
 }
 
 export interface RunningChild {

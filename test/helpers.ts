@@ -56,7 +56,7 @@ export function freshLab(options: LabUpOptions = {}): string {
 }
 
 /** A worker on its own task queue, driving the given lab. */
-export async function labWorker(labDir: string) {
+export async function labWorker(labDir: string, options: { trustFile?: string } = {}) {
   const taskQueue = `test-${randomUUID()}`;
   const connection = await NativeConnection.connect({ address: inject('temporalAddress') });
   const worker = await createCutoverWorker({
@@ -65,6 +65,7 @@ export async function labWorker(labDir: string) {
     workflowBundle: await workflowBundle(),
     lab: true,
     commandEnv: { CUTOVER_LAB_DIR: labDir },
+    ...options,
   });
   return { worker, taskQueue, close: () => connection.close() };
 }

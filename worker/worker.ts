@@ -29,12 +29,17 @@ export interface WorkerOptions {
   spawnFrom?: LocalTransportOptions['spawnFrom'];
   /** Where batches journal finished hosts on this machine (default: $CUTOVER_STATE_DIR/journal or .cutover/journal). */
   journalDir?: string;
+  /** The trust file: who may decide what (default: CUTOVER_TRUST_FILE; a lab worker without one accepts names). */
+  trustFile?: string;
+}
+
+function isLab(options: WorkerOptions): boolean {
+  return options.lab ?? process.env.CUTOVER_LAB === '1';
 }
 
 /** For a lab worker, `labhost` first on the PATH, the way an agent is installed on a real host. */
 function labPath(options: WorkerOptions): { PATH?: string } {
-  const lab = options.lab ?? process.env.CUTOVER_LAB === '1';
-  return lab ? { PATH: `${LAB_BIN}:${process.env.PATH ?? ''}` } : {};
+  return isLab(options) ? { PATH: `${LAB_BIN}:${process.env.PATH ?? ''}` } : {};
 }
 
 /**
@@ -52,9 +57,14 @@ function hostActivities(options: WorkerOptions): Pick<WorkerCreateOptions, 'acti
   const journalDir = options.journalDir ?? join(process.env.CUTOVER_STATE_DIR ?? join(PROJECT_ROOT, '.cutover'), 'journal');
   pruneJournals(journalDir);
   return {
-    activities: createActivities({ runner: transport, journalDir }),
+    activities: createActivities({ runner: transport, journalDir, lab: isLab(options), ...trustFile(options) }),
     plugins: [{ name: 'cutover-transport', runWorker: (worker, next) => next(worker).finally(() => transport.close()) }],
   };
+}
+
+function trustFile(options: WorkerOptions): { trustFile?: string } {
+  const file = options.trustFile ?? process.env.CUTOVER_TRUST_FILE;
+  return file ? { trustFile: file } : {};
 }
 
 const workerTuning = {

@@ -4,18 +4,18 @@
  * the phases (phases.ts) call its methods; it decides nothing about the procedure, which the machine does.
  */
 import { ApplicationFailure, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import type { Decider, RunTrust } from '../core/authority';
 import { transition } from 'xstate';
 import { FAILED_TAILS_CHARS, OutputBudget, RECORDS_CHARS, recordedOutputs, tailShare } from '../core/budget';
 import { detailsMarkdown } from '../core/details';
-import { normalizeDecision, quorumReached } from '../core/gates';
 import { type UpgradeEvent, type UpgradeSnapshot, isApprovedWithin, upgradeMachine } from '../core/machine';
-import { hostsToSkip } from '../core/operator';
 import { type FailedHost, type HostOutcome, failureSummary, judgeOutcomes } from '../core/outcomes';
 import type { UpgradePlan } from '../core/plan';
 import type { RunPlan, StepBatch } from '../core/planner';
 import type { GateWithin } from '../core/procedure';
 import { STATE_AFTER_STEP } from '../core/progress';
-import type { ApprovalInput, HostStatus, OperatorAction, OperatorInput, RunResult, RunStatus } from '../core/status';
+import type { Decision, HostStatus, OperatorAction, RunResult, RunStatus } from '../core/status';
+import { type CountedApproval, approvalCount } from '../core/trust';
 import { UndoLog } from '../core/undoLog';
 import { FleetAttribute, PhaseAttribute } from './messages';
 
@@ -67,6 +67,11 @@ export class FleetRun {
   private readonly records: OutputBudget;
   private publishedPhase: string | undefined;
   private childRuns = 0;
+  /** The pending gate's approvals, by key (or by name where the policy accepts names): what the quorum counts. */
+  private gateApprovals: CountedApproval[] = [];
+  private readonly openings = new Map<string, number>();
+  /** The worker's trust policy and who this run is; undefined for runs started before signed decisions. */
+  trust: RunTrust | undefined;
 
   constructor(
     readonly plan: UpgradePlan,
@@ -110,43 +115,61 @@ export class FleetRun {
     return new Date().toISOString();
   }
 
-  /** An accepted approval or rejection of the pending gate (handlers.ts refuses the others first). */
-  decideGate(kind: 'approve' | 'reject', raw: ApprovalInput): void {
-    const decision = normalizeDecision(raw);
+  /** An accepted approval or rejection of the pending gate, by a decider handlers.ts authenticated and checked. */
+  decideGate(kind: 'approve' | 'reject', decider: Decider): void {
     const gate = this.status.pendingGate;
     if (!gate) return;
-    const comment = decision.comment ? { comment: decision.comment } : {};
-    this.status.decisions.push({ gate: gate.gate, approver: decision.approver, decision: kind, ...comment, at: this.now() });
-    if (kind === 'approve') gate.approvedBy.push(decision.approver);
+    this.status.decisions.push(this.decisionRecord(gate.gate, kind, decider));
+    if (kind === 'approve') {
+      gate.approvedBy.push(decider.name);
+      this.gateApprovals.push({ fingerprint: decider.key ?? `name:${decider.name}`, approver: decider.name });
+    }
     if (kind === 'reject') {
-      this.gateDecision.make({ approved: false, reason: `gate ${gate.gate} rejected by ${decision.approver}${decision.comment ? `: ${decision.comment}` : ''}` });
-    } else if (quorumReached(gate)) {
+      this.gateDecision.make({ approved: false, reason: `gate ${gate.gate} rejected by ${decider.name}${decider.comment ? `: ${decider.comment}` : ''}` });
+    } else if (approvalCount(this.gateApprovals) >= gate.quorum) {
       this.gateDecision.make({ approved: true });
     }
     // Decided: further approvals or rejections arriving in the same workflow task are refused, not silently overridden.
     if (this.gateDecision.made) this.status.pendingGate = undefined;
   }
 
-  /** An accepted operator decision about a failure (handlers.ts refuses the others first). */
-  chooseForFailure(action: OperatorAction, input: OperatorInput): void {
-    const operator = input.operator.trim();
-    const hosts = action === 'skip' ? hostsToSkip(input) : [];
+  /** An accepted operator decision about a failure, by a decider handlers.ts authenticated and checked. */
+  chooseForFailure(action: OperatorAction, decider: Decider): void {
+    const hosts = action === 'skip' ? (decider.hosts ?? []) : [];
     // One decision per host skipped, so the record says who let each host go without the step.
     for (const host of hosts.length > 0 ? hosts : [undefined]) {
-      this.status.decisions.push({
-        gate: 'guided-failure',
-        approver: operator,
-        decision: action,
-        ...(host ? { host } : {}),
-        ...(input.comment ? { comment: input.comment } : {}),
-        at: this.now(),
-      });
+      this.status.decisions.push({ ...this.decisionRecord('guided-failure', action, decider), ...(host ? { host } : {}) });
     }
     // One decision per failure: a second one arriving in the same workflow task is refused by the validators.
     this.status.awaitingOperator = undefined;
     if (action === 'retry') this.operatorChoice.make({ type: 'OPERATOR_RETRY' });
     else if (action === 'skip') this.operatorChoice.make({ type: 'OPERATOR_SKIP', hosts });
-    else this.operatorChoice.make({ type: 'OPERATOR_ROLLBACK', reason: `rollback chosen by ${operator}${input.comment ? `: ${input.comment}` : ''}` });
+    else this.operatorChoice.make({ type: 'OPERATOR_ROLLBACK', reason: `rollback chosen by ${decider.name}${decider.comment ? `: ${decider.comment}` : ''}` });
+  }
+
+  /** The decision as the status and the result keep it: who, with which key, and when; its nonce is spent. */
+  private decisionRecord(gate: string, decision: Decision['decision'], decider: Decider): Decision {
+    if (decider.nonce) this.trust?.seenNonces.add(decider.nonce);
+    return {
+      gate,
+      approver: decider.name,
+      decision,
+      ...(decider.comment ? { comment: decider.comment } : {}),
+      ...(decider.key ? { key: decider.key } : {}),
+      at: this.now(),
+    };
+  }
+
+  /** The next opening of a gate (or of "guided-failure"): a signed decision names the one it decides. */
+  nextOpening(gate: string): number {
+    const opening = (this.openings.get(gate) ?? 0) + 1;
+    this.openings.set(gate, opening);
+    return opening;
+  }
+
+  /** A gate opens: approvals of an earlier opening do not count. */
+  resetGateApprovals(): void {
+    this.gateApprovals = [];
   }
 
   /** A decision nobody sent: a gate expired, a failure unattended, the run cancelled. */

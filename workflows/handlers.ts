@@ -6,9 +6,10 @@
 import { ApplicationFailure, log, setHandler } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { refuseDecision } from '../core/gates';
-import { ApprovalInput, OperatorInput, parseInput } from '../core/inputs';
+import { type Authenticated, type Decider, authenticateApproval, authenticateOperator } from '../core/authority';
+import { ApprovalInput, type DecisionInput, OperatorInput, parseDecisionInput } from '../core/inputs';
 import { refuseOperatorAction } from '../core/operator';
-import type { RunStatus } from '../core/status';
+import type { OperatorAction, RunStatus } from '../core/status';
 import type { FleetRun } from './fleetRun';
 import {
   approveSignal,
@@ -25,8 +26,8 @@ import {
 } from './messages';
 
 const GATE_HANDLERS = [
-  ['approve', approveSignal, approveUpdate, 'Approve the pending gate: {"approver": "name", "comment": "optional"}'],
-  ['reject', rejectSignal, rejectUpdate, 'Reject the pending gate: {"approver": "name", "comment": "why"}'],
+  ['approve', approveSignal, approveUpdate, 'Approve the pending gate: {"token": "cutover1..."} from `cutover token`, or {"approver": "name"} where the policy accepts names'],
+  ['reject', rejectSignal, rejectUpdate, 'Reject the pending gate: {"token": "cutover1..."}, or {"approver": "name", "comment": "why"} where the policy accepts names'],
 ] as const;
 
 const OPERATOR_HANDLERS = [
@@ -35,23 +36,27 @@ const OPERATOR_HANDLERS = [
   ['rollback', rollbackSignal, rollbackUpdate, 'Roll the whole fleet back to the source version: {"operator": "name"}'],
 ] as const;
 
-/** A decision message: how its payload parses, when the run refuses it, and what accepting it does. */
-interface Decision<T> {
-  schema: z.ZodType<T>;
-  /** Why the run refuses this (parsed) decision now, or undefined when it accepts it. */
-  refuse: (input: T) => string | undefined;
-  accept: (input: T) => void;
+/** A decision message: how a decision by name parses, who took it and whether the run takes it now, and what that does. */
+interface DecisionMessage<Named> {
+  named: z.ZodType<Named>;
+  /** The decider, authenticated (a token verified, or a name the policy accepts) and allowed now; or why not. */
+  check: (input: DecisionInput<Named>) => Authenticated;
+  accept: (decider: Decider) => void;
 }
 
-/** A decision as a signal: refused ones (unparsable or not allowed) are logged and counted, and change nothing. */
-function signalHandler<T>(run: FleetRun, name: string, decision: Decision<T>): (raw: unknown) => void {
+function checked<Named>(message: DecisionMessage<Named>, raw: unknown, name: string): Authenticated {
+  const parsed = parseDecisionInput(message.named, raw, name);
+  return parsed.ok ? message.check(parsed.value) : parsed;
+}
+
+/** A decision as a signal: refused ones (unparsable, unproven or not allowed) are logged and counted, and change nothing. */
+function signalHandler<Named>(run: FleetRun, name: string, message: DecisionMessage<Named>): (raw: unknown) => void {
   return (raw) => {
     try {
-      const parsed = parseInput(decision.schema, raw, `${name} signal`);
-      const refused = parsed.ok ? decision.refuse(parsed.value) : parsed.reason;
-      if (refused === undefined && parsed.ok) return decision.accept(parsed.value);
+      const result = checked(message, raw, `${name} signal`);
+      if (result.ok) return message.accept(result.decider);
       run.countRefusedSignal();
-      log.warn(parsed.ok ? `${name} signal refused: ${refused}` : (refused as string));
+      log.warn(`${name} signal refused: ${result.reason}`);
     } catch (error) {
       // A handler that throws fails every workflow task from then on: a bug here must cost one signal, not the run.
       run.countRefusedSignal();
@@ -61,24 +66,22 @@ function signalHandler<T>(run: FleetRun, name: string, decision: Decision<T>): (
 }
 
 /** The validator of a decision as an update: the sender learns why it was refused, and nothing changed. */
-function updateValidator<T>(name: string, decision: Decision<T>): (raw: unknown) => void {
+function updateValidator<Named>(name: string, message: DecisionMessage<Named>): (raw: unknown) => void {
   return (raw) => {
-    const parsed = parseInput(decision.schema, raw, `${name} update`);
-    if (!parsed.ok) throw new Error(parsed.reason);
-    const refused = decision.refuse(parsed.value);
-    if (refused) throw new Error(refused);
+    const result = checked(message, raw, `${name} update`);
+    if (!result.ok) throw new Error(result.reason);
   };
 }
 
 /**
- * The update's handler. Validators do not run on replay, so the handler parses again; it runs only after its validator
- * accepted the input, and an error in it fails the update, never the workflow task.
+ * The update's handler. Validators do not run on replay, so the handler checks again (with the same state and
+ * workflow time, so with the same answer); an error in it fails the update, never the workflow task.
  */
-function updateHandler<T>(run: FleetRun, name: string, decision: Decision<T>): (raw: unknown) => RunStatus {
+function updateHandler<Named>(run: FleetRun, name: string, message: DecisionMessage<Named>): (raw: unknown) => RunStatus {
   return (raw) => {
     try {
-      const parsed = parseInput(decision.schema, raw, `${name} update`);
-      if (parsed.ok) decision.accept(parsed.value);
+      const result = checked(message, raw, `${name} update`);
+      if (result.ok) message.accept(result.decider);
       return run.publicStatus();
     } catch (error) {
       throw ApplicationFailure.nonRetryable(`${name} could not be handled: ${error instanceof Error ? error.message : String(error)}`);
@@ -86,16 +89,46 @@ function updateHandler<T>(run: FleetRun, name: string, decision: Decision<T>): (
   };
 }
 
+/** Then the gate's own rules: the gate is pending, the decider may decide it, and has not approved it yet. */
+function gateDecision(run: FleetRun, kind: 'approve' | 'reject'): DecisionMessage<ApprovalInput> {
+  return {
+    named: ApprovalInput,
+    check: (input) => {
+      const pending = run.status.pendingGate;
+      if (!pending) return { ok: false, reason: 'named' in input && input.named.gate ? `gate ${input.named.gate} is not pending` : 'no gate is pending' };
+      const proven = authenticateApproval(run.trust, input, { gate: pending.gate, opening: pending.opening ?? 0, decision: kind }, Date.now());
+      if (!proven.ok) return proven;
+      const { name, gate } = proven.decider;
+      const refused = refuseDecision(pending, { approver: name, ...(gate ? { gate } : {}) }, kind);
+      return refused ? { ok: false, reason: refused } : proven;
+    },
+    accept: (decider) => run.decideGate(kind, decider),
+  };
+}
+
+/** Then guided failure's own rules: the run waits for an operator, and a skip names failed hosts it may skip. */
+function operatorDecision(run: FleetRun, action: OperatorAction): DecisionMessage<OperatorInput> {
+  return {
+    named: OperatorInput,
+    check: (input) => {
+      const waiting = run.status.awaitingOperator;
+      if (!waiting) return { ok: false, reason: 'the run is not waiting for an operator' };
+      const proven = authenticateOperator(run.trust, input, { gate: 'guided-failure', opening: waiting.opening ?? 0, decision: action }, Date.now());
+      if (!proven.ok) return proven;
+      const { name, hosts } = proven.decider;
+      const refused = refuseOperatorAction(waiting, action, { operator: name, ...(hosts ? { hosts } : {}) });
+      return refused ? { ok: false, reason: refused } : proven;
+    },
+    accept: (decider) => run.chooseForFailure(action, decider),
+  };
+}
+
 function registerGateHandlers(run: FleetRun): void {
   for (const [kind, signal, update, description] of GATE_HANDLERS) {
-    const decision: Decision<ApprovalInput> = {
-      schema: ApprovalInput,
-      refuse: (input) => refuseDecision(run.status.pendingGate, input, kind),
-      accept: (input) => run.decideGate(kind, input),
-    };
-    setHandler(signal, signalHandler(run, signal.name, decision), { description });
-    setHandler(update, updateHandler(run, update.name, decision), {
-      validator: updateValidator(update.name, decision),
+    const message = gateDecision(run, kind);
+    setHandler(signal, signalHandler(run, signal.name, message), { description });
+    setHandler(update, updateHandler(run, update.name, message), {
+      validator: updateValidator(update.name, message),
       description: `${description}; answers with the run's status, or refuses with the reason.`,
     });
   }
@@ -103,13 +136,9 @@ function registerGateHandlers(run: FleetRun): void {
 
 function registerOperatorHandlers(run: FleetRun): void {
   for (const [action, signal, update, description] of OPERATOR_HANDLERS) {
-    const decision: Decision<OperatorInput> = {
-      schema: OperatorInput,
-      refuse: (input) => refuseOperatorAction(run.status.awaitingOperator, action, input),
-      accept: (input) => run.chooseForFailure(action, input),
-    };
-    setHandler(signal, signalHandler(run, signal.name, decision), { description });
-    setHandler(update, updateHandler(run, update.name, decision), { validator: updateValidator(update.name, decision), description });
+    const message = operatorDecision(run, action);
+    setHandler(signal, signalHandler(run, signal.name, message), { description });
+    setHandler(update, updateHandler(run, update.name, message), { validator: updateValidator(update.name, message), description });
   }
 }
 

@@ -5,25 +5,30 @@
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { HostStepsProgress } from '../core/progress';
+import type { SignedInput } from '../core/inputs';
 import type { ApprovalInput, OperatorInput, RunStatus } from '../core/status';
+
+/** A decision by name (where the worker's trust policy accepts names), or signed: `{"token": "cutover1...."}`. */
+type Approval = ApprovalInput | SignedInput;
+type OperatorDecision = OperatorInput | SignedInput;
 
 export const WORKFLOW_TYPE = 'upgradeFleet';
 
-export const approveSignal = defineSignal<[ApprovalInput]>('approve');
-export const rejectSignal = defineSignal<[ApprovalInput]>('reject');
-export const approveUpdate = defineUpdate<RunStatus, [ApprovalInput]>('approveGate');
-export const rejectUpdate = defineUpdate<RunStatus, [ApprovalInput]>('rejectGate');
+export const approveSignal = defineSignal<[Approval]>('approve');
+export const rejectSignal = defineSignal<[Approval]>('reject');
+export const approveUpdate = defineUpdate<RunStatus, [Approval]>('approveGate');
+export const rejectUpdate = defineUpdate<RunStatus, [Approval]>('rejectGate');
 export const statusQuery = defineQuery<RunStatus>('status');
 /** A child workflow's (runHostSteps) batches finished so far, for the parent's status while the child runs. */
 export const hostStepsProgressQuery = defineQuery<HostStepsProgress>('progress');
 
 /** Guided failure: what the operator does about a step that used up its retries. */
-export const retrySignal = defineSignal<[OperatorInput]>('retry');
-export const skipSignal = defineSignal<[OperatorInput]>('skip');
-export const rollbackSignal = defineSignal<[OperatorInput]>('rollback');
-export const retryUpdate = defineUpdate<RunStatus, [OperatorInput]>('retryStep');
-export const skipUpdate = defineUpdate<RunStatus, [OperatorInput]>('skipHost');
-export const rollbackUpdate = defineUpdate<RunStatus, [OperatorInput]>('rollbackRun');
+export const retrySignal = defineSignal<[OperatorDecision]>('retry');
+export const skipSignal = defineSignal<[OperatorDecision]>('skip');
+export const rollbackSignal = defineSignal<[OperatorDecision]>('rollback');
+export const retryUpdate = defineUpdate<RunStatus, [OperatorDecision]>('retryStep');
+export const skipUpdate = defineUpdate<RunStatus, [OperatorDecision]>('skipHost');
+export const rollbackUpdate = defineUpdate<RunStatus, [OperatorDecision]>('rollbackRun');
 
 export const PhaseAttribute = defineSearchAttributeKey('CutoverPhase', SearchAttributeType.KEYWORD);
 export const FleetAttribute = defineSearchAttributeKey('CutoverFleet', SearchAttributeType.KEYWORD);

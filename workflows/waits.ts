@@ -8,7 +8,8 @@ import type { Failure, UpgradeEvent } from '../core/machine';
 import { skippableHosts } from '../core/operator';
 import { type Gate, type GateName, durationMs } from '../core/plan';
 import type { StepName } from '../core/planner';
-import type { AwaitingOperator } from '../core/status';
+import type { AwaitingOperator, PendingGate } from '../core/status';
+import { allowedApprovers, effectiveGate, refuseUnsigned } from '../core/trust';
 import type { FleetRun } from './fleetRun';
 
 /** Waits until `decided()`, or `timeoutMs` when given: whether it was decided in time. */
@@ -20,6 +21,19 @@ async function decidedInTime(decided: () => boolean, timeoutMs: number | undefin
   return condition(decided, timeoutMs);
 }
 
+/**
+ * Where the worker's policy takes signed decisions only, the gate's approvers are those both the policy and the plan
+ * allow: a plan may narrow the policy, never widen it. A gate nobody can reach says so, so people see it at once.
+ */
+function narrowToPolicy(run: FleetRun, pending: PendingGate): void {
+  if (!run.trust || !refuseUnsigned(run.trust.policy)) return;
+  const allowed = allowedApprovers(run.trust.policy, { fleet: run.plan.fleet, gate: pending.gate, action: 'approve' });
+  const effective = effectiveGate(allowed, pending);
+  pending.approvers = effective.approvers;
+  pending.quorum = effective.quorum;
+  if (effective.unreachable) pending.unreachable = effective.unreachable;
+}
+
 /** Waits at one of the plan's gates, or at a named confirmation (a prerequisite) with its own gate settings. */
 export async function waitAtGate(run: FleetRun, name: GateName | `prerequisite:${string}`, confirmation?: Gate): Promise<UpgradeEvent> {
   const gate = confirmation ?? run.plan.gates[name as GateName];
@@ -28,7 +42,9 @@ export async function waitAtGate(run: FleetRun, name: GateName | `prerequisite:$
   const { status } = run;
   const phaseBefore = status.phase;
   status.phase = 'awaiting-approval';
-  status.pendingGate = openGate(name, gate, timeoutMs ? new Date(Date.now() + timeoutMs).toISOString() : undefined);
+  status.pendingGate = { ...openGate(name, gate, timeoutMs ? new Date(Date.now() + timeoutMs).toISOString() : undefined), opening: run.nextOpening(name) };
+  narrowToPolicy(run, status.pendingGate);
+  run.resetGateApprovals();
   run.gateDecision.reset();
   run.publish();
   try {
@@ -76,9 +92,10 @@ export async function waitForOperator(run: FleetRun, attend: FailureToAttend): P
   const timeoutMs = !attend.rollingBack && operatorTimeout ? durationMs(operatorTimeout) : undefined;
   const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   let undecided = attend.failure.hosts;
+  const opening = run.nextOpening('guided-failure');
   try {
     for (;;) {
-      run.status.awaitingOperator = awaitingOperator(run, attend, undecided, deadline);
+      run.status.awaitingOperator = { ...awaitingOperator(run, attend, undecided, deadline), opening };
       run.operatorChoice.reset();
       run.publish();
       const inTime = await decidedInTime(() => run.operatorChoice.made, deadline === undefined ? undefined : Math.max(1, deadline - Date.now()));

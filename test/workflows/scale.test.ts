@@ -82,7 +82,7 @@ describe('scale', () => {
       expect(children.filter((id) => id.includes('/upgradeRest-'))).toHaveLength(2);
       // Host steps of the children's phases never appear as activities of the parent: only the lone owner's and the database's.
       const parentActivities = history.flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []));
-      expect(new Set(parentActivities)).toEqual(new Set(['runHostStep', 'runDatabaseTask']));
+      expect(new Set(parentActivities)).toEqual(new Set(['readTrustPolicy', 'runHostStep', 'runDatabaseTask']));
       expect(parentActivities.filter((name) => name === 'runHostStep')).toHaveLength(2); // the owner's upgrade and start
 
       const child = temporal.client.workflow.getHandle(children.find((id) => id.includes('/upgradeRest-')) as string);
