@@ -2,6 +2,12 @@
 import { gateProgressText, hostCountsText } from '../core/details';
 import type { RunStatus } from '../core/status';
 
+/** How to approve: with a key where the worker takes signed decisions only, by name where it accepts names. */
+function approveCommand(workflowId: string, status: RunStatus): string {
+  if (status.trust?.decisions !== 'signed') return `cutover approve ${workflowId} --as NAME`;
+  return `cutover approve ${workflowId} --key YOUR.key (for the Web UI: cutover token approve ${workflowId} --key YOUR.key)`;
+}
+
 export function formatStatus(workflowId: string, status: RunStatus): string {
   const lines = [`${workflowId}: ${status.fleet} ${status.source} → ${status.target}`, `  phase: ${status.phase}`, `  hosts: ${hostCountsText(status.hostCounts)}`];
   const gate = status.pendingGate;
@@ -9,7 +15,7 @@ export function formatStatus(workflowId: string, status: RunStatus): string {
     lines.push(
       `  waiting for approval at gate ${gate.gate} ${gateProgressText(gate)}`,
       `    ${gate.instructions}`,
-      `    approve with: cutover approve ${workflowId} --as NAME`,
+      `    approve with: ${approveCommand(workflowId, status)}`,
     );
   }
   const waiting = status.awaitingOperator;

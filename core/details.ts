@@ -23,11 +23,14 @@ export function failedHostText(host: AwaitingOperator['hosts'][number]): string 
   return `${host.host}: ${host.error}${printed ? ` — ${printed}` : ''}`;
 }
 
-function gateMarkdown(gate: PendingGate): string[] {
+function gateMarkdown(gate: PendingGate, signed: boolean): string[] {
   return [
     `**Waiting for approval at gate \`${gate.gate}\`** ${gateProgressText(gate)}`,
     gate.instructions,
-    'Send the signal `approve` with `{"approver": "your name"}` (or `reject`).',
+    ...(gate.unreachable ? [`**This gate cannot be approved:** ${gate.unreachable}`] : []),
+    signed
+      ? 'Send the signal `approve` (or `reject`) with the input that `cutover token approve RUN --key YOUR.key` prints: `{"token": "cutover1...."}`.'
+      : 'Send the signal `approve` with `{"approver": "your name"}` (or `reject`).',
   ];
 }
 
@@ -43,7 +46,7 @@ function operatorMarkdown(waiting: AwaitingOperator): string[] {
 /** The run's current details in the Web UI: phase, hosts, and what it waits for, with how to answer. */
 export function detailsMarkdown(status: RunStatus): string {
   const lines = [`**Cutover** ${status.fleet}: ${status.source} → ${status.target}`, `**Phase:** ${status.phase}`, `**Hosts:** ${hostCountsText(status.hostCounts)}`];
-  if (status.pendingGate) lines.push(...gateMarkdown(status.pendingGate));
+  if (status.pendingGate) lines.push(...gateMarkdown(status.pendingGate, status.trust?.decisions === 'signed'));
   if (status.awaitingOperator) lines.push(...operatorMarkdown(status.awaitingOperator));
   if (status.failure) lines.push(`**Failure:** ${status.failure}`);
   return lines.join('\n\n');
