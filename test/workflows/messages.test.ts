@@ -9,7 +9,7 @@ import { PROFILES, hostIds, labOps } from '../../lab/lab';
 import { approveUpdate, statusQuery } from '../../workflows/messages';
 import { runHostSteps } from '../../workflows/runHostSteps';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
-import { atGate, freshLab, labPlan, labWorker, uniqueId, useTemporalClient } from '../helpers';
+import { atGate, freshLab, labPlan, labWorker, recordHistory, uniqueId, useTemporalClient } from '../helpers';
 
 const temporal = useTemporalClient();
 
@@ -71,6 +71,7 @@ describe('the message channel', () => {
         expect((await handle.result()).outcome).toBe('completed');
         const events = (await handle.fetchHistory()).events ?? [];
         expect(events.filter((event) => event.workflowTaskFailedEventAttributes)).toEqual([]);
+        await recordHistory(handle, 'refused-messages');
       });
     } finally {
       await close();

@@ -23,6 +23,8 @@ const SHAPES = [
   'side-by-side',
   'failure-threshold',
   'sites',
+  'signed-approvals',
+  'refused-messages',
 ];
 
 it('keeps a recorded history of every workflow shape', () => {
