@@ -4,6 +4,7 @@
  * the workflow parses it again itself: it trusts no payload.
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { parseDocument } from 'yaml';
 import { parseTrustFile } from '../core/trust';
@@ -16,6 +17,16 @@ export interface TrustSource {
   source: string;
   /** The file's content as data, before validation. */
   file: unknown;
+  /** Files this worker itself uses (its trust file, TLS key and certificates, signing key): never a plan's secret. */
+  workerFiles: string[];
+}
+
+/** The settings that name files of the worker's own: Temporal's connection (envconfig's variables) and Cutover's. */
+const WORKER_FILE_SETTINGS = ['TEMPORAL_TLS_CLIENT_KEY_PATH', 'TEMPORAL_TLS_CLIENT_CERT_PATH', 'TEMPORAL_TLS_SERVER_CA_CERT_PATH', 'TEMPORAL_CONFIG_FILE', 'CUTOVER_KEY'];
+
+function workerFiles(trustFile: string | undefined): string[] {
+  const named = WORKER_FILE_SETTINGS.flatMap((name) => (process.env[name] ? [process.env[name] as string] : []));
+  return [...(trustFile ? [resolve(trustFile)] : []), ...named.map((file) => resolve(file))];
 }
 
 export interface TrustDeps {
@@ -44,9 +55,10 @@ function readTrustFile(path: string): unknown {
 export function createTrustActivities(deps: TrustDeps) {
   return {
     async readTrustPolicy(): Promise<TrustSource> {
-      if (deps.trustFile) return { source: deps.trustFile, file: readTrustFile(deps.trustFile) };
+      const files = workerFiles(deps.trustFile);
+      if (deps.trustFile) return { source: deps.trustFile, file: readTrustFile(deps.trustFile), workerFiles: files };
       // Without a file, a production worker refuses every decision by name, and nobody holds a key it trusts.
-      return deps.lab ? { source: 'lab', file: LAB_TRUST_FILE } : { source: 'none', file: {} };
+      return { ...(deps.lab ? { source: 'lab', file: LAB_TRUST_FILE } : { source: 'none', file: {} }), workerFiles: files };
     },
   };
 }

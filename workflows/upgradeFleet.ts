@@ -11,6 +11,7 @@ import { type UpgradeAction, type UpgradeEvent, publicPhase, upgradeMachine } fr
 import { type UpgradePlan, validatePlan } from '../core/plan';
 import { backupName, planRun } from '../core/planner';
 import { procedurePhase } from '../core/procedure';
+import { secretRefusals } from '../core/secretPolicy';
 import type { RunResult } from '../core/status';
 import { parseTrustFile, planDigest, policyDigest, refuseUnsigned } from '../core/trust';
 import { failureMessage } from './activities';
@@ -63,6 +64,9 @@ async function readTrust(run: FleetRun, digest: string): Promise<RunTrust> {
     });
   const parsed = parseTrustFile(source.file);
   if (!parsed.ok) throw ApplicationFailure.nonRetryable(`The worker's trust file ${source.source} is not valid:\n${parsed.message}`, 'InvalidTrustFile');
+  // Before preflight runs any command: a plan never gets the worker to hand over what it may not.
+  const refused = invalidIfThrows(() => secretRefusals(run.plan, parsed.policy, Array.isArray(source.workerFiles) ? source.workerFiles : []));
+  if (refused) throw ApplicationFailure.nonRetryable(`The upgrade plan names secrets this worker may not use:\n${refused}`, 'InvalidPlan');
   const { workflowId, firstExecutionRunId } = workflowInfo();
   run.status.firstRunId = firstExecutionRunId;
   run.status.planDigest = digest;

@@ -79,10 +79,11 @@ export const TrustFile = z
         authors: z.array(PlanAuthors).max(100).default([]),
       })
       .prefault({}),
-    /** Which secrets the worker may resolve for a plan: variable names or prefixes, and directories. */
-    secrets: z
-      .strictObject({ env: z.array(EnvPattern).max(1000).default([]), files: z.array(Directory).max(100).default([]) })
-      .prefault({}),
+    /**
+     * Which secrets the worker may resolve for a plan: variable names or prefixes, and directories. Without it, any
+     * but the worker's own settings and files (core/secretPolicy.ts); with it, only these.
+     */
+    secrets: z.strictObject({ env: z.array(EnvPattern).max(1000).default([]), files: z.array(Directory).max(100).default([]) }).optional(),
   })
   // Cross-field rules read the file as typed: they run only once its shape is entirely right.
   .superRefine(checkTrustRules, { when: (payload) => payload.issues.length === 0 });
@@ -197,7 +198,7 @@ export function refuseUnsigned(policy: TrustPolicy): string | undefined {
 
 /** Why the worker may not resolve this secret for a plan, or undefined when the policy allows it. */
 export function secretAllowed(policy: TrustPolicy, ref: SecretRef): string | undefined {
-  const { env, files } = policy.file.secrets;
+  const { env, files } = policy.file.secrets ?? { env: [], files: [] };
   if (ref.source === 'env') {
     const allowed = env.some((pattern) => (pattern.endsWith('*') ? ref.name.startsWith(pattern.slice(0, -1)) : ref.name === pattern));
     return allowed ? undefined : `the trust policy does not allow the secret env:${ref.name} (secrets.env: ${env.join(', ') || 'none'})`;

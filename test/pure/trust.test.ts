@@ -386,9 +386,9 @@ describe('signStatement and verifyToken', () => {
 });
 
 describe('the trust file', () => {
-  it('fills defaults: no approvers, unsigned decisions refused, plans unsigned, no secrets', () => {
+  it('fills defaults: no approvers, unsigned decisions refused, plans unsigned, no secrets allowlist', () => {
     const parsed = policy({});
-    expect(parsed.file).toEqual({ approvers: [], groups: {}, revoked: [], rules: [], unsigned: 'refuse', plans: { requireSigned: false, authors: [] }, secrets: { env: [], files: [] } });
+    expect(parsed.file).toEqual({ approvers: [], groups: {}, revoked: [], rules: [], unsigned: 'refuse', plans: { requireSigned: false, authors: [] } });
     expect(parsed.keys).toEqual([]);
     expect(refuseUnsigned(parsed)).toMatch(/signed decisions only/);
     expect(refuseUnsigned(policy({ unsigned: 'accept-by-name' }))).toBeUndefined();

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { type ApplicationFailure, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { makeToken, readKey, writeNewKey } from '../../client/signing';
@@ -117,5 +117,36 @@ describe('signed decisions', () => {
     } finally {
       await close();
     }
+  });
+
+  it('refuses a plan naming a secret the worker may not give, before any command runs', async () => {
+    const keys = keysAndTrustFile();
+    const lab = freshLab({ hosts: 2 });
+    const base = labPlan(hostIds(PROFILES.appv!, 2));
+    const management = base.roles['management-server']!;
+    const plan = {
+      ...base,
+      roles: {
+        ...base.roles,
+        'management-server': { ...management, steps: { ...management.steps, verify: { ...management.steps.verify!, run: 'labhost {{host}} verify {{version}} --token {{secret:env:TEMPORAL_API_KEY}}' } } },
+      },
+      database: { ...base.database, backup: { ...base.database.backup, run: `labhost db backup {{backup}} --with {{secret:file:${keys.trustFile}}}` } },
+    };
+    const { worker, taskQueue, close } = await labWorker(lab, { trustFile: keys.trustFile });
+    try {
+      await worker.runUntil(async () => {
+        const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId(plan.fleet), args: [plan] });
+        const error = await handle.result().catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(WorkflowFailedError);
+        const message = ((error as WorkflowFailedError).cause as ApplicationFailure).message;
+        expect((error as WorkflowFailedError).cause).toMatchObject({ type: 'InvalidPlan' });
+        expect(message).toContain("env:TEMPORAL_API_KEY: env:TEMPORAL_API_KEY is the worker's own setting, never a plan's secret\n  → at roles.management-server.steps.verify.run");
+        expect(message).toContain(`file:${keys.trustFile}: file:${keys.trustFile} is one of the worker's own files`);
+        expect(message).toContain('→ at database.backup.run');
+      });
+    } finally {
+      await close();
+    }
+    expect(labOps(lab)).toEqual([]);
   });
 });
