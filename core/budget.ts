@@ -4,7 +4,7 @@
  * people grow with the fleet, so each place that keeps them gets a fixed budget that its hosts share: a small fleet
  * keeps whole output tails, a large one keeps the end of each.
  */
-import { DB_OWNER_ROLE, HOST_STEPS, type UpgradePlan, applicationRole } from './plan';
+import { DB_OWNER_ROLE, HOST_STEPS, type UpgradePlan, applicationRole, ownValue } from './plan';
 
 /** The longest output tail a transport keeps of one command (transport/commandRunner.cjs OUTPUT_TAIL_CHARS). */
 export const OUTPUT_TAIL_MAX = 4096;
@@ -78,7 +78,7 @@ export function recordedOutputs(plan: UpgradePlan): number {
   let count = plan.prerequisites.length + 1;
   for (const host of plan.hosts) {
     const roles = host.roles.includes(DB_OWNER_ROLE) ? [DB_OWNER_ROLE, applicationRole(host)] : [applicationRole(host)];
-    count += 2 * HOST_STEPS.filter((step) => roles.some((role) => plan.roles[role]?.steps[step]?.record === true)).length;
+    count += 2 * HOST_STEPS.filter((step) => roles.some((role) => ownValue(plan.roles, role)?.steps[step]?.record === true)).length;
   }
   return count;
 }

@@ -1,5 +1,5 @@
 /** Guided failure, pure: what the operator may do about a failed step, and why a request is refused. */
-import { DB_OWNER_ROLE, type UpgradePlan, applicationRole, hostCommand } from './plan';
+import { DB_OWNER_ROLE, type UpgradePlan, applicationRole, hostCommand, ownValue } from './plan';
 import type { StepName } from './planner';
 import type { AwaitingOperator, OperatorAction, OperatorInput } from './status';
 
@@ -13,7 +13,7 @@ export function skippableHosts(plan: UpgradePlan, step: StepName | undefined, fa
   return failedHosts.filter((id) => {
     const host = plan.hosts.find((h) => h.id === id);
     if (!host || host.roles.includes(DB_OWNER_ROLE)) return false;
-    if (!plan.roles[applicationRole(host)]?.allowSkip) return false;
+    if (!ownValue(plan.roles, applicationRole(host))?.allowSkip) return false;
     if (step === 'verify' || step === 'rollback-verify') return hostCommand(plan, host, 'verify')?.required === false;
     return true;
   });

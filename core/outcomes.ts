@@ -3,7 +3,7 @@
  * version off the upgrade path is a failure of the version step), and the one-line summary the operator reads.
  */
 import { keepEnd } from './budget';
-import type { UpgradePlan } from './plan';
+import { type UpgradePlan, ownValue } from './plan';
 import type { StepBatch, StepName } from './planner';
 import type { AwaitingOperator } from './status';
 import { lastLine } from './text';
@@ -29,7 +29,7 @@ const MAX_HOSTS_IN_REASON = 10;
  * the versions the target installs over, and a rollback returns every host to the plan's source.
  */
 export function versionVerdict(plan: Pick<UpgradePlan, 'source' | 'target' | 'upgradePaths'>, host: string, printed: string): string | undefined {
-  const allowed = plan.upgradePaths[plan.target] ?? [];
+  const allowed = ownValue(plan.upgradePaths, plan.target) ?? [];
   if (!allowed.includes(printed)) {
     return `${host} is at ${printed || '(no version printed)'}: ${plan.target} can only be installed over ${allowed.join(' or ')}; upgrade it to ${allowed.join(' or ')} first`;
   }

@@ -21,6 +21,7 @@ import {
   durationMs,
   hostCommand,
   hostTransport,
+  ownValue,
   renderCommand,
   renderStep,
 } from './plan';
@@ -125,7 +126,7 @@ export function siteTaskQueue(baseQueue: string, site: string): string {
 }
 
 function commandSource(plan: UpgradePlan, host: Host, step: HostStepName): string {
-  return host.roles.includes(DB_OWNER_ROLE) && plan.roles[DB_OWNER_ROLE]?.steps[step] ? DB_OWNER_ROLE : applicationRole(host);
+  return host.roles.includes(DB_OWNER_ROLE) && ownValue(plan.roles, DB_OWNER_ROLE)?.steps[step] ? DB_OWNER_ROLE : applicationRole(host);
 }
 
 /**

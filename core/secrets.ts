@@ -4,6 +4,7 @@
  * as they are, so only the reference is ever in workflow input or history; the worker resolves them right before
  * use (transport/secrets.ts) and redacts every resolved value from what comes back.
  */
+import { type TemplateSpan, templateSpans } from './text';
 
 export type SecretRef = { source: 'env'; name: string } | { source: 'file'; path: string };
 
@@ -36,14 +37,22 @@ export function secretLabel(ref: SecretRef): string {
   return `[secret:${secretRefText(ref)}]`;
 }
 
-/** `{{secret:...}}` in a command or probe field; the capture is the reference. */
-const SECRET_TEMPLATE = /\{\{\s*secret:([^}]*?)\s*\}\}/g;
+/**
+ * `{{secret:...}}` in a command or probe field, as /\{\{\s*secret:([^}]*?)\s*\}\}/g finds it, the reference being
+ * the span's body without its trailing blanks. Scanned (core/text.ts), since that regex is quadratic on text such as
+ * '{{secret:' followed by many blanks.
+ */
+const SECRET_HEAD = /\{\{\s*secret:/y;
+
+function secretSpans(text: string): (TemplateSpan & { raw: string })[] {
+  return templateSpans(text, SECRET_HEAD).map((span) => ({ ...span, raw: span.body.trimEnd() }));
+}
 
 /** The references a text uses, each once, in order. Malformed ones are the plan validator's business. */
 export function secretTemplates(text: string): SecretRef[] {
   const seen = new Map<string, SecretRef>();
-  for (const [, raw] of text.matchAll(SECRET_TEMPLATE)) {
-    const parsed = parseSecretRef(raw as string);
+  for (const { raw } of secretSpans(text)) {
+    const parsed = parseSecretRef(raw);
     if (parsed.ok) seen.set(secretRefText(parsed.ref), parsed.ref);
   }
   return [...seen.values()];
@@ -51,11 +60,16 @@ export function secretTemplates(text: string): SecretRef[] {
 
 /** Replaces each `{{secret:REF}}` whose value is known; `values` is keyed by the reference text. */
 export function substituteSecrets(text: string, values: ReadonlyMap<string, string>, quote: (value: string) => string = (value) => value): string {
-  return text.replace(SECRET_TEMPLATE, (whole, raw: string) => {
+  let out = '';
+  let copied = 0;
+  for (const { start, end, raw } of secretSpans(text)) {
     const parsed = parseSecretRef(raw);
     const value = parsed.ok ? values.get(secretRefText(parsed.ref)) : undefined;
-    return value === undefined ? whole : quote(value);
-  });
+    if (value === undefined) continue;
+    out += text.slice(copied, start) + quote(value);
+    copied = end;
+  }
+  return out + text.slice(copied);
 }
 
 /**

@@ -3,6 +3,7 @@
  * database, how is this host reached, what does it run for a step". Both schema.ts and rules.ts need these
  * constants, so they live here rather than in either, and the two never import each other at run time.
  */
+import { ownValue } from './names';
 import type { Host, StepCommand, Transport, UpgradePlan } from './schema';
 
 export const DB_OWNER_ROLE = 'db-owner';
@@ -32,8 +33,8 @@ export function hostTransport(plan: Pick<UpgradePlan, 'transport'>, host: Host):
 /** The command a host runs for a step: the db-owner role's own definition wins on the owning host. */
 export function hostCommand(plan: UpgradePlan, host: Host, step: HostStepName): StepCommand | undefined {
   if (host.roles.includes(DB_OWNER_ROLE)) {
-    const own = plan.roles[DB_OWNER_ROLE]?.steps[step];
+    const own = ownValue(plan.roles, DB_OWNER_ROLE)?.steps[step];
     if (own) return own;
   }
-  return plan.roles[applicationRole(host)]?.steps[step];
+  return ownValue(plan.roles, applicationRole(host))?.steps[step];
 }

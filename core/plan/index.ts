@@ -1,6 +1,7 @@
 /**
  * The upgrade plan: its schema and validator (schema.ts), the cross-field rules the validator runs (rules.ts), the
- * hosts' roles and steps (hosts.ts) and the templates filled in for each host (render.ts). Import from here.
+ * hosts' roles and steps (hosts.ts), the templates filled in for each host (render.ts) and the names a plan may not
+ * choose, with the own-property lookup every plan-named key goes through (names.ts). Import from here.
  */
 export {
   Command,
@@ -23,5 +24,6 @@ export {
 export type { GateName, PlanResult, StepCommand } from './schema';
 export { DB_OWNER_ROLE, HOST_STEPS, applicationRole, dbOwner, hostCommand, hostTransport } from './hosts';
 export type { HostStepName } from './hosts';
+export { isReservedName, ownValue } from './names';
 export { TEMPLATE_KEYS, describeProbe, probeTexts, renderCommand, renderProbe, renderStep } from './render';
 export type { TemplateValues } from './render';

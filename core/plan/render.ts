@@ -1,4 +1,5 @@
 /** Templates filled in for one host: commands, undos and probes, and the one-line description of a probe. */
+import { ownValue } from './names';
 import type { Probe, StepCommand } from './schema';
 
 export interface TemplateValues {
@@ -12,10 +13,13 @@ export interface TemplateValues {
   database: string;
 }
 
-/** Every value is a SafeId or Version, so substitution cannot break out of the shell word it lands in. */
+/**
+ * Every value is a SafeId or Version, so substitution cannot break out of the shell word it lands in. Keys are read
+ * as own properties: `{{constructor}}` is no template. The regex is linear: blanks and word characters never overlap.
+ */
 export function renderCommand(template: string, values: TemplateValues): string {
   return template.replace(/\{\{\s*(\w+)\s*\}\}/g, (whole, key: string) => {
-    const value = (values as unknown as Record<string, string | undefined>)[key];
+    const value = ownValue(values as unknown as Record<string, string | undefined>, key);
     return value ?? whole;
   });
 }

@@ -7,7 +7,9 @@
  */
 import type { z } from 'zod';
 import { parseSecretRef } from '../secrets';
+import { templateSpans } from '../text';
 import { DB_OWNER_ROLE, HOST_STEPS, type HostStepName } from './hosts';
+import { ownValue } from './names';
 import { TEMPLATE_KEYS, probeTexts } from './render';
 import type { Host, ParsedPlan, StepCommand } from './schema';
 
@@ -45,7 +47,7 @@ function uniqueHostIds(host: Host, index: number, { firstIndex, report }: RuleCo
 
 function knownRoles(host: Host, index: number, { plan, report }: RuleContext): void {
   host.roles.forEach((role, r) => {
-    if (role !== DB_OWNER_ROLE && !(role in plan.roles)) {
+    if (role !== DB_OWNER_ROLE && !Object.hasOwn(plan.roles, role)) {
       const declared = [...new Set([DB_OWNER_ROLE, ...Object.keys(plan.roles)])].join(', ');
       report(['hosts', index, 'roles', r], `unknown role "${role}"; declared roles are ${declared}`);
     }
@@ -105,7 +107,7 @@ function databaseHostExists({ plan, firstIndex, report }: RuleContext): void {
 }
 
 function upgradePathLeadsToTarget({ plan, report }: RuleContext): void {
-  const allowedSources = plan.upgradePaths[plan.target];
+  const allowedSources = ownValue(plan.upgradePaths, plan.target);
   if (allowedSources === undefined) {
     report(['target'], `no upgrade path leads to ${plan.target}; upgradePaths covers ${Object.keys(plan.upgradePaths).join(', ') || 'nothing'}`);
   } else if (!allowedSources.includes(plan.source)) {
@@ -152,9 +154,12 @@ function rolesHaveEveryStep({ plan, report }: RuleContext): void {
 
 // Templates
 
+/** Each `{{...}}` as /\{\{([^}]*)\}\}/g finds them, scanned in linear time (core/text.ts says why not that regex). */
+const TEMPLATE_HEAD = /\{\{/y;
+
 function checkTemplates(text: string, path: Path, report: Report): void {
-  for (const [, raw] of text.matchAll(/\{\{([^}]*)\}\}/g)) {
-    const key = (raw as string).trim();
+  for (const { body } of templateSpans(text, TEMPLATE_HEAD)) {
+    const key = body.trim();
     if (key.startsWith('secret:')) {
       const parsed = parseSecretRef(key.slice('secret:'.length));
       if (!parsed.ok) report(path, `{{${key}}}: ${parsed.reason}`);

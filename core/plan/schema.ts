@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { parseHostKeyPin } from '../hostKeys';
 import { parseSecretRef } from '../secrets';
 import { HOST_STEPS, type HostStepName } from './hosts';
+import { isReservedName, reservedNameMessage } from './names';
 import { checkPlanRules } from './rules';
 
 const DURATION = /^(\d+)(ms|s|m|h|d)$/;
@@ -31,9 +32,51 @@ export function durationMs(duration: Duration): number {
   return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
 }
 
+/*
+ * Length caps. Each is far above any real value, so a plan that reaches one was generated wrong or is hostile; it is
+ * refused at the field's path before any other check or rule reads the text (abort), which keeps validation linear.
+ * - MAX_NAME, ids, versions, names, addresses, host key pins: a host's id is its address by default, and a DNS
+ *   name runs to 253.
+ * - MAX_COMMAND, commands, undos and the templated texts of probes: Windows' cmd.exe refuses a command line over
+ *   8,191 characters, and common HTTP servers take about 8 KB for a URL or a header.
+ * - MAX_TEXT, instructions, descriptions, follow-ups, paths: a few paragraphs for people; Linux's PATH_MAX is 4,096.
+ */
+const MAX_NAME = 253;
+const MAX_COMMAND = 8_192;
+const MAX_TEXT = 4_096;
+
+/** A string of at most `max` characters; a longer one is refused with its length and nothing else checks it. */
+function capped(max: number) {
+  return z.string().max(max, { abort: true, error: (issue) => `too long: ${String((issue.input as string).length)} characters, at most ${max}` });
+}
+
+/** Ids name hosts, roles and sites, which code keys records by: names every object already has are refused (names.ts). */
+function notReserved(name: string, ctx: z.RefinementCtx): void {
+  if (isReservedName(name)) ctx.addIssue({ code: 'custom', message: reservedNameMessage(name), continue: false });
+}
+
 /** Ids end up inside shell commands through templates, so they are restricted to characters that need no quoting. */
-const SafeId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" and "-" only');
-const Version = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'a version uses letters, digits, ".", "_", "+" and "-" only');
+const SafeId = capped(MAX_NAME)
+  .superRefine(notReserved)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" and "-" only');
+const Version = capped(MAX_NAME).regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'a version uses letters, digits, ".", "_", "+" and "-" only');
+
+/** A record key that is a reserved name (names.ts), refused at its own path and before the record is parsed. */
+function refuseReservedKeys(input: unknown, ctx: z.RefinementCtx): void {
+  if (typeof input !== 'object' || input === null) return;
+  for (const key of Object.keys(input)) {
+    if (isReservedName(key)) ctx.addIssue({ code: 'custom', path: [key], message: reservedNameMessage(key), continue: false });
+  }
+}
+
+/**
+ * A record whose keys the plan names. Its keys are checked on the raw input, because zod drops an own `__proto__`
+ * key (JSON.parse and the YAML parser both make one) without a word. A record with a reserved key reports only that
+ * until it is renamed, and the cross-field rules wait for it, as they do for any record whose key is invalid.
+ */
+function namedRecord<K extends z.core.$ZodRecordKey, V extends z.core.SomeType>(key: K, value: V) {
+  return z.unknown().superRefine(refuseReservedKeys).pipe(z.record(key, value));
+}
 
 export const RetryPolicy = z
   .strictObject({
@@ -50,11 +93,11 @@ export type RetryPolicy = z.infer<typeof RetryPolicy>;
 
 export const Command = z.strictObject({
   /** Shell command run on the host by its transport. Templates: {{host}} {{fleet}} {{source}} {{target}} {{version}} {{backup}} {{database}}. */
-  run: z.string().min(1),
+  run: capped(MAX_COMMAND).min(1),
   timeout: Duration.default('5m'),
   retry: RetryPolicy.prefault({}),
   /** What reverses this step on the host, where something does. Recorded when the step completes. */
-  undo: z.string().min(1).optional(),
+  undo: capped(MAX_COMMAND).min(1).optional(),
   /** For verify steps: a required check can never be skipped by the operator. */
   required: z.boolean().default(true),
   /** Keep this step's output in the run's record (e.g. an installer's package validation report). */
@@ -68,12 +111,12 @@ export const Command = z.strictObject({
 export type Command = z.infer<typeof Command>;
 
 /** A secret named by reference, never its value: `env:NAME` or `file:/absolute/path` on the worker. */
-export const SecretRefText = z.string().superRefine((text, ctx) => {
+export const SecretRefText = capped(MAX_TEXT).superRefine((text, ctx) => {
   const parsed = parseSecretRef(text);
   if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
 });
 
-const HostKeyPinText = z.string().superRefine((text, ctx) => {
+const HostKeyPinText = capped(MAX_NAME).superRefine((text, ctx) => {
   const parsed = parseHostKeyPin(text);
   if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
 });
@@ -91,22 +134,22 @@ export const Probe = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('http'),
     /** Templates as in commands, {{secret:...}} included. */
-    url: z.string().regex(/^https?:\/\/[^/\s]+/, 'an http probe needs an http:// or https:// URL'),
+    url: capped(MAX_COMMAND).regex(/^https?:\/\/[^/\s]+/, 'an http probe needs an http:// or https:// URL'),
     method: z.enum(['GET', 'HEAD', 'POST']).default('GET'),
-    headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'not a header name'), z.string()).default({}),
+    headers: namedRecord(capped(MAX_NAME).regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'not a header name'), capped(MAX_COMMAND)).default({}),
     /** The status (or one of the statuses) that counts as healthy. */
     status: z.union([HttpStatus, z.array(HttpStatus).min(1)]).default(200),
     /** Fields of the JSON body that must have these values; keys are dotted paths (`checks.db.state`, `items.0.id`). */
-    json: z.record(z.string().min(1), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+    json: namedRecord(capped(MAX_TEXT).min(1), z.union([capped(MAX_COMMAND), z.number(), z.boolean(), z.null()])).optional(),
     /** A CA certificate file (PEM) on the worker, trusted in addition to the system's. */
-    ca: z.string().regex(/^\//, 'ca is the absolute path of a PEM file on the worker').optional(),
+    ca: capped(MAX_TEXT).regex(/^\//, 'ca is the absolute path of a PEM file on the worker').optional(),
     /** TLS certificates are verified unless this says otherwise, explicitly. */
     insecureSkipTlsVerify: z.boolean().default(false),
     ...probeTiming,
   }),
   z.strictObject({
     kind: z.literal('tcp'),
-    address: z.string().min(1),
+    address: capped(MAX_COMMAND).min(1),
     port: z.int().min(1).max(65535),
     ...probeTiming,
   }),
@@ -115,7 +158,7 @@ export type Probe = z.infer<typeof Probe>;
 
 /** A verify step: a command on the host (`run`), or a health probe from the worker (`probe`). */
 export const VerifyCommand = Command.extend({
-  run: z.string().min(1).optional(),
+  run: capped(MAX_COMMAND).min(1).optional(),
   probe: Probe.optional(),
 }).superRefine((step, ctx) => {
   if ((step.run === undefined) === (step.probe === undefined)) {
@@ -135,7 +178,7 @@ const RoleSteps = z.strictObject({
 } as { [K in Exclude<HostStepName, 'verify'>]: z.ZodOptional<typeof Command> } & { verify: z.ZodOptional<typeof VerifyCommand> });
 
 export const Role = z.strictObject({
-  description: z.string().optional(),
+  description: capped(MAX_TEXT).optional(),
   /** Whether the operator may skip a failed host of this role and go on without it (never the DB owner). */
   allowSkip: z.boolean().default(false),
   steps: RoleSteps,
@@ -147,7 +190,7 @@ const LocalTransport = z.strictObject({ kind: z.literal('local') });
 const sshLogin = {
   kind: z.literal('ssh'),
   port: z.int().min(1).max(65535).default(22),
-  user: z.string().min(1),
+  user: capped(MAX_NAME).min(1),
   /** The private key, by reference (file:/path or env:NAME). Without it, the worker's SSH agent (SSH_AUTH_SOCK). */
   key: SecretRefText.optional(),
   /** The key's passphrase, by reference, when the key is encrypted. */
@@ -158,14 +201,14 @@ const sshLogin = {
    */
   hostKey: z.union([HostKeyPinText, z.array(HostKeyPinText).min(1)]).optional(),
   /** Without hostKey: the known_hosts file on the worker that must list the host (default ~/.ssh/known_hosts). */
-  knownHosts: z.string().regex(/^[/~]/, 'knownHosts is an absolute path on the worker').optional(),
+  knownHosts: capped(MAX_TEXT).regex(/^[/~]/, 'knownHosts is an absolute path on the worker').optional(),
 };
 function checkSshLogin(ssh: { passphrase?: string; key?: string; hostKey?: unknown; knownHosts?: string }, ctx: z.RefinementCtx): void {
   if (ssh.passphrase && !ssh.key) ctx.addIssue({ code: 'custom', path: ['passphrase'], message: 'a passphrase needs a key (the agent holds its keys decrypted)' });
   if (ssh.hostKey && ssh.knownHosts) ctx.addIssue({ code: 'custom', path: ['knownHosts'], message: 'pin the host key one way: hostKey or knownHosts, not both' });
 }
 
-export const Transport = z.discriminatedUnion('kind', [LocalTransport, z.strictObject({ ...sshLogin, address: z.string().min(1) }).superRefine(checkSshLogin)]);
+export const Transport = z.discriminatedUnion('kind', [LocalTransport, z.strictObject({ ...sshLogin, address: capped(MAX_NAME).min(1) }).superRefine(checkSshLogin)]);
 export type Transport = z.infer<typeof Transport>;
 
 /**
@@ -182,7 +225,7 @@ export const Host = z.strictObject({
   /** This host's own transport; without it, the plan's `transport`. */
   transport: Transport.optional(),
   /** Where the plan's ssh transport reaches this host (a name or an IP); default: its id. */
-  address: z.string().min(1).optional(),
+  address: capped(MAX_NAME).min(1).optional(),
   /** Hosts of a site run their steps on the site's own task queue, served by a worker inside that network. */
   site: SafeId.optional(),
 });
@@ -190,9 +233,9 @@ export type Host = z.infer<typeof Host>;
 
 export const Gate = z
   .strictObject({
-    instructions: z.string().default('Check the plan and the fleet, then approve.'),
+    instructions: capped(MAX_TEXT).default('Check the plan and the fleet, then approve.'),
     /** Who may approve. Empty means anyone. */
-    approvers: z.array(z.string().trim().min(1)).default([]),
+    approvers: z.array(capped(MAX_NAME).trim().min(1)).default([]),
     /** How many distinct approvers are needed. */
     quorum: z.int().min(1).default(1),
     /** How long the gate waits; when it expires the gate counts as rejected. */
@@ -212,11 +255,11 @@ export type GateName = (typeof GATE_NAMES)[number];
 /** The plan's fields, each checked on its own; the cross-field rules (rules.ts) are given the result. */
 const PlanShape = z.strictObject({
   fleet: SafeId,
-  product: z.string().optional(),
+  product: capped(MAX_TEXT).optional(),
   source: Version,
   target: Version,
   /** The vendor's upgrade path: for each target, the versions it may be installed over. */
-  upgradePaths: z.record(Version, z.array(Version).min(1)),
+  upgradePaths: namedRecord(Version, z.array(Version).min(1)),
   database: z.strictObject({
     name: SafeId,
     /** Host whose transport runs the database commands; defaults to the DB-owning host. */
@@ -238,7 +281,7 @@ const PlanShape = z.strictObject({
       ]),
     )
     .default([]),
-  roles: z.record(SafeId, Role),
+  roles: namedRecord(SafeId, Role),
   transport: FleetTransport.default({ kind: 'local' }),
   hosts: z.array(Host).min(1),
   gates: z
@@ -253,7 +296,7 @@ const PlanShape = z.strictObject({
     })
     .prefault({}),
   /** Steps people do after the run (e.g. on client machines): shown as a checklist in the run's result. */
-  followUp: z.array(z.string().min(1)).default([]),
+  followUp: z.array(capped(MAX_TEXT).min(1)).default([]),
   execution: z
     .strictObject({
       /** Hosts that run a step at the same time. */

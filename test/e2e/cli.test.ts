@@ -103,6 +103,7 @@ describe('cutover validate', () => {
     ],
     ['an unknown role', (plan) => (plan.hosts[2].roles = ['web-server']), ['unknown role "web-server"', 'management-server', '→ at hosts[2].roles[0]']],
     ['an unsupported version path (source 4.0)', (plan) => (plan.source = '4.0'), ['4.5 cannot be installed over 4.0', 'upgrade it to 4.1 or 4.1-SP1 first', '→ at source']],
+    ['a target named like a property of every object (constructor)', (plan) => (plan.target = 'constructor'), ['no upgrade path leads to constructor', '→ at target']],
   ];
   it.each(broken)('refuses %s with the problem and where it is', async (_what, breakIt, expected) => {
     const plan = rawExample();
