@@ -10,6 +10,7 @@ import { formatStatus } from './format';
 import { readPlan } from './readPlan';
 import { registerDecisionCommands, registerKeyCommands } from './decisionCommands';
 import { getStatus, runId, startRun } from './runs';
+import { readKey, signedPlan } from './signing';
 
 const json = (value: unknown) => console.log(JSON.stringify(value, null, 2));
 
@@ -48,10 +49,13 @@ export function buildProgram(): Command {
     .command('start <file>')
     .description('start an upgrade run for the plan (one open run per fleet)')
     .option('--wait', 'wait for the run to finish')
-    .action(async (file: string, opts: { wait?: boolean }) => {
+    .option('--key <file>', "sign the plan as its author (default: CUTOVER_KEY); a worker whose trust file requires it runs signed plans only")
+    .action(async (file: string, opts: { wait?: boolean; key?: string }) => {
       const plan = readPlan(file);
+      const keyFile = opts.key ?? process.env.CUTOVER_KEY;
+      const signed = keyFile ? signedPlan(plan, readKey(keyFile)) : undefined;
       const client = await connectClient();
-      const handle = await startRun(client, plan, taskQueue());
+      const handle = await startRun(client, plan, taskQueue(), signed);
       console.log(`started ${handle.workflowId} (run ${handle.firstExecutionRunId}) on task queue ${taskQueue()}`);
       console.log(`follow it: cutover status ${handle.workflowId}; approve: cutover approve ${handle.workflowId} --as NAME`);
       if (opts.wait) {
@@ -63,6 +67,16 @@ export function buildProgram(): Command {
         }
       }
       await client.connection.close();
+    });
+
+  program
+    .command('sign <file>')
+    .description('print the plan signed by you, as the input to paste into the Web UI\'s Start Workflow')
+    .option('--key <file>', 'your private key (default: CUTOVER_KEY)')
+    .action((file: string, opts: { key?: string }) => {
+      const keyFile = opts.key ?? process.env.CUTOVER_KEY;
+      if (!keyFile) throw new UserError('a plan is signed with a key: give --key FILE (or CUTOVER_KEY)');
+      console.log(JSON.stringify(signedPlan(readPlan(file), readKey(keyFile))));
     });
 
   program

@@ -26,13 +26,14 @@ export function runId(arg: string): string {
   return arg.startsWith('cutover-') ? arg : workflowIdForFleet(arg);
 }
 
-export async function startRun(client: Client, plan: UpgradePlan, taskQueue: string) {
+/** Starts a run of the plan; with a signature (`cutover start --key`), its input is the signed envelope. */
+export async function startRun(client: Client, plan: UpgradePlan, taskQueue: string, signed?: { plan: unknown; signature: string }) {
   const workflowId = workflowIdForFleet(plan.fleet);
   try {
     return await client.workflow.start(upgradeFleet, {
       taskQueue,
       workflowId,
-      args: [plan],
+      args: [signed ?? plan],
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       typedSearchAttributes: [

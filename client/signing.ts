@@ -10,7 +10,8 @@ import { dirname, join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { UserError } from '../core/errors';
 import type { RunStatus } from '../core/status';
-import { type Decision, GUIDED_FAILURE, newKeyPair, newNonce, parsePrivateKey, planDigest, signStatement } from '../core/trust';
+import type { UpgradePlan } from '../core/plan';
+import { type Decision, GUIDED_FAILURE, newKeyPair, newNonce, parsePrivateKey, planDigest, signPlan, signStatement } from '../core/trust';
 
 /** Where `cutover keys new` writes keys, and where a decision looks for the key of `--as NAME`. */
 export function keyDir(): string {
@@ -104,3 +105,16 @@ export async function makeToken(client: Client, workflowId: string, status: RunS
   }
 }
 
+
+/**
+ * The plan as a run's input, signed by its author: `{plan, signature}`. The digest is over the plan as JSON, which
+ * is what the workflow receives.
+ */
+export function signedPlan(plan: UpgradePlan, keyText: string): { plan: unknown; signature: string } {
+  const asSent: unknown = JSON.parse(JSON.stringify(plan));
+  try {
+    return { plan: asSent, signature: signPlan(plan.fleet, planDigest(asSent), keyText, new Date().toISOString()) };
+  } catch (error) {
+    throw new UserError(`cannot sign the plan: ${(error as Error).message}`);
+  }
+}

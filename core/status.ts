@@ -111,6 +111,8 @@ export interface RunStatus {
   planDigest?: string;
   /** The worker's trust policy this run decides by, read once when the run started. */
   trust?: TrustSummary;
+  /** Who signed the plan, when it came signed (`cutover start --key`, `cutover sign`). */
+  planSignedBy?: { author: string; key: string };
 }
 
 export interface TrustSummary {

@@ -3,45 +3,31 @@
  * in core/procedure.ts) decides what comes next; this workflow performs what it names (phases.ts: phases and the
  * rollback; waits.ts: gates and guided failures) on the run's state (fleetRun.ts), which handlers.ts exposes.
  */
-import { ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
 import { initialTransition, transition } from 'xstate';
-import type { Activities } from '../activities';
-import type { RunTrust } from '../core/authority';
 import { type UpgradeAction, type UpgradeEvent, publicPhase, upgradeMachine } from '../core/machine';
 import { type UpgradePlan, validatePlan } from '../core/plan';
 import { backupName, planRun } from '../core/planner';
 import { procedurePhase } from '../core/procedure';
-import { secretRefusals } from '../core/secretPolicy';
 import type { RunResult } from '../core/status';
-import { parseTrustFile, planDigest, policyDigest, refuseUnsigned } from '../core/trust';
-import { failureMessage } from './activities';
+import { planDigest } from '../core/trust';
 import { FleetRun } from './fleetRun';
 import { registerHandlers } from './handlers';
+import { invalidIfThrows } from './invalidPlan';
+import { readTrust, unwrap } from './trust';
 import { runPhase, runRollback } from './phases';
 import { waitAtGate, waitForOperator } from './waits';
 
 export async function upgradeFleet(input: unknown): Promise<RunResult> {
-  const plan = planOf(input);
+  const { plan: rawPlan, signature } = unwrap(input);
+  const plan = planOf(rawPlan);
   // The first run id survives resets and continue-as-new, so the restore always finds this run's backup.
   const run = new FleetRun(plan, invalidIfThrows(() => planRun(plan, { backup: backupName(plan.fleet, plan.target, workflowInfo().firstExecutionRunId) })));
   registerHandlers(run);
   // Runs started before trust policies decide by name, as they did.
-  if (patched('trust-policy')) run.trust = await readTrust(run, invalidIfThrows(() => planDigest(input)));
+  if (patched('trust-policy')) run.trust = await readTrust(run, invalidIfThrows(() => planDigest(rawPlan)), signature);
   await drive(run);
   return run.result();
-}
-
-/**
- * Validation and planning refuse bad plans with a reason and should never throw; if they ever do, the run fails as
- * an invalid plan, at once, instead of failing its workflow task again and again.
- */
-function invalidIfThrows<T>(work: () => T): T {
-  try {
-    return work();
-  } catch (error) {
-    if (error instanceof ApplicationFailure) throw error;
-    throw ApplicationFailure.nonRetryable(`The upgrade plan could not be read: ${error instanceof Error ? error.message : String(error)}`, 'InvalidPlan');
-  }
 }
 
 /** The input validated again (the workflow trusts no client), or the run fails at once with the readable problems. */
@@ -53,25 +39,6 @@ function planOf(input: unknown): UpgradePlan {
     return { ...validated.plan, hosts: validated.plan.hosts.map(({ site: _site, ...host }) => host) };
   }
   return validated.plan;
-}
-
-/** The worker's trust policy, read once (the history keeps it) and parsed here again: who may decide what. */
-async function readTrust(run: FleetRun, digest: string): Promise<RunTrust> {
-  const source = await proxyActivities<Activities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 5 } })
-    .readTrustPolicy()
-    .catch((error: unknown) => {
-      throw ApplicationFailure.nonRetryable(`The worker's trust policy could not be read: ${failureMessage(error)}`, 'InvalidTrustFile');
-    });
-  const parsed = parseTrustFile(source.file);
-  if (!parsed.ok) throw ApplicationFailure.nonRetryable(`The worker's trust file ${source.source} is not valid:\n${parsed.message}`, 'InvalidTrustFile');
-  // Before preflight runs any command: a plan never gets the worker to hand over what it may not.
-  const refused = invalidIfThrows(() => secretRefusals(run.plan, parsed.policy, Array.isArray(source.workerFiles) ? source.workerFiles : []));
-  if (refused) throw ApplicationFailure.nonRetryable(`The upgrade plan names secrets this worker may not use:\n${refused}`, 'InvalidPlan');
-  const { workflowId, firstExecutionRunId } = workflowInfo();
-  run.status.firstRunId = firstExecutionRunId;
-  run.status.planDigest = digest;
-  run.status.trust = { source: source.source, digest: policyDigest(parsed.policy), decisions: refuseUnsigned(parsed.policy) ? 'signed' : 'by-name' };
-  return { policy: parsed.policy, run: { workflowId, firstRunId: firstExecutionRunId, fleet: run.plan.fleet, planDigest: digest }, seenNonces: new Set() };
 }
 
 /** Feeds the machine the outcome of each piece of work it asks for, until it stops. Cancelling rolls back. */

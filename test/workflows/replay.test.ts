@@ -25,6 +25,7 @@ const SHAPES = [
   'sites',
   'signed-approvals',
   'refused-messages',
+  'signed-plan',
 ];
 
 it('keeps a recorded history of every workflow shape', () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { type ApplicationFailure, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { makeToken, readKey, writeNewKey } from '../../client/signing';
+import { makeToken, readKey, signedPlan, writeNewKey } from '../../client/signing';
 import type { RunStatus } from '../../core/status';
 import { newNonce, signStatement } from '../../core/trust';
 import { PROFILES, hostIds, labOps } from '../../lab/lab';
@@ -19,7 +19,7 @@ import { atGate, freshLab, labPlan, labWorker, recordHistory, uniqueId, useTempo
 
 const temporal = useTemporalClient();
 
-function keysAndTrustFile() {
+function keysAndTrustFile(extra: Record<string, unknown> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'cutover-trust-'));
   const key = (name: string) => ({ ...writeNewKey(name, join(dir, `${name}.key`)), text: () => readKey(join(dir, `${name}.key`)) });
   const [alice, bob, carol, mallory] = [key('alice'), key('bob'), key('carol'), key('mallory')];
@@ -34,6 +34,7 @@ function keysAndTrustFile() {
         { fleets: ['lab-*'], gates: ['*'], actions: ['approve', 'reject'], groups: ['change-board'] },
         { fleets: ['lab-*'], gates: ['guided-failure'], actions: ['retry', 'skip', 'rollback'], groups: ['operators'] },
       ],
+      ...extra,
     }),
   );
   return { trustFile, alice, bob, carol, mallory };
@@ -148,5 +149,36 @@ describe('signed decisions', () => {
       await close();
     }
     expect(labOps(lab)).toEqual([]);
+  });
+
+  it('runs only plans signed by an author of the fleet where the policy requires it, before any command', async () => {
+    const keys = keysAndTrustFile({ plans: { requireSigned: true, authors: [{ fleets: ['lab-*'], groups: ['operators'] }] } });
+    const lab = freshLab({ hosts: 2 });
+    const plan = labPlan(hostIds(PROFILES.appv!, 2));
+    const { worker, taskQueue, close } = await labWorker(lab, { trustFile: keys.trustFile });
+    const start = (input: unknown) => temporal.client.workflow.start('upgradeFleet', { taskQueue, workflowId: uniqueId(plan.fleet), args: [input] });
+    const failure = async (input: unknown) => {
+      const error = await (await start(input)).result().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(WorkflowFailedError);
+      return (error as WorkflowFailedError).cause as ApplicationFailure;
+    };
+    try {
+      await worker.runUntil(async () => {
+        expect(await failure(plan)).toMatchObject({ type: 'UnsignedPlan', message: expect.stringContaining('This worker runs signed plans only') });
+        expect((await failure(signedPlan(plan, keys.bob.text()))).message).toContain('bob may not author plans for fleet');
+        expect((await failure(signedPlan(plan, keys.mallory.text()))).message).toContain('is not in the trust policy');
+        const altered = { ...signedPlan(plan, keys.alice.text()), plan: { ...plan, hosts: plan.hosts.slice(0, 1) } };
+        expect((await failure(altered)).message).toContain('not this plan');
+        expect(labOps(lab)).toEqual([]);
+
+        const handle = await start(signedPlan(plan, keys.alice.text()));
+        const status = await atGate(handle, 'beforeOffline');
+        expect(status.planSignedBy).toEqual({ author: 'alice', key: keys.alice.fingerprint });
+        await handle.terminate('the test has seen the signed plan start');
+        await recordHistory(handle, 'signed-plan');
+      });
+    } finally {
+      await close();
+    }
   });
 });
