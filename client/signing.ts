@@ -11,7 +11,7 @@ import type { Client } from '@temporalio/client';
 import { UserError } from '../core/errors';
 import type { RunStatus } from '../core/status';
 import type { UpgradePlan } from '../core/plan';
-import { type Decision, GUIDED_FAILURE, newKeyPair, newNonce, parsePrivateKey, planDigest, signPlan, signStatement } from '../core/trust';
+import { type Decision, GUIDED_FAILURE, newKeyPair, newNonce, parsePrivateKey, planDigest, planOfInput, signPlan, signStatement } from '../core/trust';
 
 /** Where `cutover keys new` writes keys, and where a decision looks for the key of `--as NAME`. */
 export function keyDir(): string {
@@ -50,12 +50,12 @@ export function readKey(file: string): string {
   return text;
 }
 
-/** The plan digest of the run's own input, as the workflow computes it. */
+/** The plan digest of the run's own input (the plan inside a signed envelope), as the workflow computes it. */
 async function inputDigest(client: Client, workflowId: string): Promise<string> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
   if (!payload) throw new UserError(`cannot read the input of ${workflowId} from its history`);
-  return planDigest(client.options.loadedDataConverter.payloadConverter.fromPayload(payload));
+  return planDigest(planOfInput(client.options.loadedDataConverter.payloadConverter.fromPayload(payload)).plan);
 }
 
 export interface TokenRequest {

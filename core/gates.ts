@@ -24,6 +24,8 @@ export function refuseDecision(pending: PendingGate | undefined, raw: ApprovalIn
   if (typeof input?.approver !== 'string' || input.approver.trim() === '') return 'an approver name is required';
   if (!pending) return input.gate ? `gate ${input.gate} is not pending` : 'no gate is pending';
   if (input.gate && input.gate !== pending.gate) return `gate ${input.gate} is not pending (the pending gate is ${pending.gate})`;
+  // Nobody both the plan and the trust policy allow: an empty list here means nobody, not anyone.
+  if (kind === 'approve' && pending.unreachable) return `gate ${pending.gate} cannot be approved: ${pending.unreachable}`;
   if (pending.approvers.length > 0 && !pending.approvers.includes(input.approver)) {
     return `${input.approver} may not decide gate ${pending.gate}; allowed: ${pending.approvers.join(', ')}`;
   }

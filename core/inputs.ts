@@ -41,6 +41,33 @@ export type DecisionInput<Named> = { signed: SignedInput } | { named: Named };
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
+/**
+ * How runs started before strict parsing (and signed decisions) read a payload: unknown keys ignored, no length caps,
+ * a falsy `gate` or `host` meaning none. What they accepted they still accept, so their histories replay; what they
+ * refused (a name that is not text, a gate or host that is not a name) is still refused, now never by throwing.
+ */
+const NOT_A_NAME = '(not a name)';
+const LooseName = z.string().trim().min(1, 'must not be empty');
+const looseName = (value: unknown): string | undefined => (!value ? undefined : typeof value === 'string' ? value : NOT_A_NAME);
+const looseComment = (value: unknown): string | undefined => (typeof value === 'string' && value ? value : undefined);
+
+export const LegacyApprovalInput = z
+  .looseObject({ approver: LooseName, comment: z.unknown().optional(), gate: z.unknown().optional() })
+  .transform(({ approver, comment, gate }): ApprovalInput => ({ approver, ...optional('comment', looseComment(comment)), ...optional('gate', looseName(gate)) }));
+
+export const LegacyOperatorInput = z
+  .looseObject({ operator: LooseName, host: z.unknown().optional(), hosts: z.unknown().optional(), comment: z.unknown().optional() })
+  .transform(({ operator, host, hosts, comment }): OperatorInput => ({
+    operator,
+    ...optional('host', looseName(host)),
+    ...optional('hosts', hosts === undefined ? undefined : Array.isArray(hosts) && hosts.every((h) => typeof h === 'string') ? hosts : [NOT_A_NAME]),
+    ...optional('comment', looseComment(comment)),
+  }));
+
+function optional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
+}
+
 /** One line naming every field that does not fit, for a log line or an update's refusal. */
 function reasonOf(message: string, error: z.ZodError): string {
   const fields = error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : 'the input'}: ${issue.message}`);
@@ -48,13 +75,20 @@ function reasonOf(message: string, error: z.ZodError): string {
 }
 
 /** Parses a message payload; `message` names it in the reason ("approve signal", "retryStep update"). */
-export function parseInput<T>(schema: z.ZodType<T>, raw: unknown, message: string): Parsed<T> {
+export function parseInput<T>(schema: z.ZodType<T, unknown>, raw: unknown, message: string): Parsed<T> {
   const result = schema.safeParse(raw);
   return result.success ? { ok: true, value: result.data } : { ok: false, reason: reasonOf(message, result.error) };
 }
 
-/** A payload with a `token` is a signed decision and is parsed as one; any other as a decision by name. */
-export function parseDecisionInput<Named>(named: z.ZodType<Named>, raw: unknown, message: string): Parsed<DecisionInput<Named>> {
+/**
+ * A payload with a `token` is a signed decision and is parsed as one; any other as a decision by name. Runs from
+ * before signed decisions (`legacy`) read every payload as a decision by name, leniently, as they always did.
+ */
+export function parseDecisionInput<Named>(named: z.ZodType<Named>, raw: unknown, message: string, legacy?: z.ZodType<Named, unknown>): Parsed<DecisionInput<Named>> {
+  if (legacy) {
+    const parsed = parseInput(legacy, raw, message);
+    return parsed.ok ? { ok: true, value: { named: parsed.value } } : parsed;
+  }
   if (typeof raw === 'object' && raw !== null && Object.hasOwn(raw, 'token')) {
     const parsed = parseInput(SignedInput, raw, `${message} (signed)`);
     return parsed.ok ? { ok: true, value: { signed: parsed.value } } : parsed;

@@ -26,11 +26,31 @@ export function planSecrets(value: unknown, path: Path = []): { path: Path; ref:
   return [];
 }
 
+/** The process's own files: /proc/self/environ alone would hand over every variable refused above. */
+const PROCESS_FILES = ['/proc', '/sys', '/dev'];
+
+/** The path as the kernel reads it ("//", "/./" and ".." resolved), so no other spelling passes a comparison. */
+export function normalPath(path: string): string {
+  const parts: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '..') parts.pop();
+    else if (part !== '' && part !== '.') parts.push(part);
+  }
+  return `/${parts.join('/')}`;
+}
+
+function refuseWorkerFile(path: string, workerFiles: readonly string[]): string | undefined {
+  const normal = normalPath(path);
+  if (PROCESS_FILES.some((dir) => normal === dir || normal.startsWith(`${dir}/`))) return `file:${path} is a file of the worker's processes, never a plan's secret`;
+  if (workerFiles.some((file) => normalPath(file) === normal)) return `file:${path} is one of the worker's own files, never a plan's secret`;
+  return undefined;
+}
+
 /** Why this worker refuses to resolve the secret for a plan, or undefined when it may. */
 export function refuseSecret(policy: TrustPolicy, ref: SecretRef, workerFiles: readonly string[]): string | undefined {
   if (ref.source === 'env' && WORKER_ENV.some((pattern) => pattern.test(ref.name))) return `env:${ref.name} is the worker's own setting, never a plan's secret`;
-  if (ref.source === 'file' && workerFiles.includes(ref.path)) return `file:${ref.path} is one of the worker's own files, never a plan's secret`;
-  return policy.file.secrets ? secretAllowed(policy, ref) : undefined;
+  const own = ref.source === 'file' ? refuseWorkerFile(ref.path, workerFiles) : undefined;
+  return own ?? (policy.file.secrets ? secretAllowed(policy, ref) : undefined);
 }
 
 /** Every secret the plan may not use, one line each with its path; undefined when there is none. */

@@ -72,6 +72,8 @@ export class FleetRun {
   private readonly openings = new Map<string, number>();
   /** The worker's trust policy and who this run is; undefined for runs started before signed decisions. */
   trust: RunTrust | undefined;
+  /** A run started before signed decisions reads its messages as it always did (core/inputs.ts), so it replays. */
+  legacyMessages = false;
 
   constructor(
     readonly plan: UpgradePlan,
@@ -137,9 +139,7 @@ export class FleetRun {
   chooseForFailure(action: OperatorAction, decider: Decider): void {
     const hosts = action === 'skip' ? (decider.hosts ?? []) : [];
     // One decision per host skipped, so the record says who let each host go without the step.
-    for (const host of hosts.length > 0 ? hosts : [undefined]) {
-      this.status.decisions.push({ ...this.decisionRecord('guided-failure', action, decider), ...(host ? { host } : {}) });
-    }
+    for (const host of hosts.length > 0 ? hosts : [undefined]) this.status.decisions.push(this.decisionRecord('guided-failure', action, decider, host));
     // One decision per failure: a second one arriving in the same workflow task is refused by the validators.
     this.status.awaitingOperator = undefined;
     if (action === 'retry') this.operatorChoice.make({ type: 'OPERATOR_RETRY' });
@@ -148,12 +148,13 @@ export class FleetRun {
   }
 
   /** The decision as the status and the result keep it: who, with which key, and when; its nonce is spent. */
-  private decisionRecord(gate: string, decision: Decision['decision'], decider: Decider): Decision {
+  private decisionRecord(gate: string, decision: Decision['decision'], decider: Decider, host?: string): Decision {
     if (decider.nonce) this.trust?.seenNonces.add(decider.nonce);
     return {
       gate,
       approver: decider.name,
       decision,
+      ...(host ? { host } : {}),
       ...(decider.comment ? { comment: decider.comment } : {}),
       ...(decider.key ? { key: decider.key } : {}),
       at: this.now(),

@@ -7,7 +7,7 @@ import { ApplicationFailure, log, setHandler } from '@temporalio/workflow';
 import type { z } from 'zod';
 import { refuseDecision } from '../core/gates';
 import { type Authenticated, type Decider, authenticateApproval, authenticateOperator } from '../core/authority';
-import { ApprovalInput, type DecisionInput, OperatorInput, parseDecisionInput } from '../core/inputs';
+import { ApprovalInput, type DecisionInput, LegacyApprovalInput, LegacyOperatorInput, OperatorInput, parseDecisionInput } from '../core/inputs';
 import { refuseOperatorAction } from '../core/operator';
 import type { OperatorAction, RunStatus } from '../core/status';
 import type { FleetRun } from './fleetRun';
@@ -39,13 +39,15 @@ const OPERATOR_HANDLERS = [
 /** A decision message: how a decision by name parses, who took it and whether the run takes it now, and what that does. */
 interface DecisionMessage<Named> {
   named: z.ZodType<Named>;
+  /** How a run from before strict parsing reads the same payload (core/inputs.ts). */
+  legacy: z.ZodType<Named, unknown>;
   /** The decider, authenticated (a token verified, or a name the policy accepts) and allowed now; or why not. */
   check: (input: DecisionInput<Named>) => Authenticated;
   accept: (decider: Decider) => void;
 }
 
-function checked<Named>(message: DecisionMessage<Named>, raw: unknown, name: string): Authenticated {
-  const parsed = parseDecisionInput(message.named, raw, name);
+function checked<Named>(run: FleetRun, message: DecisionMessage<Named>, raw: unknown, name: string): Authenticated {
+  const parsed = parseDecisionInput(message.named, raw, name, run.legacyMessages ? message.legacy : undefined);
   return parsed.ok ? message.check(parsed.value) : parsed;
 }
 
@@ -53,7 +55,7 @@ function checked<Named>(message: DecisionMessage<Named>, raw: unknown, name: str
 function signalHandler<Named>(run: FleetRun, name: string, message: DecisionMessage<Named>): (raw: unknown) => void {
   return (raw) => {
     try {
-      const result = checked(message, raw, `${name} signal`);
+      const result = checked(run, message, raw, `${name} signal`);
       if (result.ok) return message.accept(result.decider);
       run.countRefusedSignal();
       log.warn(`${name} signal refused: ${result.reason}`);
@@ -66,9 +68,9 @@ function signalHandler<Named>(run: FleetRun, name: string, message: DecisionMess
 }
 
 /** The validator of a decision as an update: the sender learns why it was refused, and nothing changed. */
-function updateValidator<Named>(name: string, message: DecisionMessage<Named>): (raw: unknown) => void {
+function updateValidator<Named>(run: FleetRun, name: string, message: DecisionMessage<Named>): (raw: unknown) => void {
   return (raw) => {
-    const result = checked(message, raw, `${name} update`);
+    const result = checked(run, message, raw, `${name} update`);
     if (!result.ok) throw new Error(result.reason);
   };
 }
@@ -80,7 +82,7 @@ function updateValidator<Named>(name: string, message: DecisionMessage<Named>): 
 function updateHandler<Named>(run: FleetRun, name: string, message: DecisionMessage<Named>): (raw: unknown) => RunStatus {
   return (raw) => {
     try {
-      const result = checked(message, raw, `${name} update`);
+      const result = checked(run, message, raw, `${name} update`);
       if (result.ok) message.accept(result.decider);
       return run.publicStatus();
     } catch (error) {
@@ -93,6 +95,7 @@ function updateHandler<Named>(run: FleetRun, name: string, message: DecisionMess
 function gateDecision(run: FleetRun, kind: 'approve' | 'reject'): DecisionMessage<ApprovalInput> {
   return {
     named: ApprovalInput,
+    legacy: LegacyApprovalInput,
     check: (input) => {
       const pending = run.status.pendingGate;
       if (!pending) return { ok: false, reason: 'named' in input && input.named.gate ? `gate ${input.named.gate} is not pending` : 'no gate is pending' };
@@ -110,6 +113,7 @@ function gateDecision(run: FleetRun, kind: 'approve' | 'reject'): DecisionMessag
 function operatorDecision(run: FleetRun, action: OperatorAction): DecisionMessage<OperatorInput> {
   return {
     named: OperatorInput,
+    legacy: LegacyOperatorInput,
     check: (input) => {
       const waiting = run.status.awaitingOperator;
       if (!waiting) return { ok: false, reason: 'the run is not waiting for an operator' };
@@ -128,7 +132,7 @@ function registerGateHandlers(run: FleetRun): void {
     const message = gateDecision(run, kind);
     setHandler(signal, signalHandler(run, signal.name, message), { description });
     setHandler(update, updateHandler(run, update.name, message), {
-      validator: updateValidator(update.name, message),
+      validator: updateValidator(run, update.name, message),
       description: `${description}; answers with the run's status, or refuses with the reason.`,
     });
   }
@@ -138,7 +142,7 @@ function registerOperatorHandlers(run: FleetRun): void {
   for (const [action, signal, update, description] of OPERATOR_HANDLERS) {
     const message = operatorDecision(run, action);
     setHandler(signal, signalHandler(run, signal.name, message), { description });
-    setHandler(update, updateHandler(run, update.name, message), { validator: updateValidator(update.name, message), description });
+    setHandler(update, updateHandler(run, update.name, message), { validator: updateValidator(run, update.name, message), description });
   }
 }
 

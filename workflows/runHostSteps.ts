@@ -26,7 +26,8 @@ export interface HostStepsResult {
 
 /**
  * Only upgradeFleet starts this, with ids under its own (`<parent id>/<phase>-<n>`): a direct start would run host
- * steps past every gate, so it fails at once. (Workflow info names the parent's id, not its type.)
+ * steps past every gate, so it fails at once. Workflow info names the parent's id, not its type, so this stops a
+ * person with a client, not someone who runs workflow code of their own in the namespace (who could run anything).
  */
 function refuseWithoutParent(): void {
   const { parent, workflowId } = workflowInfo();

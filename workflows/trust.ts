@@ -6,16 +6,10 @@ import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/w
 import type { Activities } from '../activities';
 import type { RunTrust } from '../core/authority';
 import { secretRefusals } from '../core/secretPolicy';
-import { SignedPlan, type TrustPolicy, parseTrustFile, policyDigest, refuseUnsigned, verifyPlanSignature } from '../core/trust';
+import { type TrustPolicy, parseTrustFile, policyDigest, refuseUnsigned, verifyPlanSignature } from '../core/trust';
 import { failureMessage } from './activities';
 import type { FleetRun } from './fleetRun';
 import { invalidIfThrows } from './invalidPlan';
-
-/** A run's input: the plan, or the signed envelope `{plan, signature}` that `cutover sign` prints. */
-export function unwrap(input: unknown): { plan: unknown; signature?: string } {
-  const envelope = SignedPlan.safeParse(input);
-  return envelope.success ? envelope.data : { plan: input };
-}
 
 /** Who signed the plan, where the policy requires a signature or the plan carries one; the run ends if it is not good. */
 function checkAuthor(run: FleetRun, policy: TrustPolicy, digest: string, signature: string | undefined): void {

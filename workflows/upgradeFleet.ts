@@ -10,22 +10,24 @@ import { type UpgradePlan, validatePlan } from '../core/plan';
 import { backupName, planRun } from '../core/planner';
 import { procedurePhase } from '../core/procedure';
 import type { RunResult } from '../core/status';
-import { planDigest } from '../core/trust';
+import { planDigest, planOfInput } from '../core/trust';
 import { FleetRun } from './fleetRun';
 import { registerHandlers } from './handlers';
 import { invalidIfThrows } from './invalidPlan';
-import { readTrust, unwrap } from './trust';
+import { readTrust } from './trust';
 import { runPhase, runRollback } from './phases';
 import { waitAtGate, waitForOperator } from './waits';
 
 export async function upgradeFleet(input: unknown): Promise<RunResult> {
-  const { plan: rawPlan, signature } = unwrap(input);
+  const { plan: rawPlan, signature } = planOfInput(input);
   const plan = planOf(rawPlan);
   // The first run id survives resets and continue-as-new, so the restore always finds this run's backup.
   const run = new FleetRun(plan, invalidIfThrows(() => planRun(plan, { backup: backupName(plan.fleet, plan.target, workflowInfo().firstExecutionRunId) })));
+  // Runs started before trust policies decide by name, and read their messages, as they did.
+  const trusted = patched('trust-policy');
+  run.legacyMessages = !trusted;
   registerHandlers(run);
-  // Runs started before trust policies decide by name, as they did.
-  if (patched('trust-policy')) run.trust = await readTrust(run, invalidIfThrows(() => planDigest(rawPlan)), signature);
+  if (trusted) run.trust = await readTrust(run, invalidIfThrows(() => planDigest(rawPlan)), signature);
   await drive(run);
   return run.result();
 }

@@ -53,4 +53,4 @@ export {
   type UnsignedStatement,
   type VerifiedDecision,
 } from './statement';
-export { PLAN_CONTEXT, PlanStatement, SignedPlan, signPlan, verifyPlanSignature } from './planSignature';
+export { PLAN_CONTEXT, PlanStatement, SignedPlan, planOfInput, signPlan, verifyPlanSignature } from './planSignature';

@@ -83,3 +83,9 @@ export function verifyPlanSignature(
     return { ok: false, reason: oneLine(`the plan signature could not be checked: ${error instanceof Error ? error.message : String(error)}`) };
   }
 }
+
+/** A run's input: the plan, or the signed envelope `{plan, signature}`; the plan digest is the inner plan's. */
+export function planOfInput(input: unknown): { plan: unknown; signature?: string } {
+  const envelope = SignedPlan.safeParse(input);
+  return envelope.success ? envelope.data : { plan: input };
+}

@@ -32,6 +32,13 @@ describe('secrets a plan may use', () => {
     expect(refuseSecret(open, { source: 'env', name: 'CUTOVER_TRUST_FILE' }, [])).toContain("worker's own setting");
     expect(refuseSecret(open, { source: 'file', path: '/etc/cutover/trust.yaml' }, ['/etc/cutover/trust.yaml'])).toContain("worker's own files");
     expect(refuseSecret(open, { source: 'env', name: 'DB_PASSWORD' }, [])).toBeUndefined();
+    // Other spellings of the same file, and the process's own files, which hold its environment.
+    for (const path of ['/etc/cutover/./trust.yaml', '//etc/cutover/trust.yaml', '/etc/x/../cutover/trust.yaml']) {
+      expect(refuseSecret(open, { source: 'file', path }, ['/etc/cutover/trust.yaml']), path).toContain("worker's own files");
+    }
+    for (const path of ['/proc/self/environ', '/proc/1/environ', '/etc/../proc/self/environ', '/dev/stdin']) {
+      expect(refuseSecret(open, { source: 'file', path }, []), path).toContain("worker's processes");
+    }
   });
 
   it('with an allowlist, gives only what it lists, and names each refused reference with its path', () => {

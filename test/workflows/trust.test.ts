@@ -174,7 +174,10 @@ describe('signed decisions', () => {
         const handle = await start(signedPlan(plan, keys.alice.text()));
         const status = await atGate(handle, 'beforeOffline');
         expect(status.planSignedBy).toEqual({ author: 'alice', key: keys.alice.fingerprint });
-        await handle.terminate('the test has seen the signed plan start');
+        // A signed plan's run is decided as any other: the token binds the plan inside the envelope.
+        const token = await makeToken(temporal.client, handle.workflowId, status, { decision: 'approve', keyText: keys.alice.text(), validForMs: 600_000 });
+        expect((await handle.executeUpdate(approveUpdate, { args: [{ token }] })).decisions).toMatchObject([{ approver: 'alice', key: keys.alice.fingerprint }]);
+        await handle.terminate('the test has seen the signed plan start and be approved');
         await recordHistory(handle, 'signed-plan');
       });
     } finally {
