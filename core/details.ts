@@ -23,13 +23,13 @@ export function failedHostText(host: AwaitingOperator['hosts'][number]): string 
   return `${host.host}: ${host.error}${printed ? ` — ${printed}` : ''}`;
 }
 
-function gateMarkdown(gate: PendingGate, signed: boolean): string[] {
+function gateMarkdown(gate: PendingGate, signed: boolean, workflowId: string): string[] {
   return [
     `**Waiting for approval at gate \`${gate.gate}\`** ${gateProgressText(gate)}`,
     gate.instructions,
     ...(gate.unreachable ? [`**This gate cannot be approved:** ${gate.unreachable}`] : []),
     signed
-      ? 'Send the signal `approve` (or `reject`) with the input that `cutover token approve RUN --key YOUR.key` prints: `{"token": "cutover1...."}`.'
+      ? `Send the signal \`approve\` (or \`reject\`) with the input that \`cutover token approve ${workflowId} --key YOUR.key\` prints: \`{"token": "cutover1...."}\`.`
       : 'Send the signal `approve` with `{"approver": "your name"}` (or `reject`).',
   ];
 }
@@ -44,9 +44,9 @@ function operatorMarkdown(waiting: AwaitingOperator): string[] {
 }
 
 /** The run's current details in the Web UI: phase, hosts, and what it waits for, with how to answer. */
-export function detailsMarkdown(status: RunStatus): string {
+export function detailsMarkdown(status: RunStatus, workflowId = 'RUN'): string {
   const lines = [`**Cutover** ${status.fleet}: ${status.source} → ${status.target}`, `**Phase:** ${status.phase}`, `**Hosts:** ${hostCountsText(status.hostCounts)}`];
-  if (status.pendingGate) lines.push(...gateMarkdown(status.pendingGate, status.trust?.decisions === 'signed'));
+  if (status.pendingGate) lines.push(...gateMarkdown(status.pendingGate, status.trust?.decisions === 'signed', workflowId));
   if (status.awaitingOperator) lines.push(...operatorMarkdown(status.awaitingOperator));
   if (status.failure) lines.push(`**Failure:** ${status.failure}`);
   return lines.join('\n\n');

@@ -3,7 +3,7 @@
  * undo log, the host-steps done and skipped, the records, and the decisions people send. Handlers (handlers.ts) and
  * the phases (phases.ts) call its methods; it decides nothing about the procedure, which the machine does.
  */
-import { ApplicationFailure, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import { ApplicationFailure, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Decider, RunTrust } from '../core/authority';
 import { transition } from 'xstate';
 import { FAILED_TAILS_CHARS, OutputBudget, RECORDS_CHARS, recordedOutputs, tailShare } from '../core/budget';
@@ -109,7 +109,7 @@ export class FleetRun {
       ]);
       this.publishedPhase = this.status.phase;
     }
-    setCurrentDetails(detailsMarkdown(this.publicStatus()));
+    setCurrentDetails(detailsMarkdown(this.publicStatus(), workflowInfo().workflowId));
   }
 
   /** A workflow-time stamp for decisions. */

@@ -4,11 +4,14 @@
  * The start and the approval go through the browser only; the Temporal client just observes.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { stringify } from 'yaml';
+import { makeToken, readKey, writeNewKey } from '../../client/signing';
 import { describe, expect, inject, it } from 'vitest';
 import { validatePlan } from '../../core/plan';
 import type { RunResult, RunStatus } from '../../core/status';
@@ -39,8 +42,51 @@ async function resultWithin(handle: WorkflowHandle<typeof upgradeFleet>, ms: num
   }
 }
 
+/** A trust file that takes signed decisions only, and the key of the one approver it lists, "ui-tester". */
+function signedOnlyTrust(): { file: string; key: string; fingerprint: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'cutover-ui-trust-'));
+  const key = writeNewKey('ui-tester', join(dir, 'ui-tester.key'));
+  const file = join(dir, 'trust.yaml');
+  writeFileSync(
+    file,
+    stringify({
+      approvers: [{ name: 'ui-tester', keys: [key.publicKeyLine] }],
+      groups: { board: ['ui-tester'] },
+      rules: [{ fleets: ['*'], gates: ['*'], actions: ['approve', 'reject'], groups: ['board'] }],
+    }),
+  );
+  return { file, key: readKey(key.file), fingerprint: key.fingerprint };
+}
+
+/** Send a Signal from the run's page, as a person does: pick the signal, paste the input, submit. */
+async function sendSignal(page: Page, uiUrl: string, workflowId: string, signal: string, input: string): Promise<void> {
+  await step(page, `send signal ${signal} ${input.slice(0, 20)}`, async () => {
+    await page.goto(`${uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`);
+    await page.getByRole('button', { name: 'More Actions' }).click();
+    await page.getByRole('menuitem', { name: 'Send a Signal' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Send a Signal' });
+    await dialog.waitFor();
+    // With the worker up, the UI lists the workflow's signals (its metadata query); otherwise it asks for a name.
+    const select = dialog.getByTestId('signal-select-button');
+    const typed = dialog.getByRole('textbox', { name: 'Signal name' });
+    await select.or(typed).waitFor();
+    if (await select.isVisible()) {
+      await select.click();
+      await dialog.getByRole('option', { name: new RegExp(`^${signal}\\b`) }).click();
+    } else {
+      await typed.fill(signal);
+    }
+    const data = dialog.getByRole('textbox', { name: 'Data' });
+    await data.click();
+    await page.keyboard.insertText(input);
+    expect(JSON.parse(await data.innerText())).toEqual(JSON.parse(input));
+    await dialog.getByRole('button', { name: 'Submit' }).click();
+    await page.getByText('Workflow signaled.').first().waitFor();
+  });
+}
+
 describe('the Temporal Web UI', () => {
-  it('starts upgradeFleet from Start Workflow with the README JSON, approves it with Send a Signal, shows it Completed', async () => {
+  it('starts upgradeFleet from Start Workflow with the README JSON, approves it with a signed token in Send a Signal, shows it Completed', async () => {
     const planJson = readFileSync(EXAMPLE_JSON, 'utf8').trim();
     // A stale example would only show up as a run failing in the UI; say so plainly first.
     const valid = validatePlan(JSON.parse(planJson));
@@ -56,9 +102,11 @@ describe('the Temporal Web UI', () => {
     let client: Client | undefined;
     let workerConnection: NativeConnection | undefined;
     try {
-      client = new Client({ connection: await Connection.connect({ address: server.address }) });
+      const observer = new Client({ connection: await Connection.connect({ address: server.address }) });
+      client = observer;
       workerConnection = await NativeConnection.connect({ address: server.address });
-      const worker = await createCutoverWorker({ connection: workerConnection, taskQueue, workflowBundle: bundle, lab: true, commandEnv: { CUTOVER_LAB_DIR: lab } });
+      const trust = signedOnlyTrust();
+      const worker = await createCutoverWorker({ connection: workerConnection, taskQueue, workflowBundle: bundle, lab: true, commandEnv: { CUTOVER_LAB_DIR: lab }, trustFile: trust.file });
       browser = await launchChromium();
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
       page.setDefaultTimeout(20_000);
@@ -91,33 +139,26 @@ describe('the Temporal Web UI', () => {
         expect(atGate.phase).toBe('awaiting-approval');
         expect(atGate.decisions).toEqual([]);
 
-        await step(page, 'send signal', async () => {
+        // What the operator sees at the gate, kept for people to look at (its path is printed).
+        await step(page, 'see the gate', async () => {
           await page.goto(`${server.uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`);
-          await page.getByRole('button', { name: 'More Actions' }).click();
-          await page.getByRole('menuitem', { name: 'Send a Signal' }).click();
-          const dialog = page.getByRole('dialog', { name: 'Send a Signal' });
-          await dialog.waitFor();
-          // With the worker up, the UI lists the workflow's signals (its metadata query); otherwise it asks for a name.
-          const select = dialog.getByTestId('signal-select-button');
-          const typed = dialog.getByRole('textbox', { name: 'Signal name' });
-          await select.or(typed).waitFor();
-          if (await select.isVisible()) {
-            await select.click();
-            await dialog.getByRole('option', { name: /^approve\b/ }).click();
-          } else {
-            await typed.fill('approve');
-          }
-          const data = dialog.getByRole('textbox', { name: 'Data' });
-          await data.click();
-          await page.keyboard.insertText('{"approver": "ui-tester"}');
-          expect(JSON.parse(await data.innerText())).toEqual({ approver: 'ui-tester' });
-          await dialog.getByRole('button', { name: 'Submit' }).click();
-          await page.getByText('Workflow signaled.').first().waitFor();
+          await page.getByTestId('execution-status').filter({ visible: true }).waitFor();
+          // The run's current details (core/details.ts): the gate, and how to approve it with a token.
+          await page.getByText('User Metadata', { exact: true }).first().click();
+          await page.getByText('Current Details').filter({ visible: true }).first().waitFor();
+          const shot = join(tmpdir(), 'cutover-ui-gate.png');
+          await page.screenshot({ path: shot, fullPage: true });
+          console.log(`screenshot of the run at its gate: ${shot}`);
         });
+        // A name alone is refused by this worker; the token `cutover token approve` prints is what a person pastes.
+        await sendSignal(page, server.uiUrl, workflowId, 'approve', '{"approver": "ui-tester"}');
+        await waitFor(async () => ((await handle.query(statusQuery)).refusedSignals === 1 ? true : undefined), 'the refused signal');
+        const token = await makeToken(observer, workflowId, await handle.query(statusQuery), { decision: 'approve', keyText: trust.key, validForMs: 600_000 });
+        await sendSignal(page, server.uiUrl, workflowId, 'approve', JSON.stringify({ token }));
 
         const result = await resultWithin(handle, 60_000);
         expect(result.outcome).toBe('completed');
-        expect(result.decisions).toMatchObject([{ gate: 'beforeOffline', approver: 'ui-tester', decision: 'approve' }]);
+        expect(result.decisions).toMatchObject([{ gate: 'beforeOffline', approver: 'ui-tester', decision: 'approve', key: trust.fingerprint }]);
 
         await step(page, 'see completed', async () => {
           await page.reload();
