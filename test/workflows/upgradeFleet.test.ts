@@ -69,6 +69,21 @@ describe('upgradeFleet', () => {
       expect(cause?.message).toContain('db-owner');
       expect((cause as { nonRetryable?: boolean }).nonRetryable).toBe(true);
       await recordHistory(handle, 'invalid-plan');
+
+      // Names every JavaScript object has end as InvalidPlan too, with their path, never as a failing workflow task.
+      const prototypeNamed = [
+        { ...plan, target: 'constructor' },
+        { ...plan, roles: { ...plan.roles, toString: plan.roles['management-server'] } },
+        // As a JSON payload arrives: JSON.parse makes "__proto__" an own key.
+        JSON.parse(JSON.stringify(plan).replace('"upgradePaths":{', '"upgradePaths":{"__proto__":["4.1"],')) as unknown,
+      ];
+      for (const input of prototypeNamed) {
+        const run = await temporal.client.workflow.start('upgradeFleet', { taskQueue, workflowId: uniqueId('prototype'), args: [input] });
+        const failed = await run.result().catch((e: unknown) => e);
+        expect((failed as WorkflowFailedError).cause).toMatchObject({ type: 'InvalidPlan', message: expect.stringMatching(/reserved name|no upgrade path leads to constructor/) });
+        const events = (await run.fetchHistory()).events ?? [];
+        expect(events.filter((event) => event.workflowTaskFailedEventAttributes)).toEqual([]);
+      }
     });
     await close();
     expect(labOps(lab)).toEqual([]);
