@@ -101,6 +101,12 @@ export async function waitFor<T>(probe: () => Promise<T | undefined>, what: stri
   }
 }
 
+/** The run's failed workflow tasks: a handler or a plan that throws shows up here, as a run stuck in a retry loop. */
+export async function failedWorkflowTasks(handle: WorkflowHandle): Promise<unknown[]> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  return events.filter((event) => event.workflowTaskFailedEventAttributes);
+}
+
 /** Waits until the run stands at the named gate. */
 export async function atGate(handle: WorkflowHandle, gate: string): Promise<RunStatus> {
   return waitFor(async () => {

@@ -9,7 +9,7 @@ import { PROFILES, hostIds, labOps } from '../../lab/lab';
 import { approveUpdate, statusQuery } from '../../workflows/messages';
 import { runHostSteps } from '../../workflows/runHostSteps';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
-import { atGate, freshLab, labPlan, labWorker, recordHistory, uniqueId, useTemporalClient } from '../helpers';
+import { atGate, failedWorkflowTasks, freshLab, labPlan, labWorker, recordHistory, uniqueId, useTemporalClient } from '../helpers';
 
 const temporal = useTemporalClient();
 
@@ -69,8 +69,7 @@ describe('the message channel', () => {
 
         await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
         expect((await handle.result()).outcome).toBe('completed');
-        const events = (await handle.fetchHistory()).events ?? [];
-        expect(events.filter((event) => event.workflowTaskFailedEventAttributes)).toEqual([]);
+        expect(await failedWorkflowTasks(handle)).toEqual([]);
         await recordHistory(handle, 'refused-messages');
       });
     } finally {

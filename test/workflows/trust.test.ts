@@ -15,7 +15,7 @@ import { newNonce, signStatement } from '../../core/trust';
 import { PROFILES, hostIds, labOps } from '../../lab/lab';
 import { approveSignal, approveUpdate, statusQuery } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
-import { atGate, freshLab, labPlan, labWorker, recordHistory, uniqueId, useTemporalClient } from '../helpers';
+import { atGate, failedWorkflowTasks, freshLab, labPlan, labWorker, recordHistory, uniqueId, useTemporalClient } from '../helpers';
 
 const temporal = useTemporalClient();
 
@@ -111,8 +111,7 @@ describe('signed decisions', () => {
           ['bob', keys.bob.fingerprint],
         ]);
         expect((await handle.query(statusQuery)).refusedSignals).toBeUndefined();
-        const events = (await handle.fetchHistory()).events ?? [];
-        expect(events.filter((event) => event.workflowTaskFailedEventAttributes)).toEqual([]);
+        expect(await failedWorkflowTasks(handle)).toEqual([]);
         await recordHistory(handle, 'signed-approvals');
       });
     } finally {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { labOps, labStatus, hostIds, PROFILES } from '../../lab/lab';
 import { approveSignal, approveUpdate, statusQuery } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
-import { freshLab, labPlan, labWorker, recordHistory, uniqueId, waitFor, useTemporalClient } from '../helpers';
+import { failedWorkflowTasks, freshLab, labPlan, labWorker, recordHistory, uniqueId, waitFor, useTemporalClient } from '../helpers';
 
 const temporal = useTemporalClient();
 
@@ -81,8 +81,7 @@ describe('upgradeFleet', () => {
         const run = await temporal.client.workflow.start('upgradeFleet', { taskQueue, workflowId: uniqueId('prototype'), args: [input] });
         const failed = await run.result().catch((e: unknown) => e);
         expect((failed as WorkflowFailedError).cause).toMatchObject({ type: 'InvalidPlan', message: expect.stringMatching(/reserved name|no upgrade path leads to constructor/) });
-        const events = (await run.fetchHistory()).events ?? [];
-        expect(events.filter((event) => event.workflowTaskFailedEventAttributes)).toEqual([]);
+        expect(await failedWorkflowTasks(run)).toEqual([]);
       }
     });
     await close();
