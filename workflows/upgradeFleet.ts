@@ -19,12 +19,13 @@ import { runPhase, runRollback } from './phases';
 import { waitAtGate, waitForOperator } from './waits';
 
 export async function upgradeFleet(input: unknown): Promise<RunResult> {
+  // Runs started before trust policies read their plan (without length caps) and their messages, and decide by name,
+  // as they did, so they replay.
+  const trusted = patched('trust-policy');
   const { plan: rawPlan, signature } = planOfInput(input);
-  const plan = planOf(rawPlan);
+  const plan = planOf(rawPlan, { uncapped: !trusted });
   // The first run id survives resets and continue-as-new, so the restore always finds this run's backup.
   const run = new FleetRun(plan, invalidIfThrows(() => planRun(plan, { backup: backupName(plan.fleet, plan.target, workflowInfo().firstExecutionRunId) })));
-  // Runs started before trust policies decide by name, and read their messages, as they did.
-  const trusted = patched('trust-policy');
   run.legacyMessages = !trusted;
   registerHandlers(run);
   if (trusted) run.trust = await readTrust(run, invalidIfThrows(() => planDigest(rawPlan)), signature);
@@ -33,8 +34,8 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
 }
 
 /** The input validated again (the workflow trusts no client), or the run fails at once with the readable problems. */
-function planOf(input: unknown): UpgradePlan {
-  const validated = invalidIfThrows(() => validatePlan(input));
+function planOf(input: unknown, options: { uncapped: boolean }): UpgradePlan {
+  const validated = invalidIfThrows(() => validatePlan(input, options));
   if (!validated.ok) throw ApplicationFailure.nonRetryable(`The upgrade plan is invalid:\n${validated.message}`, 'InvalidPlan');
   // Runs started before sites had task queues of their own ran every host on the run's queue: they still do.
   if (validated.plan.hosts.some((host) => host.site) && !patched('site-task-queues')) {

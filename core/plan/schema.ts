@@ -55,11 +55,6 @@ function notReserved(name: string, ctx: z.RefinementCtx): void {
   if (isReservedName(name)) ctx.addIssue({ code: 'custom', message: reservedNameMessage(name), continue: false });
 }
 
-/** Ids end up inside shell commands through templates, so they are restricted to characters that need no quoting. */
-const SafeId = capped(MAX_NAME)
-  .superRefine(notReserved)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" and "-" only');
-const Version = capped(MAX_NAME).regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'a version uses letters, digits, ".", "_", "+" and "-" only');
 
 /** A record key that is a reserved name (names.ts), refused at its own path and before the record is parsed. */
 function refuseReservedKeys(input: unknown, ctx: z.RefinementCtx): void {
@@ -91,241 +86,281 @@ export const RetryPolicy = z
   });
 export type RetryPolicy = z.infer<typeof RetryPolicy>;
 
-export const Command = z.strictObject({
-  /** Shell command run on the host by its transport. Templates: {{host}} {{fleet}} {{source}} {{target}} {{version}} {{backup}} {{database}}. */
-  run: capped(MAX_COMMAND).min(1),
-  timeout: Duration.default('5m'),
-  retry: RetryPolicy.prefault({}),
-  /** What reverses this step on the host, where something does. Recorded when the step completes. */
-  undo: capped(MAX_COMMAND).min(1).optional(),
-  /** For verify steps: a required check can never be skipped by the operator. */
-  required: z.boolean().default(true),
-  /** Keep this step's output in the run's record (e.g. an installer's package validation report). */
-  record: z.boolean().default(false),
-  /**
-   * Most hosts one activity runs this step on, instead of execution.batchSize: a long installer may run one host per
-   * activity, so its timeout and heartbeat are per host (README, "How host steps run").
-   */
-  batchSize: z.int().min(1).max(2000).optional(),
-});
-export type Command = z.infer<typeof Command>;
-
-/** A secret named by reference, never its value: `env:NAME` or `file:/absolute/path` on the worker. */
-export const SecretRefText = capped(MAX_TEXT).superRefine((text, ctx) => {
-  const parsed = parseSecretRef(text);
-  if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
-});
-
-const HostKeyPinText = capped(MAX_NAME).superRefine((text, ctx) => {
-  const parsed = parseHostKeyPin(text);
-  if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
-});
-
-const probeTiming = {
-  /** How long to keep trying before the check counts as failed (at most the step's timeout). */
-  deadline: Duration.default('1m'),
-  /** Pause between tries. */
-  interval: Duration.default('2s'),
-};
-const HttpStatus = z.int().min(100).max(599);
-
-/** A health probe run by the worker itself instead of a command on the host, retried until its deadline. */
-export const Probe = z.discriminatedUnion('kind', [
-  z.strictObject({
-    kind: z.literal('http'),
-    /** Templates as in commands, {{secret:...}} included. */
-    url: capped(MAX_COMMAND).regex(/^https?:\/\/[^/\s]+/, 'an http probe needs an http:// or https:// URL'),
-    method: z.enum(['GET', 'HEAD', 'POST']).default('GET'),
-    headers: namedRecord(capped(MAX_NAME).regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'not a header name'), capped(MAX_COMMAND)).default({}),
-    /** The status (or one of the statuses) that counts as healthy. */
-    status: z.union([HttpStatus, z.array(HttpStatus).min(1)]).default(200),
-    /** Fields of the JSON body that must have these values; keys are dotted paths (`checks.db.state`, `items.0.id`). */
-    json: namedRecord(capped(MAX_TEXT).min(1), z.union([capped(MAX_COMMAND), z.number(), z.boolean(), z.null()])).optional(),
-    /** A CA certificate file (PEM) on the worker, trusted in addition to the system's. */
-    ca: capped(MAX_TEXT).regex(/^\//, 'ca is the absolute path of a PEM file on the worker').optional(),
-    /** TLS certificates are verified unless this says otherwise, explicitly. */
-    insecureSkipTlsVerify: z.boolean().default(false),
-    ...probeTiming,
-  }),
-  z.strictObject({
-    kind: z.literal('tcp'),
-    address: capped(MAX_COMMAND).min(1),
-    port: z.int().min(1).max(65535),
-    ...probeTiming,
-  }),
-]);
-export type Probe = z.infer<typeof Probe>;
-
-/** A verify step: a command on the host (`run`), or a health probe from the worker (`probe`). */
-export const VerifyCommand = Command.extend({
-  run: capped(MAX_COMMAND).min(1).optional(),
-  probe: Probe.optional(),
-}).superRefine((step, ctx) => {
-  if ((step.run === undefined) === (step.probe === undefined)) {
-    ctx.addIssue({ code: 'custom', path: [], message: 'a verify step has either run (a command on the host) or probe (http or tcp), exactly one' });
-  }
-  if (step.probe && DURATION.test(step.probe.deadline) && DURATION.test(step.timeout) && durationMs(step.probe.deadline) > durationMs(step.timeout)) {
-    ctx.addIssue({ code: 'custom', path: ['probe', 'deadline'], message: `the probe's deadline (${step.probe.deadline}) is longer than the step's timeout (${step.timeout})` });
-  }
-});
-export type VerifyCommand = z.infer<typeof VerifyCommand>;
-/** What a role defines for one host step: verify may be a probe, every other step is a command. */
-export type StepCommand = Command | VerifyCommand;
-
-const RoleSteps = z.strictObject({
-  ...Object.fromEntries(HOST_STEPS.map((step) => [step, Command.optional()])),
-  verify: VerifyCommand.optional(),
-} as { [K in Exclude<HostStepName, 'verify'>]: z.ZodOptional<typeof Command> } & { verify: z.ZodOptional<typeof VerifyCommand> });
-
-export const Role = z.strictObject({
-  description: capped(MAX_TEXT).optional(),
-  /** Whether the operator may skip a failed host of this role and go on without it (never the DB owner). */
-  allowSkip: z.boolean().default(false),
-  steps: RoleSteps,
-});
-export type Role = z.infer<typeof Role>;
-
-const LocalTransport = z.strictObject({ kind: z.literal('local') });
-/** How to log in over ssh, whichever host: a fleet's transport has these, and each host adds its address. */
-const sshLogin = {
-  kind: z.literal('ssh'),
-  port: z.int().min(1).max(65535).default(22),
-  user: capped(MAX_NAME).min(1),
-  /** The private key, by reference (file:/path or env:NAME). Without it, the worker's SSH agent (SSH_AUTH_SOCK). */
-  key: SecretRefText.optional(),
-  /** The key's passphrase, by reference, when the key is encrypted. */
-  passphrase: SecretRefText.optional(),
-  /**
-   * The host key pinned by its fingerprint, as `ssh-keygen -lf` prints it, best after its key type
-   * (`ssh-rsa SHA256:...`): one pin or a list, any of which the host may present (core/hostKeys.ts).
-   */
-  hostKey: z.union([HostKeyPinText, z.array(HostKeyPinText).min(1)]).optional(),
-  /** Without hostKey: the known_hosts file on the worker that must list the host (default ~/.ssh/known_hosts). */
-  knownHosts: capped(MAX_TEXT).regex(/^[/~]/, 'knownHosts is an absolute path on the worker').optional(),
-};
-function checkSshLogin(ssh: { passphrase?: string; key?: string; hostKey?: unknown; knownHosts?: string }, ctx: z.RefinementCtx): void {
-  if (ssh.passphrase && !ssh.key) ctx.addIssue({ code: 'custom', path: ['passphrase'], message: 'a passphrase needs a key (the agent holds its keys decrypted)' });
-  if (ssh.hostKey && ssh.knownHosts) ctx.addIssue({ code: 'custom', path: ['knownHosts'], message: 'pin the host key one way: hostKey or knownHosts, not both' });
-}
-
-export const Transport = z.discriminatedUnion('kind', [LocalTransport, z.strictObject({ ...sshLogin, address: capped(MAX_NAME).min(1) }).superRefine(checkSshLogin)]);
-export type Transport = z.infer<typeof Transport>;
-
-/**
- * The transport of every host that names none, as `transport:` at the plan's top: hosts then give only their
- * `address` (by default their id), which keeps a plan of thousands of hosts small (it is the run's input, and
- * Temporal refuses inputs over 2 MB).
- */
-export const FleetTransport = z.discriminatedUnion('kind', [LocalTransport, z.strictObject(sshLogin).superRefine(checkSshLogin)]);
-export type FleetTransport = z.infer<typeof FleetTransport>;
-
-export const Host = z.strictObject({
-  id: SafeId,
-  roles: z.array(SafeId).min(1),
-  /** This host's own transport; without it, the plan's `transport`. */
-  transport: Transport.optional(),
-  /** Where the plan's ssh transport reaches this host (a name or an IP); default: its id. */
-  address: capped(MAX_NAME).min(1).optional(),
-  /** Hosts of a site run their steps on the site's own task queue, served by a worker inside that network. */
-  site: SafeId.optional(),
-});
-export type Host = z.infer<typeof Host>;
-
-export const Gate = z
-  .strictObject({
-    instructions: capped(MAX_TEXT).default('Check the plan and the fleet, then approve.'),
-    /** Who may approve. Empty means anyone. */
-    approvers: z.array(capped(MAX_NAME).trim().min(1)).default([]),
-    /** How many distinct approvers are needed. */
-    quorum: z.int().min(1).default(1),
-    /** How long the gate waits; when it expires the gate counts as rejected. */
-    timeout: Duration.optional(),
-  })
-  .superRefine((gate, ctx) => {
-    const distinct = new Set(gate.approvers).size;
-    if (distinct > 0 && gate.quorum > distinct) {
-      ctx.addIssue({ code: 'custom', path: ['quorum'], message: `a quorum of ${gate.quorum} can never be reached by ${distinct} distinct approver(s)` });
-    }
-  });
-export type Gate = z.infer<typeof Gate>;
-
 export const GATE_NAMES = ['beforeOffline', 'beforeRehearsal', 'beforeSchemaUpgrade', 'beforeEachBatch', 'beforeOnline'] as const;
 export type GateName = (typeof GATE_NAMES)[number];
 
-/** The plan's fields, each checked on its own; the cross-field rules (rules.ts) are given the result. */
-const PlanShape = z.strictObject({
-  fleet: SafeId,
-  product: capped(MAX_TEXT).optional(),
-  source: Version,
-  target: Version,
-  /** The vendor's upgrade path: for each target, the versions it may be installed over. */
-  upgradePaths: namedRecord(Version, z.array(Version).min(1)),
-  database: z.strictObject({
-    name: SafeId,
-    /** Host whose transport runs the database commands; defaults to the DB-owning host. */
-    host: SafeId.optional(),
-    backup: Command,
-    restore: Command,
-    verify: Command,
-    /** Prints the database's content checksum as its last output line. */
-    checksum: Command,
-    /** Optional rehearsal: the schema upgrade tried on a copy of this run's backup (on a test server) first. */
-    rehearse: Command.optional(),
-  }),
-  /** Checked in preflight, before anything changes: each a check command or a person's confirmation. */
-  prerequisites: z
-    .array(
-      z.union([
-        z.strictObject({ name: SafeId, check: Command, host: SafeId.optional() }),
-        z.strictObject({ name: SafeId, confirm: Gate }),
-      ]),
-    )
-    .default([]),
-  roles: namedRecord(SafeId, Role),
-  transport: FleetTransport.default({ kind: 'local' }),
-  hosts: z.array(Host).min(1),
-  gates: z
-    .strictObject({
-      beforeOffline: Gate.prefault({}),
-      beforeSchemaUpgrade: Gate.optional(),
-      /** Before the rehearsal of the schema upgrade (database.rehearse), when the plan has one. */
-      beforeRehearsal: Gate.optional(),
-      /** Before each wave of the remaining hosts (a wave is up to execution.batchSize hosts). */
-      beforeEachBatch: Gate.optional(),
-      beforeOnline: Gate.optional(),
-    })
-    .prefault({}),
-  /** Steps people do after the run (e.g. on client machines): shown as a checklist in the run's result. */
-  followUp: z.array(capped(MAX_TEXT).min(1)).default([]),
-  execution: z
-    .strictObject({
-      /** Hosts that run a step at the same time. */
-      maxParallel: z.int().min(1).max(1000).default(10),
-      /** Most hosts handed to one batch activity; long steps are better with small batches (see README). */
-      batchSize: z.int().min(1).max(2000).default(200),
-      /** How long a failed step waits for the operator before the run rolls back; forever when absent. */
-      operatorTimeout: Duration.optional(),
-      /**
-       * How many hosts may fail a phase before it starts no new batch and hands over to the operator: a count, or a
-       * percentage of the phase's hosts ("5%"). Hosts that failed below it wait for the operator at the phase's end.
-       */
-      failureThreshold: z
-        .union([z.int().min(0), z.string().regex(/^(100|\d{1,2}(\.\d+)?)%$/, 'a percentage such as "5%" (0% to 100%)')])
-        .default(0),
-      /**
-       * A phase over more hosts than this runs them in child workflows of up to this many hosts each (and at least
-       * one whole batch), so no workflow history grows with the fleet (README, "Scale").
-       */
-      hostsPerWorkflow: z.int().min(1).max(10_000).default(1000),
-    })
-    .prefault({}),
-});
+/** The length caps a run's plan is held to (above). Runs started before the caps get none: they replay as they ran. */
+export interface PlanLimits {
+  name: number;
+  command: number;
+  text: number;
+}
+const LIMITS: PlanLimits = { name: MAX_NAME, command: MAX_COMMAND, text: MAX_TEXT };
+const NO_LIMITS: PlanLimits = { name: Infinity, command: Infinity, text: Infinity };
 
+/** Ids, versions, commands, probes and roles, held to `limits`. */
+function stepSchemas(limits: PlanLimits) {
+  /** Ids end up inside shell commands through templates, so they are restricted to characters that need no quoting. */
+  const SafeId = capped(limits.name)
+    .superRefine(notReserved)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" and "-" only');
+  const Version = capped(limits.name).regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'a version uses letters, digits, ".", "_", "+" and "-" only');
+
+
+  const Command = z.strictObject({
+    /** Shell command run on the host by its transport. Templates: {{host}} {{fleet}} {{source}} {{target}} {{version}} {{backup}} {{database}}. */
+    run: capped(limits.command).min(1),
+    timeout: Duration.default('5m'),
+    retry: RetryPolicy.prefault({}),
+    /** What reverses this step on the host, where something does. Recorded when the step completes. */
+    undo: capped(limits.command).min(1).optional(),
+    /** For verify steps: a required check can never be skipped by the operator. */
+    required: z.boolean().default(true),
+    /** Keep this step's output in the run's record (e.g. an installer's package validation report). */
+    record: z.boolean().default(false),
+    /**
+     * Most hosts one activity runs this step on, instead of execution.batchSize: a long installer may run one host per
+     * activity, so its timeout and heartbeat are per host (README, "How host steps run").
+     */
+    batchSize: z.int().min(1).max(2000).optional(),
+  });
+
+  /** A secret named by reference, never its value: `env:NAME` or `file:/absolute/path` on the worker. */
+  const SecretRefText = capped(limits.text).superRefine((text, ctx) => {
+    const parsed = parseSecretRef(text);
+    if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
+  });
+
+  const HostKeyPinText = capped(limits.name).superRefine((text, ctx) => {
+    const parsed = parseHostKeyPin(text);
+    if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.reason });
+  });
+
+  const probeTiming = {
+    /** How long to keep trying before the check counts as failed (at most the step's timeout). */
+    deadline: Duration.default('1m'),
+    /** Pause between tries. */
+    interval: Duration.default('2s'),
+  };
+  const HttpStatus = z.int().min(100).max(599);
+
+  /** A health probe run by the worker itself instead of a command on the host, retried until its deadline. */
+  const Probe = z.discriminatedUnion('kind', [
+    z.strictObject({
+      kind: z.literal('http'),
+      /** Templates as in commands, {{secret:...}} included. */
+      url: capped(limits.command).regex(/^https?:\/\/[^/\s]+/, 'an http probe needs an http:// or https:// URL'),
+      method: z.enum(['GET', 'HEAD', 'POST']).default('GET'),
+      headers: namedRecord(capped(limits.name).regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'not a header name'), capped(limits.command)).default({}),
+      /** The status (or one of the statuses) that counts as healthy. */
+      status: z.union([HttpStatus, z.array(HttpStatus).min(1)]).default(200),
+      /** Fields of the JSON body that must have these values; keys are dotted paths (`checks.db.state`, `items.0.id`). */
+      json: namedRecord(capped(limits.text).min(1), z.union([capped(limits.command), z.number(), z.boolean(), z.null()])).optional(),
+      /** A CA certificate file (PEM) on the worker, trusted in addition to the system's. */
+      ca: capped(limits.text).regex(/^\//, 'ca is the absolute path of a PEM file on the worker').optional(),
+      /** TLS certificates are verified unless this says otherwise, explicitly. */
+      insecureSkipTlsVerify: z.boolean().default(false),
+      ...probeTiming,
+    }),
+    z.strictObject({
+      kind: z.literal('tcp'),
+      address: capped(limits.command).min(1),
+      port: z.int().min(1).max(65535),
+      ...probeTiming,
+    }),
+  ]);
+
+  /** A verify step: a command on the host (`run`), or a health probe from the worker (`probe`). */
+  const VerifyCommand = Command.extend({
+    run: capped(limits.command).min(1).optional(),
+    probe: Probe.optional(),
+  }).superRefine((step, ctx) => {
+    if ((step.run === undefined) === (step.probe === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'a verify step has either run (a command on the host) or probe (http or tcp), exactly one' });
+    }
+    if (step.probe && DURATION.test(step.probe.deadline) && DURATION.test(step.timeout) && durationMs(step.probe.deadline) > durationMs(step.timeout)) {
+      ctx.addIssue({ code: 'custom', path: ['probe', 'deadline'], message: `the probe's deadline (${step.probe.deadline}) is longer than the step's timeout (${step.timeout})` });
+    }
+  });
+
+  const RoleSteps = z.strictObject({
+    ...Object.fromEntries(HOST_STEPS.map((step) => [step, Command.optional()])),
+    verify: VerifyCommand.optional(),
+  } as { [K in Exclude<HostStepName, 'verify'>]: z.ZodOptional<typeof Command> } & { verify: z.ZodOptional<typeof VerifyCommand> });
+
+  const Role = z.strictObject({
+    description: capped(limits.text).optional(),
+    /** Whether the operator may skip a failed host of this role and go on without it (never the DB owner). */
+    allowSkip: z.boolean().default(false),
+    steps: RoleSteps,
+  });
+
+  return { SafeId, Version, Command, SecretRefText, HostKeyPinText, Probe, VerifyCommand, Role };
+}
+
+/** How hosts are reached, the hosts, and the gates, held to `limits`. */
+function reachSchemas(limits: PlanLimits, { SafeId, SecretRefText, HostKeyPinText }: ReturnType<typeof stepSchemas>) {
+  const LocalTransport = z.strictObject({ kind: z.literal('local') });
+  /** How to log in over ssh, whichever host: a fleet's transport has these, and each host adds its address. */
+  const sshLogin = {
+    kind: z.literal('ssh'),
+    port: z.int().min(1).max(65535).default(22),
+    user: capped(limits.name).min(1),
+    /** The private key, by reference (file:/path or env:NAME). Without it, the worker's SSH agent (SSH_AUTH_SOCK). */
+    key: SecretRefText.optional(),
+    /** The key's passphrase, by reference, when the key is encrypted. */
+    passphrase: SecretRefText.optional(),
+    /**
+     * The host key pinned by its fingerprint, as `ssh-keygen -lf` prints it, best after its key type
+     * (`ssh-rsa SHA256:...`): one pin or a list, any of which the host may present (core/hostKeys.ts).
+     */
+    hostKey: z.union([HostKeyPinText, z.array(HostKeyPinText).min(1)]).optional(),
+    /** Without hostKey: the known_hosts file on the worker that must list the host (default ~/.ssh/known_hosts). */
+    knownHosts: capped(limits.text).regex(/^[/~]/, 'knownHosts is an absolute path on the worker').optional(),
+  };
+  function checkSshLogin(ssh: { passphrase?: string; key?: string; hostKey?: unknown; knownHosts?: string }, ctx: z.RefinementCtx): void {
+    if (ssh.passphrase && !ssh.key) ctx.addIssue({ code: 'custom', path: ['passphrase'], message: 'a passphrase needs a key (the agent holds its keys decrypted)' });
+    if (ssh.hostKey && ssh.knownHosts) ctx.addIssue({ code: 'custom', path: ['knownHosts'], message: 'pin the host key one way: hostKey or knownHosts, not both' });
+  }
+
+  const Transport = z.discriminatedUnion('kind', [LocalTransport, z.strictObject({ ...sshLogin, address: capped(limits.name).min(1) }).superRefine(checkSshLogin)]);
+
+  /**
+   * The transport of every host that names none, as `transport:` at the plan's top: hosts then give only their
+   * `address` (by default their id), which keeps a plan of thousands of hosts small (it is the run's input, and
+   * Temporal refuses inputs over 2 MB).
+   */
+  const FleetTransport = z.discriminatedUnion('kind', [LocalTransport, z.strictObject(sshLogin).superRefine(checkSshLogin)]);
+
+  const Host = z.strictObject({
+    id: SafeId,
+    roles: z.array(SafeId).min(1),
+    /** This host's own transport; without it, the plan's `transport`. */
+    transport: Transport.optional(),
+    /** Where the plan's ssh transport reaches this host (a name or an IP); default: its id. */
+    address: capped(limits.name).min(1).optional(),
+    /** Hosts of a site run their steps on the site's own task queue, served by a worker inside that network. */
+    site: SafeId.optional(),
+  });
+
+  const Gate = z
+    .strictObject({
+      instructions: capped(limits.text).default('Check the plan and the fleet, then approve.'),
+      /** Who may approve. Empty means anyone. */
+      approvers: z.array(capped(limits.name).trim().min(1)).default([]),
+      /** How many distinct approvers are needed. */
+      quorum: z.int().min(1).default(1),
+      /** How long the gate waits; when it expires the gate counts as rejected. */
+      timeout: Duration.optional(),
+    })
+    .superRefine((gate, ctx) => {
+      const distinct = new Set(gate.approvers).size;
+      if (distinct > 0 && gate.quorum > distinct) {
+        ctx.addIssue({ code: 'custom', path: ['quorum'], message: `a quorum of ${gate.quorum} can never be reached by ${distinct} distinct approver(s)` });
+      }
+    });
+
+
+  return { Transport, FleetTransport, Host, Gate };
+}
+
+/** Every schema of the plan, held to `limits`: one set for today's runs, one for runs from before the caps. */
+function planSchemas(limits: PlanLimits) {
+  const steps = stepSchemas(limits);
+  const reach = reachSchemas(limits, steps);
+  const { SafeId, Version, Command, Role } = steps;
+  const { FleetTransport, Host, Gate } = reach;
+  /** The plan's fields, each checked on its own; the cross-field rules (rules.ts) are given the result. */
+  const PlanShape = z.strictObject({
+    fleet: SafeId,
+    product: capped(limits.text).optional(),
+    source: Version,
+    target: Version,
+    /** The vendor's upgrade path: for each target, the versions it may be installed over. */
+    upgradePaths: namedRecord(Version, z.array(Version).min(1)),
+    database: z.strictObject({
+      name: SafeId,
+      /** Host whose transport runs the database commands; defaults to the DB-owning host. */
+      host: SafeId.optional(),
+      backup: Command,
+      restore: Command,
+      verify: Command,
+      /** Prints the database's content checksum as its last output line. */
+      checksum: Command,
+      /** Optional rehearsal: the schema upgrade tried on a copy of this run's backup (on a test server) first. */
+      rehearse: Command.optional(),
+    }),
+    /** Checked in preflight, before anything changes: each a check command or a person's confirmation. */
+    prerequisites: z
+      .array(
+        z.union([
+          z.strictObject({ name: SafeId, check: Command, host: SafeId.optional() }),
+          z.strictObject({ name: SafeId, confirm: Gate }),
+        ]),
+      )
+      .default([]),
+    roles: namedRecord(SafeId, Role),
+    transport: FleetTransport.default({ kind: 'local' }),
+    hosts: z.array(Host).min(1),
+    gates: z
+      .strictObject({
+        beforeOffline: Gate.prefault({}),
+        beforeSchemaUpgrade: Gate.optional(),
+        /** Before the rehearsal of the schema upgrade (database.rehearse), when the plan has one. */
+        beforeRehearsal: Gate.optional(),
+        /** Before each wave of the remaining hosts (a wave is up to execution.batchSize hosts). */
+        beforeEachBatch: Gate.optional(),
+        beforeOnline: Gate.optional(),
+      })
+      .prefault({}),
+    /** Steps people do after the run (e.g. on client machines): shown as a checklist in the run's result. */
+    followUp: z.array(capped(limits.text).min(1)).default([]),
+    execution: z
+      .strictObject({
+        /** Hosts that run a step at the same time. */
+        maxParallel: z.int().min(1).max(1000).default(10),
+        /** Most hosts handed to one batch activity; long steps are better with small batches (see README). */
+        batchSize: z.int().min(1).max(2000).default(200),
+        /** How long a failed step waits for the operator before the run rolls back; forever when absent. */
+        operatorTimeout: Duration.optional(),
+        /**
+         * How many hosts may fail a phase before it starts no new batch and hands over to the operator: a count, or a
+         * percentage of the phase's hosts ("5%"). Hosts that failed below it wait for the operator at the phase's end.
+         */
+        failureThreshold: z
+          .union([z.int().min(0), z.string().regex(/^(100|\d{1,2}(\.\d+)?)%$/, 'a percentage such as "5%" (0% to 100%)')])
+          .default(0),
+        /**
+         * A phase over more hosts than this runs them in child workflows of up to this many hosts each (and at least
+         * one whole batch), so no workflow history grows with the fleet (README, "Scale").
+         */
+        hostsPerWorkflow: z.int().min(1).max(10_000).default(1000),
+      })
+      .prefault({}),
+  });
+
+
+  /** The whole plan: its shape, then the cross-field rules of rules.ts, which run only once the shape is right. */
+  const UpgradePlan = PlanShape.superRefine(checkPlanRules);
+  return { ...steps, ...reach, PlanShape, UpgradePlan };
+}
+
+const CAPPED = planSchemas(LIMITS);
+const UNCAPPED = planSchemas(NO_LIMITS);
+export const { Command, SecretRefText, Probe, VerifyCommand, Role, Transport, FleetTransport, Host, Gate, UpgradePlan } = CAPPED;
+
+export type Command = z.infer<typeof Command>;
+export type Probe = z.infer<typeof Probe>;
+export type VerifyCommand = z.infer<typeof VerifyCommand>;
+/** What a role defines for one host step: verify may be a probe, every other step is a command. */
+export type StepCommand = Command | VerifyCommand;
+export type Role = z.infer<typeof Role>;
+export type Transport = z.infer<typeof Transport>;
+export type FleetTransport = z.infer<typeof FleetTransport>;
+export type Host = z.infer<typeof Host>;
+export type Gate = z.infer<typeof Gate>;
 /** A plan that has the right shape, before the cross-field rules. */
-export type ParsedPlan = z.infer<typeof PlanShape>;
-
-/** The whole plan: its shape, then the cross-field rules of rules.ts, which run only once the shape is right. */
-export const UpgradePlan = PlanShape.superRefine(checkPlanRules);
+export type ParsedPlan = z.infer<(typeof CAPPED)['PlanShape']>;
 export type UpgradePlan = z.infer<typeof UpgradePlan>;
 
 export type PlanResult = { ok: true; plan: UpgradePlan } | { ok: false; message: string; issues: z.core.$ZodIssue[] };
@@ -334,8 +369,8 @@ export type PlanResult = { ok: true; plan: UpgradePlan } | { ok: false; message:
  * Pure: raw JSON in, a plan or its problems with their paths out. Every shape problem is reported in one pass;
  * the cross-field rules (owners, duplicates, version path) run once the shape is right.
  */
-export function validatePlan(input: unknown): PlanResult {
-  const result = UpgradePlan.safeParse(input);
+export function validatePlan(input: unknown, options: { uncapped?: boolean } = {}): PlanResult {
+  const result = (options.uncapped ? UNCAPPED : CAPPED).UpgradePlan.safeParse(input);
   if (result.success) return { ok: true, plan: result.data };
   return { ok: false, message: z.prettifyError(result.error), issues: result.error.issues };
 }

@@ -242,3 +242,15 @@ describe('templateSpans finds what the regexes it replaces found', () => {
     for (const text of randomTexts(5000)) expect(substituteSecrets(text, values), JSON.stringify(text)).toBe(old(text, values));
   });
 });
+
+describe('runs from before the length caps', () => {
+  it('keep the plan they started with: a long inline script is refused for new runs, not for them', () => {
+    const raw = rawExample();
+    raw.roles['management-server'].steps.upgrade.run = `powershell -Command "${'Write-Output step; '.repeat(600)}"`;
+    const capped = validatePlan(raw);
+    expect(capped.ok).toBe(false);
+    expect(capped.ok ? '' : capped.message).toContain('too long');
+    const uncapped = validatePlan(raw, { uncapped: true });
+    expect(uncapped.ok && uncapped.plan.roles['management-server']?.steps.upgrade?.run).toBe(raw.roles['management-server'].steps.upgrade.run);
+  });
+});
