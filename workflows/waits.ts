@@ -9,7 +9,7 @@ import { skippableHosts } from '../core/operator';
 import { type Gate, type GateName, durationMs } from '../core/plan';
 import type { StepName } from '../core/planner';
 import type { AwaitingOperator, PendingGate } from '../core/status';
-import { allowedApprovers, effectiveGate, refuseUnsigned } from '../core/trust';
+import { allowedApprovers, effectiveGate, expandApprovers, refuseUnsigned } from '../core/trust';
 import type { FleetRun } from './fleetRun';
 
 /** Waits until `decided()`, or `timeoutMs` when given: whether it was decided in time. */
@@ -28,7 +28,7 @@ async function decidedInTime(decided: () => boolean, timeoutMs: number | undefin
 function narrowToPolicy(run: FleetRun, pending: PendingGate): void {
   if (!run.trust || !refuseUnsigned(run.trust.policy)) return;
   const allowed = allowedApprovers(run.trust.policy, { fleet: run.plan.fleet, gate: pending.gate, action: 'approve' });
-  const effective = effectiveGate(allowed, pending);
+  const effective = effectiveGate(allowed, { approvers: expandApprovers(run.trust.policy, pending.approvers), quorum: pending.quorum });
   pending.approvers = effective.approvers;
   pending.quorum = effective.quorum;
   if (effective.unreachable) pending.unreachable = effective.unreachable;

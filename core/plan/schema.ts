@@ -41,6 +41,9 @@ export function durationMs(duration: Duration): number {
  *   8,191 characters, and common HTTP servers take about 8 KB for a URL or a header.
  * - MAX_TEXT, instructions, descriptions, follow-ups, paths: a few paragraphs for people; Linux's PATH_MAX is 4,096.
  */
+/** A plan's gate names a group of the worker's trust file as `group:NAME`. */
+export const GROUP_PREFIX = 'group:';
+
 const MAX_NAME = 253;
 const MAX_COMMAND = 8_192;
 const MAX_TEXT = 4_096;
@@ -246,7 +249,10 @@ function reachSchemas(limits: PlanLimits, { SafeId, SecretRefText, HostKeyPinTex
   const Gate = z
     .strictObject({
       instructions: capped(limits.text).default('Check the plan and the fleet, then approve.'),
-      /** Who may approve. Empty means anyone. */
+      /**
+       * Who may approve: names, or `group:NAME` for a group of the worker's trust file. Empty means whoever the trust
+       * policy allows (anyone, where it accepts names).
+       */
       approvers: z.array(capped(limits.name).trim().min(1)).default([]),
       /** How many distinct approvers are needed. */
       quorum: z.int().min(1).default(1),
@@ -255,7 +261,9 @@ function reachSchemas(limits: PlanLimits, { SafeId, SecretRefText, HostKeyPinTex
     })
     .superRefine((gate, ctx) => {
       const distinct = new Set(gate.approvers).size;
-      if (distinct > 0 && gate.quorum > distinct) {
+      // A group's members are the worker's to say: only a list of names alone can be checked here.
+      const namesOnly = gate.approvers.every((approver) => !approver.startsWith(GROUP_PREFIX));
+      if (namesOnly && distinct > 0 && gate.quorum > distinct) {
         ctx.addIssue({ code: 'custom', path: ['quorum'], message: `a quorum of ${gate.quorum} can never be reached by ${distinct} distinct approver(s)` });
       }
     });

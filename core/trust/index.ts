@@ -37,7 +37,7 @@ export {
   type TrustFileResult,
   type TrustPolicy,
 } from './policy';
-export { approvalCount, effectiveGate, quorumMet, type CountedApproval, type EffectiveGate } from './quorum';
+export { approvalCount, effectiveGate, expandApprovers, quorumMet, type CountedApproval, type EffectiveGate } from './quorum';
 export {
   DECISION_CONTEXT,
   DecisionStatement,

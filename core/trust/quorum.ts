@@ -8,12 +8,19 @@
  * Quorum counts distinct people proven by distinct keys: two approvals with one key are one approval, and so are
  * two approvals by one approver with two keys (one person holding two keys is still one pair of eyes).
  */
+import { type TrustPolicy, groupMembers } from './policy';
 
 export interface EffectiveGate {
   approvers: string[];
   quorum: number;
   /** Set when the gate can never be approved: fewer allowed approvers than the quorum. */
   unreachable?: string;
+}
+
+/** A plan's approvers with each `group:NAME` replaced by the trust file's members of that group (none if unknown). */
+export function expandApprovers(policy: TrustPolicy, approvers: readonly string[]): string[] {
+  const names = approvers.flatMap((entry) => (entry.startsWith('group:') ? groupMembers(policy, entry.slice('group:'.length)) : [entry]));
+  return [...new Set(names)];
 }
 
 export function effectiveGate(policyAllows: readonly string[], planGate: { approvers: readonly string[]; quorum: number }): EffectiveGate {

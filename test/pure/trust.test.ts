@@ -7,6 +7,7 @@ import {
   canonicalJson,
   DECISION_CONTEXT,
   effectiveGate,
+  expandApprovers,
   fingerprint,
   mayDecide,
   newKeyPair,
@@ -28,6 +29,8 @@ import {
   type TrustPolicy,
   type UnsignedStatement,
 } from '../../core/trust';
+import { validatePlan } from '../../core/plan';
+import { rawExample } from './fixtures';
 import { base64, base64url, concatBytes, utf8Bytes } from '../../core/trust/encoding';
 import { isReservedName } from '../../core/trust/keys';
 
@@ -603,5 +606,23 @@ describe('planDigest and canonical JSON', () => {
 
   it('is deterministic', () => {
     expect(planDigest(structuredClone(PLAN))).toBe(planDigest(PLAN));
+  });
+});
+
+describe('a plan naming a group of the trust file', () => {
+  it('gets the group members the policy allows, and never more than the policy allows', () => {
+    const policy = TRUST;
+    const members = expandApprovers(policy, ['group:no-such-group', 'zed']);
+    expect(members).toEqual(['zed']);
+    const groups = Object.keys(policy.file.groups);
+    const first = groups[0] as string;
+    expect(expandApprovers(policy, [`group:${first}`])).toEqual([...new Set(policy.file.groups[first])]);
+    expect(effectiveGate(['alice'], { approvers: expandApprovers(policy, ['zed']), quorum: 1 }).unreachable).toBeDefined();
+    // A quorum above the listed names is checked only when the plan lists names alone.
+    const raw = rawExample();
+    raw.gates.beforeOffline = { approvers: [`group:${first}`], quorum: 3 };
+    expect(validatePlan(raw).ok).toBe(true);
+    raw.gates.beforeOffline = { approvers: ['alice'], quorum: 3 };
+    expect(validatePlan(raw).ok).toBe(false);
   });
 });

@@ -68,7 +68,8 @@ describe('signed decisions', () => {
   it('takes only tokens signed by trusted, unrevoked keys for this run, gate, opening, decision and plan; a quorum counts keys', async () => {
     const keys = keysAndTrustFile();
     const lab = freshLab({ hosts: 2 });
-    const plan = labPlan(hostIds(PROFILES.appv!, 2), { gates: { beforeOffline: { instructions: 'Two of the change board.', approvers: [], quorum: 2 } } });
+    // The plan names the trust file's group: the gate's approvers are its members the policy allows.
+    const plan = labPlan(hostIds(PROFILES.appv!, 2), { gates: { beforeOffline: { instructions: 'Two of the change board.', approvers: ['group:change-board'], quorum: 2 } } });
     const { worker, taskQueue, close } = await labWorker(lab, { trustFile: keys.trustFile });
     try {
       await worker.runUntil(async () => {
