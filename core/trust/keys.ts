@@ -7,24 +7,15 @@
 import { ed25519 } from '@noble/curves/ed25519';
 import { sha256 } from '@noble/hashes/sha2';
 import { z } from 'zod';
+import { isReservedName } from '../plan/names';
 import { base64, base64Unpadded, oneLine } from './encoding';
 
 export const PUBLIC_KEY_TYPE = 'cutover-ed25519';
 export const PRIVATE_KEY_TYPE = 'cutover-ed25519-secret';
 const KEY_BYTES = 32;
 
-/**
- * Names that every object already has: used as a record key they would read an inherited value. Written out
- * rather than read from Object.prototype, so a workflow replayed on another Node version decides the same way.
- */
-const RESERVED_NAMES: ReadonlySet<string> = new Set([
-  '__proto__', 'constructor', 'hasOwnProperty', 'isPrototypeOf', 'propertyIsEnumerable', 'toLocaleString', 'toString', 'valueOf',
-  '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__',
-]);
-
-export function isReservedName(name: string): boolean {
-  return RESERVED_NAMES.has(name);
-}
+/** Names every JavaScript object answers to are no approver's or group's name: one list, the plan's (core/plan/names.ts). */
+export { isReservedName };
 
 /** One word, so it can close a key line; `@` and `+` allow e-mail-like names. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
