@@ -6,8 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
-import { parseDocument } from 'yaml';
+import { UserError } from '../core/errors';
 import { parseTrustFile } from '../core/trust';
+import { parseYamlText } from '../core/yamlText';
 
 /** What a lab worker decides by when it has no trust file: decisions by name, as in the demo. */
 export const LAB_TRUST_FILE = { unsigned: 'accept-by-name' } as const;
@@ -37,16 +38,12 @@ export interface TrustDeps {
 }
 
 function readTrustFile(path: string): unknown {
-  let text: string;
+  let data: unknown;
   try {
-    text = readFileSync(path, 'utf8');
+    data = parseYamlText(readFileSync(path, 'utf8'), `the trust file ${path}`, 'a trust file');
   } catch (error) {
-    throw ApplicationFailure.nonRetryable(`cannot read the trust file ${path}: ${(error as Error).message}`, 'InvalidTrustFile');
+    throw ApplicationFailure.nonRetryable(error instanceof UserError ? error.message : `cannot read the trust file ${path}: ${(error as Error).message}`, 'InvalidTrustFile');
   }
-  // A trust file is small: aliases bigger than the file itself are refused rather than expanded.
-  const document = parseDocument(text, { uniqueKeys: true });
-  if (document.errors.length > 0) throw ApplicationFailure.nonRetryable(`the trust file ${path} is not valid YAML or JSON: ${document.errors[0]?.message.split('\n')[0]}`, 'InvalidTrustFile');
-  const data: unknown = document.toJS({ maxAliasCount: 100 });
   const parsed = parseTrustFile(data);
   if (!parsed.ok) throw ApplicationFailure.nonRetryable(`the trust file ${path} is not valid:\n${parsed.message}`, 'InvalidTrustFile');
   return data;

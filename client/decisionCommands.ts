@@ -3,6 +3,7 @@
  * and tokens that prove who decided. With a key (`--key FILE` or CUTOVER_KEY) a decision is signed; without one it
  * goes by the name `--as` gives, which only a lab or demo worker's trust policy accepts.
  */
+import type { Client } from '@temporalio/client';
 import { type Command, InvalidArgumentError } from 'commander';
 import { UserError } from '../core/errors';
 import { durationMs } from '../core/plan';
@@ -42,7 +43,7 @@ function withDecisionOptions(command: Command, hostHelp: string): Command {
 }
 
 /** The payload of a decision: a signed token when there is a key, else the name. */
-async function payload<D extends Decision>(run: string, decision: D, opts: DecisionOptions): Promise<DecisionPayload<D>> {
+async function payload<D extends Decision>(client: Client, run: string, decision: D, opts: DecisionOptions): Promise<DecisionPayload<D>> {
   const keyFile = opts.key ?? process.env.CUTOVER_KEY;
   if (!keyFile) {
     if (!opts.as) throw new UserError(`say who decides: --key FILE to sign (or CUTOVER_KEY), or --as NAME where the worker accepts names`);
@@ -51,12 +52,17 @@ async function payload<D extends Decision>(run: string, decision: D, opts: Decis
     const comment = opts.comment ? { comment: opts.comment } : {};
     return (operator ? { operator: opts.as, ...hosts, ...comment } : { approver: opts.as, ...(opts.gate ? { gate: opts.gate } : {}), ...comment }) as DecisionPayload<D>;
   }
+  const workflowId = runId(run);
+  const status = await getStatus(client, workflowId);
+  const request = { decision, keyText: readKey(keyFile), validForMs: durationMs(opts.valid), ...pick(opts) };
+  return { token: await makeToken(client, workflowId, status, request) };
+}
+
+/** One connection for the whole command: the token's questions to the run and the decision itself. */
+async function withClient<T>(work: (client: Client) => Promise<T>): Promise<T> {
   const client = await connectClient();
   try {
-    const workflowId = runId(run);
-    const status = await getStatus(client, workflowId);
-    const request = { decision, keyText: readKey(keyFile), validForMs: durationMs(opts.valid), ...pick(opts) };
-    return { token: await makeToken(client, workflowId, status, request) };
+    return await work(client);
   } finally {
     await client.connection.close();
   }
@@ -72,14 +78,11 @@ const OPERATOR_HELP = {
   rollback: 'roll the fleet back: stop services, restore the database, return hosts to the source version',
 } as const;
 
-async function sendTo(run: string, decision: Decision, opts: DecisionOptions): Promise<RunStatus> {
-  const client = await connectClient();
-  try {
-    if (decision === 'approve' || decision === 'reject') return await decide(client, run, decision, await payload(run, decision, opts));
-    return await operate(client, run, decision, await payload(run, decision, opts));
-  } finally {
-    await client.connection.close();
-  }
+function sendTo(run: string, decision: Decision, opts: DecisionOptions): Promise<RunStatus> {
+  return withClient(async (client) => {
+    if (decision === 'approve' || decision === 'reject') return decide(client, run, decision, await payload(client, run, decision, opts));
+    return operate(client, run, decision, await payload(client, run, decision, opts));
+  });
 }
 
 async function send(run: string, decision: Decision, opts: DecisionOptions): Promise<void> {
@@ -128,6 +131,6 @@ export function registerKeyCommands(program: Command): void {
     .action(async (decision: string, run: string, opts: DecisionOptions) => {
       if (!['approve', 'reject', 'retry', 'skip', 'rollback'].includes(decision)) throw new UserError(`no decision ${decision}: approve, reject, retry, skip or rollback`);
       if (!(opts.key ?? process.env.CUTOVER_KEY)) throw new UserError('a token is signed: give --key FILE (or CUTOVER_KEY)');
-      console.log(JSON.stringify(await payload(run, decision as Decision, opts)));
+      console.log(JSON.stringify(await withClient((client) => payload(client, run, decision as Decision, opts))));
     });
 }

@@ -4,11 +4,12 @@
  * run's own input, so a key never signs for a plan its holder has not been shown.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { UserError } from '../core/errors';
+import { readUserFile } from './files';
 import type { RunStatus } from '../core/status';
 import type { UpgradePlan } from '../core/plan';
 import { type Decision, GUIDED_FAILURE, newKeyPair, newNonce, parsePrivateKey, planDigest, planOfInput, signPlan, signStatement } from '../core/trust';
@@ -39,12 +40,7 @@ export function writeNewKey(name: string, file = defaultKeyFile(name)): { file: 
 }
 
 export function readKey(file: string): string {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new UserError(`cannot read the key ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file (make one with `cutover keys new --as NAME`)' : (error as Error).message}`);
-  }
+  const text = readUserFile(file, 'the key', ' (make one with `cutover keys new --as NAME`)');
   const parsed = parsePrivateKey(text);
   if (!parsed.ok) throw new UserError(`${file}: ${parsed.reason}`);
   return text;

@@ -5,26 +5,18 @@
  */
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Client } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { RunStatus } from '../../core/status';
 import { PROFILES, hostIds } from '../../lab/lab';
 import { approveSignal } from '../../workflows/messages';
 import type { upgradeFleet } from '../../workflows/upgradeFleet';
-import { labPlan, labWorker, testClient, workflowBundle } from '../helpers';
+import { labPlan, labWorker, useTemporalClient } from '../helpers';
 import { cutover, expectJson, expectOk, expectUserError, pollCutover, removeTempDirs, tempDir } from './cli';
 
 describe('keys and signed decisions from the CLI', () => {
-  let client: Client;
-  beforeAll(async () => {
-    client = await testClient();
-    await workflowBundle();
-  });
-  afterAll(async () => {
-    await client?.connection.close();
-    removeTempDirs();
-  });
+  const temporal = useTemporalClient();
+  afterAll(removeTempDirs);
 
   it('makes a key, signs an approval with it, prints a token for the Web UI, and refuses a decision by name', async () => {
     const dir = tempDir();
@@ -68,8 +60,8 @@ describe('keys and signed decisions from the CLI', () => {
         // The Web UI path: the token `cutover token` prints is the whole input of the signal "approve".
         const token = expectJson<{ token: string }>(await cutover(['token', 'approve', plan.fleet, '--key', join(dir, 'bob2.key')], { env }));
         expect(token.token).toMatch(/^cutover1\./);
-        await client.workflow.getHandle(`cutover-${plan.fleet}`).signal(approveSignal, token);
-        const result = await client.workflow.getHandle<typeof upgradeFleet>(`cutover-${plan.fleet}`).result();
+        await temporal.client.workflow.getHandle(`cutover-${plan.fleet}`).signal(approveSignal, token);
+        const result = await temporal.client.workflow.getHandle<typeof upgradeFleet>(`cutover-${plan.fleet}`).result();
         expect(result.outcome).toBe('completed');
         expect(result.decisions.map((d) => [d.approver, d.comment])).toEqual([
           ['alice', 'window open'],

@@ -30,6 +30,12 @@ const MALFORMED: unknown[] = [
   { operator: 'olga', hosts: 'appv-02' },
   { operator: 'olga', hosts: [1, 2] },
   { operator: ['olga'] },
+  // Signed-decision shapes: a token that is no text, a huge one, a forged one, one with a name beside it.
+  { token: 42 },
+  { token: { toString: 1 } },
+  { token: 'x'.repeat(100_000) },
+  { token: 'cutover1.AAAA.BBBB' },
+  { token: 'cutover1.AAAA.BBBB', approver: 'alice' },
 ];
 
 const SIGNALS = ['approve', 'reject', 'retry', 'skip', 'rollback'];
