@@ -13,13 +13,11 @@
  * `npm run check-powershell -- PLAN...` checks plans from the command line; test/pure/windowsTemplates.test.ts checks
  * both templates in CI.
  */
-import { join } from 'node:path';
 import { Language, type Node, Parser } from 'web-tree-sitter';
 import { readPlan } from '../client/readPlan';
 import { UserError } from '../core/errors';
 import { type UpgradePlan, renderCommand } from '../core/plan';
 import { shellQuote, substituteSecrets, secretTemplates, secretRefText } from '../core/secrets';
-import { PROJECT_ROOT } from '../projectRoot';
 
 /** A command of a plan with where it is, as the plan validator names paths. */
 export interface PlanCommand {
@@ -39,7 +37,8 @@ let parser: Promise<Parser> | undefined;
 function powershellParser(): Promise<Parser> {
   parser ??= (async () => {
     await Parser.init();
-    const grammar = join(PROJECT_ROOT, 'node_modules', 'tree-sitter-powershell', 'tree-sitter-powershell.wasm');
+    // The grammar's WebAssembly build: its native Node binding would need its install script, which npm is told not to run.
+    const grammar = require.resolve('tree-sitter-powershell/tree-sitter-powershell.wasm');
     const instance = new Parser();
     instance.setLanguage(await Language.load(grammar));
     return instance;

@@ -2,6 +2,7 @@
 # System packages the tests need, installed when missing (npm test runs this first, as `pretest`):
 # Debian's Chromium for the Web UI browser test (Playwright's own browser download cannot work on these machines),
 # and Debian's OpenSSH server: the ssh tests start real sshd processes on loopback ports, standing for hosts.
+# (The PowerShell grammar that checks the Windows templates is an npm devDependency: npm install brings it.)
 set -euo pipefail
 
 missing=()
