@@ -47,6 +47,7 @@ export async function waitAtGate(run: FleetRun, name: GateName | `prerequisite:$
   run.resetGateApprovals();
   run.gateDecision.reset();
   run.publish();
+  run.notifier?.notify({ event: 'gate-opened', gate: status.pendingGate });
   try {
     const inTime = await decidedInTime(() => run.gateDecision.made, timeoutMs);
     const outcome = run.gateDecision.taken();
@@ -98,6 +99,8 @@ export async function waitForOperator(run: FleetRun, attend: FailureToAttend): P
       run.status.awaitingOperator = { ...awaitingOperator(run, attend, undecided, deadline), opening };
       run.operatorChoice.reset();
       run.publish();
+      // Once per failure: a skip of some of its hosts is no new failure.
+      if (undecided === attend.failure.hosts) run.notifier?.notify({ event: 'operator-needed', awaiting: run.status.awaitingOperator });
       const inTime = await decidedInTime(() => run.operatorChoice.made, deadline === undefined ? undefined : Math.max(1, deadline - Date.now()));
       const choice = run.operatorChoice.taken();
       if (!inTime || !choice) {
