@@ -18,6 +18,7 @@ import type { Decision, HostStatus, OperatorAction, RunResult, RunStatus } from 
 import { type CountedApproval, approvalCount } from '../core/trust';
 import { UndoLog } from '../core/undoLog';
 import { FleetAttribute, PhaseAttribute } from './messages';
+import { phaseChanged } from './metrics';
 import type { Notifier } from './notify';
 
 export type GateOutcome = { approved: true } | { approved: false; reason: string };
@@ -110,6 +111,7 @@ export class FleetRun {
         { key: PhaseAttribute, value: this.status.phase },
         { key: FleetAttribute, value: this.plan.fleet },
       ]);
+      phaseChanged(this.plan.fleet, this.publishedPhase, this.status.phase);
       this.publishedPhase = this.status.phase;
     }
     setCurrentDetails(detailsMarkdown(this.publicStatus(), workflowInfo().workflowId));
