@@ -13,7 +13,7 @@ export const METRIC = {
   hostStepSeconds: 'cutover_host_step_duration_seconds',
   /** Gauge, by `fleet` and `gate`: 1 while the gate waits for people, 0 once decided. */
   gatesWaiting: 'cutover_gates_waiting',
-  /** Histogram of seconds, by `gate` and `outcome` (approved, rejected): how long a gate waited. */
+  /** Histogram of seconds, by `gate` and `outcome` (approved, rejected, expired, cancelled): how long a gate waited. */
   gateWaitSeconds: 'cutover_gate_wait_seconds',
   /** Gauge, by `fleet` and `phase`: 1 for the phase a run is in; a run that has ended is in none. */
   runsInPhase: 'cutover_runs',

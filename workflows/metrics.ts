@@ -22,7 +22,10 @@ export function gateOpened(fleet: string, gate: string): void {
   gatesWaiting().set(1, { fleet, gate });
 }
 
-export function gateClosed(fleet: string, gate: string, outcome: 'approved' | 'rejected', waitedMs: number): void {
+/** How a gate's wait ended: its quorum approved, someone rejected, its timeout passed, or the run was cancelled. */
+export type GateWaitOutcome = 'approved' | 'rejected' | 'expired' | 'cancelled';
+
+export function gateClosed(fleet: string, gate: string, outcome: GateWaitOutcome, waitedMs: number): void {
   gatesWaiting().set(0, { fleet, gate });
   metricMeter.createHistogram(METRIC.gateWaitSeconds, 'float', 's', 'How long a gate waited for its decision').record(waitedMs / 1000, { gate, outcome });
 }

@@ -11,7 +11,7 @@ import type { StepName } from '../core/planner';
 import type { AwaitingOperator, PendingGate } from '../core/status';
 import { allowedApprovers, effectiveGate, expandApprovers, refuseUnsigned } from '../core/trust';
 import type { FleetRun } from './fleetRun';
-import { gateClosed, gateOpened } from './metrics';
+import { type GateWaitOutcome, gateClosed, gateOpened } from './metrics';
 
 /** Waits until `decided()`, or `timeoutMs` when given: whether it was decided in time. */
 async function decidedInTime(decided: () => boolean, timeoutMs: number | undefined): Promise<boolean> {
@@ -51,18 +51,19 @@ export async function waitAtGate(run: FleetRun, name: GateName | `prerequisite:$
   run.notifier?.notify({ event: 'gate-opened', gate: status.pendingGate });
   const opened = Date.now();
   gateOpened(run.plan.fleet, name);
-  let approved = false;
+  let outcome: GateWaitOutcome = 'cancelled';
   try {
     const inTime = await decidedInTime(() => run.gateDecision.made, timeoutMs);
-    const outcome = run.gateDecision.taken();
-    if (!inTime || !outcome) {
+    const decided = run.gateDecision.taken();
+    if (!inTime || !decided) {
+      outcome = 'expired';
       run.recordAutomaticDecision(name, 'timer', 'expired');
       return { type: 'GATE_REJECTED', reason: `gate ${name} expired after ${gate.timeout} without approval` };
     }
-    approved = outcome.approved;
-    return outcome.approved ? { type: 'GATE_APPROVED' } : { type: 'GATE_REJECTED', reason: outcome.reason };
+    outcome = decided.approved ? 'approved' : 'rejected';
+    return decided.approved ? { type: 'GATE_APPROVED' } : { type: 'GATE_REJECTED', reason: decided.reason };
   } finally {
-    gateClosed(run.plan.fleet, name, approved ? 'approved' : 'rejected', Date.now() - opened);
+    gateClosed(run.plan.fleet, name, outcome, Date.now() - opened);
     status.pendingGate = undefined;
     status.phase = phaseBefore;
   }

@@ -1,15 +1,16 @@
 /**
  * Notifications on a real run: a local HTTP receiver stands for a team's webhooks (Cutover's JSON and Slack's format)
- * and a closed port for a dead one. The gate and the end arrive with their bodies, the dead target's failure is in
- * the status, the run completes regardless, and the webhooks' URLs (secrets) are nowhere in the history.
+ * and a closed port for a dead one. The gate, a failed host and the end arrive with their bodies, the dead target's
+ * failure is in the status, the run completes regardless, and the webhooks' URLs (secrets) are nowhere in the history.
  */
 import { randomUUID } from 'node:crypto';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approveUpdate, statusQuery } from '../../workflows/messages';
+import { labFault } from '../../lab/lab';
+import { approveUpdate, retryUpdate, statusQuery } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
-import { allText, atGate, freshLab, labPlan, labWorker, recordHistory, uniqueId, useTemporalClient, waitFor } from '../helpers';
+import { allText, atGate, atGuidedFailure, freshLab, labPlan, labWorker, quickRetries, recordHistory, uniqueId, useTemporalClient, waitFor } from '../helpers';
 
 const temporal = useTemporalClient();
 
@@ -53,7 +54,7 @@ function arrived(path: string, event: string): Promise<Received> {
 }
 
 describe('notifications', () => {
-  it('tells the webhooks of the gate and the end; a dead one fails in the status and the run completes', async () => {
+  it('tells the webhooks of the gate, a failure and the end; a dead one fails in the status and the run completes', async () => {
     // The paths stand for the secret part of a webhook URL (Slack's is a token): none may reach the history.
     const jsonPath = `/json/${randomUUID()}`;
     const slackPath = `/slack/${randomUUID()}`;
@@ -61,13 +62,15 @@ describe('notifications', () => {
     process.env.CUTOVER_TEST_HOOK_SLACK = `${base}${slackPath}`;
     process.env.CUTOVER_TEST_HOOK_DEAD = `http://127.0.0.1:${deadPort}/hook`;
     const lab = freshLab({ hosts: 2 });
-    const plan = labPlan(['appv-01', 'appv-02'], {
+    // appv-02's installer fails until its retries are spent: the run waits for an operator, who retries.
+    labFault(lab, 'appv-02', 'install', { times: 2 });
+    const plan = quickRetries(labPlan(['appv-01', 'appv-02'], {
       notify: [
         { name: 'ops-json', url: 'env:CUTOVER_TEST_HOOK_JSON', format: 'json', events: ['gate-opened', 'operator-needed', 'completed', 'rolled-back', 'failed', 'rejected'] },
         { name: 'ops-slack', url: 'env:CUTOVER_TEST_HOOK_SLACK', format: 'slack', events: ['gate-opened'] },
         { name: 'dead', url: 'env:CUTOVER_TEST_HOOK_DEAD', format: 'json', events: ['gate-opened', 'completed'] },
       ],
-    });
+    }));
     const { worker, taskQueue, close } = await labWorker(lab);
     try {
       await worker.runUntil(async () => {
@@ -87,6 +90,16 @@ describe('notifications', () => {
         expect(slack.body.text).toBe(`${plan.fleet}: gate beforeOffline is waiting for approval`);
 
         await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice', gate: 'beforeOffline' }] });
+        await atGuidedFailure(handle);
+        const failure = await arrived(jsonPath, 'operator-needed');
+        expect(failure.body).toMatchObject({
+          title: `${plan.fleet}: the upgrade waits for an operator`,
+          commands: [`npx cutover retry ${handle.workflowId} --as YOUR_NAME`, `npx cutover skip ${handle.workflowId} --host appv-02 --as YOUR_NAME`, `npx cutover rollback ${handle.workflowId} --as YOUR_NAME`],
+          details: { step: 'upgrade', failedHosts: 1, hosts: [{ host: 'appv-02', error: expect.stringContaining('exit') }] },
+        });
+        expect(failure.body.text).toContain('• appv-02: ');
+
+        await handle.executeUpdate(retryUpdate, { args: [{ operator: 'olga' }] });
         expect((await handle.result()).outcome).toBe('completed');
 
         const done = received.find((r) => r.path === jsonPath && r.body.event === 'completed');
@@ -98,6 +111,7 @@ describe('notifications', () => {
         const byTarget = (target: string) => notifications?.filter((n) => n.target === target).map(({ event, state }) => ({ event, state }));
         expect(byTarget('ops-json')).toEqual([
           { event: 'gate-opened', state: 'sent' },
+          { event: 'operator-needed', state: 'sent' },
           { event: 'completed', state: 'sent' },
         ]);
         expect(byTarget('dead')).toEqual([
