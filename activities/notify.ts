@@ -6,7 +6,8 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { z } from 'zod';
-import { SecretScope } from '../transport/secrets';
+import { type ResolvedSecret, redact } from '../core/secrets';
+import { resolveSecret } from '../transport/secrets';
 
 export interface NotifyRequest {
   /** The target's name in the plan, for messages. */
@@ -23,6 +24,15 @@ const ANSWER_CHARS = 200;
 
 const WebhookUrl = z.url({ protocol: /^https?$/, error: 'not an http:// or https:// URL' });
 
+/**
+ * What an error must not show: the URL, and its path and query on their own (a Slack webhook's secret is its path,
+ * which a refusing server may echo). A path as short as "/hook" hides nothing and would blot out words.
+ */
+function hiddenParts(secret: ResolvedSecret, url: URL): ResolvedSecret[] {
+  const path = `${url.pathname}${url.search}`;
+  return [secret, { ref: secret.ref, value: url.href }, ...(path.length >= 8 ? [{ ref: secret.ref, value: path }] : [])];
+}
+
 /** Statuses a later try may not get again: the server is busy, or timed out, or broke. */
 function retryable(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
@@ -31,16 +41,16 @@ function retryable(status: number): boolean {
 export function createNotifyActivities() {
   return {
     async sendNotification(request: NotifyRequest): Promise<{ status: number }> {
-      const secrets = new SecretScope();
-      let value: string;
+      let secret: ResolvedSecret;
       try {
-        value = (await secrets.resolve(request.url)).value;
+        secret = await resolveSecret(request.url);
       } catch (error) {
         throw ApplicationFailure.nonRetryable(`notify target ${request.target}: ${(error as Error).message}`, 'NotifyTargetUnavailable');
       }
       // The value is a credential: a refusal names the reference, never what it holds.
-      const url = WebhookUrl.safeParse(value.trim());
+      const url = WebhookUrl.safeParse(secret.value.trim());
       if (!url.success) throw ApplicationFailure.nonRetryable(`notify target ${request.target}: ${request.url} holds ${z.prettifyError(url.error).replace(/^✖ /, '')}`, 'NotifyTargetUnavailable');
+      const hidden = hiddenParts(secret, new URL(url.data));
       let response: Response;
       try {
         response = await fetch(url.data, {
@@ -51,11 +61,11 @@ export function createNotifyActivities() {
         });
       } catch (error) {
         const cause = (error as Error & { cause?: Error }).cause;
-        throw ApplicationFailure.retryable(secrets.redact(`notify target ${request.target}: ${(error as Error).message}${cause ? ` (${cause.message})` : ''}`), 'NotifyFailed');
+        throw ApplicationFailure.retryable(redact(`notify target ${request.target}: ${(error as Error).message}${cause ? ` (${cause.message})` : ''}`, hidden), 'NotifyFailed');
       }
       if (response.ok) return { status: response.status };
       const answer = (await response.text().catch(() => '')).slice(0, ANSWER_CHARS);
-      const message = secrets.redact(`notify target ${request.target}: HTTP ${response.status}${answer ? `: ${answer}` : ''}`);
+      const message = redact(`notify target ${request.target}: HTTP ${response.status}${answer ? `: ${answer}` : ''}`, hidden);
       throw retryable(response.status) ? ApplicationFailure.retryable(message, 'NotifyFailed') : ApplicationFailure.nonRetryable(message, 'NotifyRefused');
     },
   };
