@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatStatus } from '../../client/format';
 import { labFault } from '../../lab/lab';
 import { approveUpdate, retryUpdate, statusQuery } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
@@ -119,6 +120,8 @@ describe('notifications', () => {
           { event: 'completed', state: 'failed' },
         ]);
         expect(notifications?.find((n) => n.target === 'dead')?.error).toMatch(/notify target dead: fetch failed \(.*ECONNREFUSED/);
+        // `cutover status` says so too.
+        expect(formatStatus(handle.workflowId, await handle.query(statusQuery))).toMatch(/✖ notify dead \(completed\) failed: notify target dead: fetch failed/);
 
         const history = allText(await handle.fetchHistory()).join('\n');
         expect(history).toContain('env:CUTOVER_TEST_HOOK_JSON');
