@@ -64,8 +64,9 @@ export function createNotifyActivities() {
         throw ApplicationFailure.retryable(redact(`notify target ${request.target}: ${(error as Error).message}${cause ? ` (${cause.message})` : ''}`, hidden), 'NotifyFailed');
       }
       if (response.ok) return { status: response.status };
-      const answer = (await response.text().catch(() => '')).slice(0, ANSWER_CHARS);
-      const message = redact(`notify target ${request.target}: HTTP ${response.status}${answer ? `: ${answer}` : ''}`, hidden);
+      // Hidden before it is cut: a secret cut in half would no longer be found.
+      const answer = redact(await response.text().catch(() => ''), hidden).slice(0, ANSWER_CHARS);
+      const message = `notify target ${request.target}: HTTP ${response.status}${answer ? `: ${answer}` : ''}`;
       throw retryable(response.status) ? ApplicationFailure.retryable(message, 'NotifyFailed') : ApplicationFailure.nonRetryable(message, 'NotifyRefused');
     },
   };
