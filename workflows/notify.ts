@@ -4,7 +4,7 @@
  * bounded retries and shows in the status (`notifications`), and the run waits for deliveries under way only once
  * it has ended, so its last message is sent before it closes.
  */
-import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, log, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { type NotifyEvent, type RunRef, describeEvent, messageBody, targetsFor } from '../core/notify';
 import type { NotifyTarget } from '../core/plan';
@@ -34,28 +34,38 @@ export class Notifier {
     private readonly targets: NotifyTarget[],
   ) {}
 
-  /** Starts sending the event to every target that wants it, and returns at once. */
+  /** Starts sending the event to every target that wants it, and returns at once. Never throws. */
   notify(event: NotifyEvent): void {
-    const ref = runRef(this.run);
-    const notification = describeEvent(ref, event);
     for (const target of targetsFor(this.targets, event.event)) {
       const record: NotificationRecord = { event: event.event, target: target.name, at: new Date().toISOString(), state: 'sending' };
       this.keep(record);
-      const request = { target: target.name, url: target.url, body: messageBody(ref, notification, target.format) };
-      // Not cancellable: a cancelled run still rolls back, and its people should hear how that went.
-      const sent: Promise<void> = CancellationScope.nonCancellable(() => sendActivity(target, event.event)(request))
-        .then(
-          () => {
-            record.state = 'sent';
-          },
-          (error: unknown) => {
-            record.state = 'failed';
-            record.error = failureMessage(error);
-          },
-        )
-        .finally(() => this.sending.delete(sent));
-      this.sending.add(sent);
+      try {
+        this.send(target, event, record);
+      } catch (error) {
+        // A bug in a message must cost that message, never a workflow task of the run.
+        record.state = 'failed';
+        record.error = `the message could not be made: ${error instanceof Error ? error.message : String(error)}`;
+        log.error(`notify ${target.name}: ${record.error}`);
+      }
     }
+  }
+
+  private send(target: NotifyTarget, event: NotifyEvent, record: NotificationRecord): void {
+    const ref = runRef(this.run);
+    const request = { target: target.name, url: target.url, body: messageBody(ref, describeEvent(ref, event), target.format) };
+    // Not cancellable: a cancelled run still rolls back, and its people should hear how that went.
+    const sent: Promise<void> = CancellationScope.nonCancellable(() => sendActivity(target, event.event)(request))
+      .then(
+        () => {
+          record.state = 'sent';
+        },
+        (error: unknown) => {
+          record.state = 'failed';
+          record.error = failureMessage(error);
+        },
+      )
+      .finally(() => this.sending.delete(sent));
+    this.sending.add(sent);
   }
 
   /** Every delivery under way, done or given up (each is bounded by its activity's schedule-to-close timeout). */
