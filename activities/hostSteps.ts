@@ -10,7 +10,9 @@ import { inLanes } from '../core/lanes';
 import type { HostOutcome } from '../core/outcomes';
 import { type StepBatch, batchActivityAttempts } from '../core/planner';
 import type { HostRunner } from '../transport/transport';
+import { hostStepOutcome } from '../core/metrics';
 import { journalFile, removeJournal, settledJournal } from './journal';
+import { hostStepMeter } from './metrics';
 import { runTask } from './runTask';
 import { lastLine } from '../core/text';
 
@@ -48,6 +50,7 @@ export function createHostStepActivities(deps: HostStepDeps) {
       const failures: Record<string, number> = { ...(earlier?.failures ?? {}) };
       const progress: BatchProgress = { done: { ...(earlier?.done ?? {}) }, failures };
       const heartbeat = () => context.heartbeat(progress);
+      const observe = hostStepMeter(context, batch.step);
       const { workflowId, runId } = workflowExecution ?? {};
       const journal = deps.journalDir && workflowId && runId ? journalFile(deps.journalDir, { workflowId, runId, activityId }) : undefined;
       // Heartbeats and the result carry every done host, and must stay far below Temporal's payload limits: a
@@ -90,13 +93,16 @@ export function createHostStepActivities(deps: HostStepDeps) {
           // Cancellation (or worker shutdown) starts no new host, but lets commands under way finish: killing an
           // installer half-way leaves a host worse off than either version. Each command still has its timeout.
           if (context.cancellationSignal.aborted) return;
+          const started = Date.now();
           try {
             const result = await runTask(deps.runner, task, { timeoutMs: batch.timeoutMs, ...(journal ? { journalFile: journal } : {}) });
+            observe(hostStepOutcome(result), started);
             const ok = result.exitCode === 0 && !result.timedOut;
             const outcome = { host: task.host, ok, exitCode: result.exitCode, outputTail: kept(ok, result.outputTail), attempt };
             if (ok) finish(outcome);
             else commandFailed(outcome);
           } catch (error) {
+            observe('error', started);
             const message = (error as Error).message;
             if (error instanceof ApplicationFailure && error.nonRetryable === true) {
               // No retry fixes this host (a rejected host key, a missing secret): done, failed. The other hosts

@@ -159,17 +159,18 @@ export function buildProgram(): Command {
 
   program
     .command('worker')
-    .description('run a worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CUTOVER_TASK_QUEUE, CUTOVER_SITES, CUTOVER_LAB=1 for the lab)')
+    .description('run a worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CUTOVER_TASK_QUEUE, CUTOVER_SITES, CUTOVER_METRICS_ADDRESS, CUTOVER_LAB=1 for the lab)')
     .option('--site <site...>', "also run the host steps of this site's hosts (its own task queue); repeatable")
     .option('--sites-only', "only the sites' host steps: a worker inside a site's network, without workflows")
-    .action(async (opts: { site?: string[]; sitesOnly?: boolean }) => {
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (default: CUTOVER_METRICS_ADDRESS)')
+    .action(async (opts: { site?: string[]; sitesOnly?: boolean; metrics?: string }) => {
       // Loaded on demand so short commands do not pay for the worker's start-up.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { main, sitesFromEnv } = require('../worker/index') as typeof import('../worker/index');
       if (opts.sitesOnly && !opts.site?.length && sitesFromEnv().length === 0) {
         throw new UserError('--sites-only needs the sites to serve: --site NAME (repeatable) or CUTOVER_SITES=a,b');
       }
-      await main({ sites: opts.site ?? [], sitesOnly: Boolean(opts.sitesOnly) });
+      await main({ sites: opts.site ?? [], sitesOnly: Boolean(opts.sitesOnly), ...(opts.metrics !== undefined ? { metrics: opts.metrics } : {}) });
     });
 
   program

@@ -29,6 +29,8 @@ export function formatStatus(workflowId: string, status: RunStatus): string {
   }
   for (const child of status.children ?? []) lines.push(`  running in child workflow ${child.workflowId} (${child.phase}, ${child.hosts} hosts)`);
   if (status.backup) lines.push(`  backup: ${status.backup.name} (checksum ${status.backup.checksum.slice(0, 16)}…)`);
+  // A webhook that failed stops nothing, so nothing else would say it: the people it was for were not told.
+  for (const n of status.notifications ?? []) if (n.state === 'failed') lines.push(`  ✖ notify ${n.target} (${n.event}) failed: ${n.error ?? ''}`);
   for (const [id, host] of Object.entries(status.hosts)) {
     if (host.state === 'failed') lines.push(`  ✖ ${id}: ${host.error}${host.outputTail ? `\n      ${host.outputTail.trim().split('\n').slice(-3).join('\n      ')}` : ''}`);
   }

@@ -12,12 +12,13 @@ type Path = (string | number)[];
 /** Variables of the worker that no plan may read, whatever the trust file says: its connection and its keys. */
 const WORKER_ENV = [/^TEMPORAL_/, /^CUTOVER_TRUST_FILE$/, /^CUTOVER_KEY$/, /^CUTOVER_CODEC_KEY/];
 
-/** Every secret a plan names, with where: templates in any text, and the ssh transports' key and passphrase. */
+/** Every secret a plan names, with where: templates in any text, the ssh transports' key and passphrase, webhooks' URLs. */
 export function planSecrets(value: unknown, path: Path = []): { path: Path; ref: SecretRef }[] {
   if (typeof value === 'string') {
     const field = path[path.length - 1];
     const inTransport = path.includes('transport') && (field === 'key' || field === 'passphrase');
-    const direct = inTransport ? parseSecretRef(value) : undefined;
+    const webhook = path[0] === 'notify' && field === 'url';
+    const direct = inTransport || webhook ? parseSecretRef(value) : undefined;
     if (direct?.ok) return [{ path, ref: direct.ref }];
     return secretTemplates(value).map((ref) => ({ path, ref }));
   }

@@ -113,6 +113,19 @@ export interface RunStatus {
   trust?: TrustSummary;
   /** Who signed the plan, when it came signed (`cutover start --key`, `cutover sign`). */
   planSignedBy?: { author: string; key: string };
+  /** The latest notifications to the plan's `notify` targets (core/notify.ts), for plans that have some. */
+  notifications?: NotificationRecord[];
+}
+
+/** One event posted to one of the plan's notify targets, and how its delivery went (a failure never stops the run). */
+export interface NotificationRecord {
+  event: string;
+  target: string;
+  /** Workflow time the event happened, ISO 8601. */
+  at: string;
+  state: 'sending' | 'sent' | 'failed';
+  /** Why delivery failed, after its retries. */
+  error?: string;
 }
 
 export interface TrustSummary {

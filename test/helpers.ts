@@ -184,3 +184,15 @@ export async function approvedRun(
     await close();
   }
 }
+
+/**
+ * Everything a history holds, as text: strings as they are and every byte array (payloads) decoded, so a value
+ * hidden in a payload's bytes is found as surely as one in a message.
+ */
+export function allText(value: unknown, out: string[] = []): string[] {
+  if (typeof value === 'string') out.push(value);
+  else if (value instanceof Uint8Array) out.push(Buffer.from(value).toString('utf8'));
+  else if (Array.isArray(value)) for (const item of value) allText(item, out);
+  else if (value && typeof value === 'object') for (const item of Object.values(value)) allText(item, out);
+  return out;
+}

@@ -18,6 +18,8 @@ import type { Decision, HostStatus, OperatorAction, RunResult, RunStatus } from 
 import { type CountedApproval, approvalCount } from '../core/trust';
 import { UndoLog } from '../core/undoLog';
 import { FleetAttribute, PhaseAttribute } from './messages';
+import { phaseChanged } from './metrics';
+import type { Notifier } from './notify';
 
 export type GateOutcome = { approved: true } | { approved: false; reason: string };
 /** What the operator chose about a failure, as the event the machine takes. */
@@ -74,6 +76,8 @@ export class FleetRun {
   trust: RunTrust | undefined;
   /** A run started before signed decisions reads its messages as it always did (core/inputs.ts), so it replays. */
   legacyMessages = false;
+  /** Tells the plan's notify targets about gates, failures and the end; undefined without targets (workflows/notify.ts). */
+  notifier: Notifier | undefined;
 
   constructor(
     readonly plan: UpgradePlan,
@@ -107,6 +111,7 @@ export class FleetRun {
         { key: PhaseAttribute, value: this.status.phase },
         { key: FleetAttribute, value: this.plan.fleet },
       ]);
+      phaseChanged(this.plan.fleet, this.publishedPhase, this.status.phase);
       this.publishedPhase = this.status.phase;
     }
     setCurrentDetails(detailsMarkdown(this.publicStatus(), workflowInfo().workflowId));

@@ -14,6 +14,7 @@ import { planDigest, planOfInput } from '../core/trust';
 import { FleetRun } from './fleetRun';
 import { registerHandlers } from './handlers';
 import { invalidIfThrows } from './invalidPlan';
+import { notifierFor, notifyOutcome } from './notify';
 import { readTrust } from './trust';
 import { runPhase, runRollback } from './phases';
 import { waitAtGate, waitForOperator } from './waits';
@@ -27,9 +28,14 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   // The first run id survives resets and continue-as-new, so the restore always finds this run's backup.
   const run = new FleetRun(plan, invalidIfThrows(() => planRun(plan, { backup: backupName(plan.fleet, plan.target, workflowInfo().firstExecutionRunId) })));
   run.legacyMessages = !trusted;
+  run.notifier = notifierFor(run);
   registerHandlers(run);
   if (trusted) run.trust = await readTrust(run, invalidIfThrows(() => planDigest(rawPlan)), signature);
-  await drive(run);
+  try {
+    await drive(run);
+  } finally {
+    await notifyOutcome(run);
+  }
   return run.result();
 }
 

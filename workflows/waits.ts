@@ -11,6 +11,7 @@ import type { StepName } from '../core/planner';
 import type { AwaitingOperator, PendingGate } from '../core/status';
 import { allowedApprovers, effectiveGate, expandApprovers, refuseUnsigned } from '../core/trust';
 import type { FleetRun } from './fleetRun';
+import { type GateWaitOutcome, gateClosed, gateOpened } from './metrics';
 
 /** Waits until `decided()`, or `timeoutMs` when given: whether it was decided in time. */
 async function decidedInTime(decided: () => boolean, timeoutMs: number | undefined): Promise<boolean> {
@@ -47,15 +48,22 @@ export async function waitAtGate(run: FleetRun, name: GateName | `prerequisite:$
   run.resetGateApprovals();
   run.gateDecision.reset();
   run.publish();
+  run.notifier?.notify({ event: 'gate-opened', gate: status.pendingGate });
+  const opened = Date.now();
+  gateOpened(run.plan.fleet, name);
+  let outcome: GateWaitOutcome = 'cancelled';
   try {
     const inTime = await decidedInTime(() => run.gateDecision.made, timeoutMs);
-    const outcome = run.gateDecision.taken();
-    if (!inTime || !outcome) {
+    const decided = run.gateDecision.taken();
+    if (!inTime || !decided) {
+      outcome = 'expired';
       run.recordAutomaticDecision(name, 'timer', 'expired');
       return { type: 'GATE_REJECTED', reason: `gate ${name} expired after ${gate.timeout} without approval` };
     }
-    return outcome.approved ? { type: 'GATE_APPROVED' } : { type: 'GATE_REJECTED', reason: outcome.reason };
+    outcome = decided.approved ? 'approved' : 'rejected';
+    return decided.approved ? { type: 'GATE_APPROVED' } : { type: 'GATE_REJECTED', reason: decided.reason };
   } finally {
+    gateClosed(run.plan.fleet, name, outcome, Date.now() - opened);
     status.pendingGate = undefined;
     status.phase = phaseBefore;
   }
@@ -98,6 +106,8 @@ export async function waitForOperator(run: FleetRun, attend: FailureToAttend): P
       run.status.awaitingOperator = { ...awaitingOperator(run, attend, undecided, deadline), opening };
       run.operatorChoice.reset();
       run.publish();
+      // Once per failure: a skip of some of its hosts is no new failure.
+      if (undecided === attend.failure.hosts) run.notifier?.notify({ event: 'operator-needed', awaiting: run.status.awaitingOperator });
       const inTime = await decidedInTime(() => run.operatorChoice.made, deadline === undefined ? undefined : Math.max(1, deadline - Date.now()));
       const choice = run.operatorChoice.taken();
       if (!inTime || !choice) {

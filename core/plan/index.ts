@@ -10,6 +10,8 @@ export {
   GATE_NAMES,
   Gate,
   Host,
+  NOTIFY_EVENTS,
+  NotifyTarget,
   Probe,
   RetryPolicy,
   Role,
@@ -21,7 +23,7 @@ export {
   failureLimit,
   validatePlan,
 } from './schema';
-export type { GateName, PlanResult, StepCommand } from './schema';
+export type { GateName, NotifyEventName, PlanResult, StepCommand } from './schema';
 export { DB_OWNER_ROLE, HOST_STEPS, applicationRole, dbOwner, hostCommand, hostTransport } from './hosts';
 export type { HostStepName } from './hosts';
 export { isReservedName, ownValue } from './names';

@@ -272,12 +272,43 @@ function reachSchemas(limits: PlanLimits, { SafeId, SecretRefText, HostKeyPinTex
   return { Transport, FleetTransport, Host, Gate };
 }
 
+/** What a run tells people who are not at the terminal, and when. */
+export const NOTIFY_EVENTS = ['gate-opened', 'operator-needed', 'completed', 'rolled-back', 'failed', 'rejected'] as const;
+export type NotifyEventName = (typeof NOTIFY_EVENTS)[number];
+/** Far above any real need (a team chat, an incident tool, a ticket): each event is one activity per target. */
+const MAX_NOTIFY_TARGETS = 20;
+
+/** Webhooks the run posts its events to, with the ids and references of `stepSchemas`. */
+function notifySchemas({ SafeId, SecretRefText }: ReturnType<typeof stepSchemas>) {
+  const NotifyTarget = z.strictObject({
+    name: SafeId,
+    /** The webhook's URL by reference (env:NAME or file:/path on the worker): a Slack webhook URL is a credential. */
+    url: SecretRefText,
+    /** `json`: Cutover's own body; `slack`: text and blocks, as Slack's incoming webhooks (and Mattermost's) take. */
+    format: z.enum(['json', 'slack']).default('json'),
+    /** Which events this target hears about: all of them unless it names some. */
+    events: z.array(z.enum(NOTIFY_EVENTS)).min(1).default([...NOTIFY_EVENTS]),
+  });
+  const Notify = z
+    .array(NotifyTarget)
+    .max(MAX_NOTIFY_TARGETS, `at most ${MAX_NOTIFY_TARGETS} notify targets`)
+    .superRefine((targets, ctx) => {
+      const seen = new Set<string>();
+      targets.forEach((target, index) => {
+        if (seen.has(target.name)) ctx.addIssue({ code: 'custom', path: [index, 'name'], message: `notify target "${target.name}" is named twice: each target has its own name, as the status reports it` });
+        seen.add(target.name);
+      });
+    });
+  return { NotifyTarget, Notify };
+}
+
 /** Every schema of the plan, held to `limits`: one set for today's runs, one for runs from before the caps. */
 function planSchemas(limits: PlanLimits) {
   const steps = stepSchemas(limits);
   const reach = reachSchemas(limits, steps);
   const { SafeId, Version, Command, Role } = steps;
   const { FleetTransport, Host, Gate } = reach;
+  const { Notify } = notifySchemas(steps);
   /** The plan's fields, each checked on its own; the cross-field rules (rules.ts) are given the result. */
   const PlanShape = z.strictObject({
     fleet: SafeId,
@@ -321,6 +352,8 @@ function planSchemas(limits: PlanLimits) {
         beforeOnline: Gate.optional(),
       })
       .prefault({}),
+    /** Webhooks told when a gate opens, an operator is needed and how the run ended (core/notify.ts). */
+    notify: Notify.optional(),
     /** Steps people do after the run (e.g. on client machines): shown as a checklist in the run's result. */
     followUp: z.array(capped(limits.text).min(1)).default([]),
     execution: z
@@ -350,12 +383,12 @@ function planSchemas(limits: PlanLimits) {
 
   /** The whole plan: its shape, then the cross-field rules of rules.ts, which run only once the shape is right. */
   const UpgradePlan = PlanShape.superRefine(checkPlanRules);
-  return { ...steps, ...reach, PlanShape, UpgradePlan };
+  return { ...steps, ...reach, ...notifySchemas(steps), PlanShape, UpgradePlan };
 }
 
 const CAPPED = planSchemas(LIMITS);
 const UNCAPPED = planSchemas(NO_LIMITS);
-export const { Command, SecretRefText, Probe, VerifyCommand, Role, Transport, FleetTransport, Host, Gate, UpgradePlan } = CAPPED;
+export const { Command, SecretRefText, Probe, VerifyCommand, Role, Transport, FleetTransport, Host, Gate, NotifyTarget, UpgradePlan } = CAPPED;
 
 export type Command = z.infer<typeof Command>;
 export type Probe = z.infer<typeof Probe>;
@@ -367,6 +400,7 @@ export type Transport = z.infer<typeof Transport>;
 export type FleetTransport = z.infer<typeof FleetTransport>;
 export type Host = z.infer<typeof Host>;
 export type Gate = z.infer<typeof Gate>;
+export type NotifyTarget = z.infer<typeof NotifyTarget>;
 /** A plan that has the right shape, before the cross-field rules. */
 export type ParsedPlan = z.infer<(typeof CAPPED)['PlanShape']>;
 export type UpgradePlan = z.infer<typeof UpgradePlan>;

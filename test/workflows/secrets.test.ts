@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { UpgradePlan } from '../../core/plan';
 import { LAB_BIN, labFault } from '../../lab/lab';
 import { statusQuery } from '../../workflows/messages';
-import { approvedRun, freshLab, labPlan, useTemporalClient } from '../helpers';
+import { allText, approvedRun, freshLab, labPlan, useTemporalClient } from '../helpers';
 import { sshFleetPerTest } from '../sshd';
 
 const temporal = useTemporalClient();
@@ -21,18 +21,6 @@ const startFleet = sshFleetPerTest();
 afterEach(() => {
   delete process.env.CUTOVER_TEST_TOKEN;
 });
-
-/**
- * Everything a history holds, as text: strings as they are and every byte array (payloads) decoded, so a value
- * hidden in a payload's bytes is found as surely as one in a message.
- */
-function allText(value: unknown, out: string[] = []): string[] {
-  if (typeof value === 'string') out.push(value);
-  else if (value instanceof Uint8Array) out.push(Buffer.from(value).toString('utf8'));
-  else if (Array.isArray(value)) for (const item of value) allText(item, out);
-  else if (value && typeof value === 'object') for (const item of Object.values(value)) allText(item, out);
-  return out;
-}
 
 describe('secrets by reference', () => {
   it('a run that used secrets leaves none of their bytes in its history, status or result', async () => {
