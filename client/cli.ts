@@ -158,6 +158,21 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('codec-server')
+    .description('serve /encode and /decode with the CUTOVER_CODEC_KEYS keys for the Temporal Web UI (its Codec Server setting)')
+    .option('--host <host>', 'where to listen', '127.0.0.1')
+    .option('--port <port>', 'port to listen on', '8888')
+    .option('--origin <url...>', "the Web UI's origin(s) allowed by CORS, e.g. https://cloud.temporal.io", ['http://localhost:8233'])
+    .option('--token <ref>', 'the Bearer token a request must carry, by reference: env:CUTOVER_CODEC_... or file:/path (default: CUTOVER_CODEC_SERVER_TOKEN)')
+    .option('--local-ui', 'no token: answer only requests from the allowed origins, on loopback (a Web UI without login, as `cutover dev` runs)')
+    .action(async (opts: { host: string; port: string; origin: string[]; token?: string; localUi?: boolean }) => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- on demand, as below
+      const { serveCodec } = require('../codec/serve') as typeof import('../codec/serve');
+      const token = opts.token ?? (opts.localUi ? undefined : process.env.CUTOVER_CODEC_SERVER_TOKEN);
+      await serveCodec({ host: opts.host, port: opts.port, origins: opts.origin, localUi: Boolean(opts.localUi), ...(token ? { token } : {}) });
+    });
+
+  program
     .command('worker')
     .description('run a worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CUTOVER_TASK_QUEUE, CUTOVER_SITES, CUTOVER_LAB=1 for the lab)')
     .option('--site <site...>', "also run the host steps of this site's hosts (its own task queue); repeatable")
