@@ -1,0 +1,128 @@
+/**
+ * The codec and the codec server without Temporal: keys read by reference and refused when wrong, AES-GCM with a
+ * fresh nonce and the key id, rotation, and the HTTP server's answers to the Web UI and to everyone else.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AesGcmCodec, ENCRYPTED_ENCODING } from '../../codec/codec';
+import { loadCodecKeys } from '../../codec/keys';
+import { type CodecServer, startCodecServer } from '../../codec/server';
+import { UserError } from '../../core/errors';
+
+const key = () => randomBytes(32).toString('base64');
+const env = { CUTOVER_CODEC_KEYS: 'new=env:CUTOVER_CODEC_KEY_NEW,old=env:CUTOVER_CODEC_KEY_OLD', CUTOVER_CODEC_KEY_NEW: key(), CUTOVER_CODEC_KEY_OLD: key() };
+const plain = defaultPayloadConverter.toPayload({ host: 'appv-02', command: 'labhost appv-02 install 4.5' });
+
+describe('codec keys', () => {
+  it('reads keys from variables and files; none set means encryption off', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cutover-codec-'));
+    writeFileSync(join(dir, 'k.key'), `${key()}\n`);
+    expect(loadCodecKeys({ CUTOVER_CODEC_KEYS: `f=file:${join(dir, 'k.key')}` })?.map((k) => [k.id, k.key.length])).toEqual([['f', 32]]);
+    expect(loadCodecKeys({})).toBeUndefined();
+  });
+
+  it.each([
+    ['a key of the wrong length', { CUTOVER_CODEC_KEYS: 'k=env:CUTOVER_CODEC_KEY_K', CUTOVER_CODEC_KEY_K: randomBytes(16).toString('base64') }, /codec key k \(env:CUTOVER_CODEC_KEY_K\) is not 32 bytes/],
+    ['a key that is not base64', { CUTOVER_CODEC_KEYS: 'k=env:CUTOVER_CODEC_KEY_K', CUTOVER_CODEC_KEY_K: 'not a key!' }, /codec key k \(env:CUTOVER_CODEC_KEY_K\) is not base64/],
+    ['a variable that is not set', { CUTOVER_CODEC_KEYS: 'k=env:CUTOVER_CODEC_KEY_K' }, /the variable CUTOVER_CODEC_KEY_K is not set/],
+    ['an unreadable file', { CUTOVER_CODEC_KEYS: 'k=file:/nonexistent/k.key' }, /codec key k \(file:\/nonexistent\/k.key\): the file cannot be read: ENOENT/],
+    ['an unknown scheme', { CUTOVER_CODEC_KEYS: 'k=vault:x' }, /is not a secret reference/],
+  ])('refuses %s with a UserError that names the key, not its value', (_what, settings, reason) => {
+    expect(() => loadCodecKeys(settings)).toThrow(UserError);
+    expect(() => loadCodecKeys(settings)).toThrow(reason);
+  });
+});
+
+describe('AesGcmCodec', () => {
+  const codec = new AesGcmCodec(loadCodecKeys(env) ?? []);
+
+  it('encrypts with the newest key and a fresh nonce each time, and decrypts', async () => {
+    const [a, b] = await codec.encode([plain, plain]);
+    expect(Buffer.from(a?.metadata?.encoding ?? []).toString()).toBe(ENCRYPTED_ENCODING);
+    expect(Buffer.from(a?.metadata?.['encryption-key-id'] ?? []).toString()).toBe('new');
+    expect(Buffer.from(a?.data ?? []).toString('latin1')).not.toContain('appv-02');
+    expect(Buffer.compare(a?.data ?? new Uint8Array(), b?.data ?? new Uint8Array())).not.toBe(0);
+    expect(defaultPayloadConverter.fromPayload((await codec.decode([a!]))[0]!)).toEqual({ host: 'appv-02', command: 'labhost appv-02 install 4.5' });
+  });
+
+  it('decrypts what an older key encrypted, passes plaintext through, and refuses an unknown key or a relabelled payload', async () => {
+    const oldOnly = new AesGcmCodec((loadCodecKeys(env) ?? []).slice(1));
+    const [sealed] = await oldOnly.encode([plain]);
+    expect(await codec.decode([sealed!])).toEqual([expect.objectContaining({ data: plain.data })]);
+    expect(await codec.decode([plain])).toEqual([plain]);
+    const [fresh] = await codec.encode([plain]);
+    await expect(oldOnly.decode([fresh!])).rejects.toThrow(/encrypted with key new, which is not among this process's keys \(old\)/);
+    const relabelled = { ...fresh, metadata: { ...fresh?.metadata, 'encryption-key-id': Buffer.from('old') } };
+    await expect(codec.decode([relabelled])).rejects.toThrow(/does not decrypt/);
+  });
+});
+
+describe('the codec server', () => {
+  const UI = 'http://localhost:8233';
+  const token = `token-${randomBytes(12).toString('hex')}`;
+  let withToken: CodecServer;
+  let localUi: CodecServer;
+  const codec = new AesGcmCodec(loadCodecKeys(env) ?? []);
+  const json = (payloads: { metadata?: Record<string, Uint8Array>; data?: Uint8Array | null }[]) => ({
+    payloads: payloads.map((p) => ({
+      metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+      data: Buffer.from(p.data ?? []).toString('base64'),
+    })),
+  });
+
+  beforeAll(async () => {
+    withToken = await startCodecServer({ port: 0, origins: [UI], token: 'env:CUTOVER_CODEC_SERVER_TOKEN' }, codec, { CUTOVER_CODEC_SERVER_TOKEN: token });
+    localUi = await startCodecServer({ port: 0, origins: [UI], localUi: true }, codec);
+  });
+  afterAll(async () => {
+    await withToken?.close();
+    await localUi?.close();
+  });
+
+  const post = (server: CodecServer, path: string, headers: Record<string, string>, body: unknown) =>
+    fetch(`${server.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Namespace': 'default', ...headers }, body: JSON.stringify(body) });
+
+  it('decodes and encodes for a request with the token, under any path prefix, with CORS for the UI', async () => {
+    const [sealed] = await codec.encode([plain]);
+    const response = await post(withToken, '/default/decode', { Authorization: `Bearer ${token}`, Origin: UI }, json([sealed!]));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('access-control-allow-origin')).toBe(UI);
+    const decoded = (await response.json()) as { payloads: { data: string }[] };
+    expect(JSON.parse(Buffer.from(decoded.payloads[0]!.data, 'base64').toString())).toMatchObject({ host: 'appv-02' });
+    const encoded = (await (await post(withToken, '/encode', { Authorization: `Bearer ${token}` }, json([plain]))).json()) as { payloads: { metadata: Record<string, string> }[] };
+    expect(Buffer.from(encoded.payloads[0]!.metadata.encoding!, 'base64').toString()).toBe(ENCRYPTED_ENCODING);
+  });
+
+  it('answers the UI\'s preflight for its origin only', async () => {
+    const preflight = (origin: string) => fetch(`${withToken.url}/decode`, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type,x-namespace,authorization' } });
+    const allowed = await preflight(UI);
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
+    expect(allowed.headers.get('access-control-allow-credentials')).toBe('true');
+    expect((await preflight('https://evil.example')).status).toBe(403);
+  });
+
+  it('refuses a request without the token, with a wrong one, or from another origin', async () => {
+    const [sealed] = await codec.encode([plain]);
+    const body = json([sealed!]);
+    const none = await post(withToken, '/decode', { Origin: UI }, body);
+    expect([none.status, none.headers.get('www-authenticate'), await none.text()]).toEqual([401, 'Bearer', 'a Bearer token is required (Authorization: Bearer ...)\n']);
+    expect((await post(withToken, '/decode', { Authorization: 'Bearer guess-guess-guess' }, body)).status).toBe(401);
+    expect((await post(withToken, '/decode', { Authorization: `Bearer ${token}`, Origin: 'https://evil.example' }, body)).status).toBe(403);
+    expect((await post(localUi, '/decode', {}, body)).status).toBe(403);
+    expect((await post(localUi, '/decode', { Origin: UI }, body)).status).toBe(200);
+  });
+
+  it('refuses a body that is not payloads, naming the field, and settings that do not hold', async () => {
+    const bad = await post(withToken, '/decode', { Authorization: `Bearer ${token}` }, { payloads: [{ data: 'not base64!' }] });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/is not base64[^]*payloads\[0\]\.data/);
+    await expect(startCodecServer({ host: '0.0.0.0', port: 0, origins: [UI], localUi: true }, codec)).rejects.toThrow(/--local-ui authenticates nobody, so it listens on loopback only/);
+    await expect(startCodecServer({ port: 0, origins: [UI] }, codec)).rejects.toThrow(/give exactly one of --token/);
+    await expect(startCodecServer({ port: 0, origins: [UI], token: 'env:CUTOVER_CODEC_SERVER_TOKEN' }, codec, {})).rejects.toThrow(/the variable CUTOVER_CODEC_SERVER_TOKEN is not set/);
+  });
+});
