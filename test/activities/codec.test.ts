@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultPayloadConverter } from '@temporalio/common';
+import { type Payload, defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AesGcmCodec, ENCRYPTED_ENCODING } from '../../codec/codec';
 import { loadCodecKeys } from '../../codec/keys';
@@ -67,7 +67,7 @@ describe('the codec server', () => {
   let withToken: CodecServer;
   let localUi: CodecServer;
   const codec = new AesGcmCodec(loadCodecKeys(env) ?? []);
-  const json = (payloads: { metadata?: Record<string, Uint8Array>; data?: Uint8Array | null }[]) => ({
+  const json = (payloads: Payload[]) => ({
     payloads: payloads.map((p) => ({
       metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
       data: Buffer.from(p.data ?? []).toString('base64'),
