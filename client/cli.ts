@@ -163,7 +163,7 @@ export function buildProgram(): Command {
     .option('--host <host>', 'where to listen', '127.0.0.1')
     .option('--port <port>', 'port to listen on', '8888')
     .option('--origin <url...>', "the Web UI's origin(s) allowed by CORS, e.g. https://cloud.temporal.io", ['http://localhost:8233'])
-    .option('--token <ref>', 'the Bearer token a request must carry, by reference: env:CUTOVER_CODEC_... or file:/path (default: CUTOVER_CODEC_SERVER_TOKEN)')
+    .option('--token <ref>', 'the Bearer token(s) a request must carry, by reference: env:CUTOVER_CODEC_... or file:/path (one token a line: an allowlist) (default: CUTOVER_CODEC_SERVER_TOKEN)')
     .option('--local-ui', 'no token: answer only requests from the allowed origins, on loopback (a Web UI without login, as `cutover dev` runs)')
     .action(async (opts: { host: string; port: string; origin: string[]; token?: string; localUi?: boolean }) => {
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- on demand, as below

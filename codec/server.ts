@@ -1,7 +1,8 @@
 /**
  * `cutover codec-server`: /encode and /decode as the Temporal Web UI (and `temporal --codec-endpoint`) call them
  * (POST, JSON `{payloads: [...]}` with base64 fields, the X-Namespace header), with CORS for the UI's origins. Each
- * request is authenticated: either the `Authorization: Bearer` token the UI forwards equals the configured token, or,
+ * request is authenticated: either the `Authorization: Bearer` token it carries is one of the allowed tokens (a
+ * reference: one token, or a file of them, one a line), or,
  * for a UI without a login on this machine (`cutover dev`), the request comes from an allowed origin to a server
  * that listens on loopback only. Everything else is refused (401 or 403) before its body is read.
  */
@@ -19,7 +20,7 @@ import { readReference } from './keys';
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
-const origin = z.url({ protocol: /^https?$/ }).transform((url) => new URL(url).origin);
+const origin = z.url({ protocol: /^https?$/, error: 'is not the http(s) address of a Web UI, e.g. https://temporal.example.com' }).transform((url) => new URL(url).origin);
 
 /** The server's settings, from the command's flags (strings) or the stack. */
 export const codecServerSettings = z
@@ -82,16 +83,18 @@ class Refusal extends Error {
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /** Authentication, the request's head only: an allowed origin (when the request has one), then the token or the local UI rule. */
-function authenticate(request: IncomingMessage, settings: z.output<typeof codecServerSettings>, token: string | undefined): void {
+function authenticate(request: IncomingMessage, settings: z.output<typeof codecServerSettings>, tokens: Buffer[] | undefined): void {
   const from = request.headers.origin;
   if (from !== undefined && !settings.origins.includes(from)) throw new Refusal(403, `origin ${from} is not among the codec server's origins`);
-  if (token === undefined) {
+  if (tokens === undefined) {
     if (from === undefined) throw new Refusal(403, 'this codec server answers the local Web UI only (a request with its Origin)');
     return;
   }
   const presented = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
   if (!presented) throw new Refusal(401, 'a Bearer token is required (Authorization: Bearer ...)');
-  if (!timingSafeEqual(digest(presented), digest(token))) throw new Refusal(401, 'the Bearer token is not the codec server\'s');
+  // Every allowed token is compared, in constant time, so the answer's timing tells nothing about any of them.
+  const matches = tokens.filter((token) => timingSafeEqual(digest(presented), token));
+  if (matches.length === 0) throw new Refusal(401, 'the Bearer token is not one the codec server allows');
 }
 
 async function readBody(request: IncomingMessage): Promise<unknown> {
@@ -128,12 +131,12 @@ function send(response: ServerResponse, status: number, headers: Record<string, 
   response.end(body);
 }
 
-async function answer(request: IncomingMessage, codec: PayloadCodec, settings: z.output<typeof codecServerSettings>, token: string | undefined): Promise<string> {
+async function answer(request: IncomingMessage, codec: PayloadCodec, settings: z.output<typeof codecServerSettings>, tokens: Buffer[] | undefined): Promise<string> {
   // Only the last part of the path counts (the protocol's rule), so the server can be mounted under any prefix.
   const action = new URL(request.url ?? '/', 'http://codec').pathname.split('/').pop();
   if (action !== 'encode' && action !== 'decode') throw new Refusal(404, 'the codec server serves /encode and /decode');
   if (request.method !== 'POST') throw new Refusal(405, `${request.method} is not POST`);
-  authenticate(request, settings, token);
+  authenticate(request, settings, tokens);
   const body = payloadsBody.safeParse(await readBody(request));
   if (!body.success) throw new Refusal(400, `the body is not {"payloads": [{"metadata": {...}, "data": "..."}]} with base64 values:\n${z.prettifyError(body.error)}`);
   const payloads = body.data.payloads.map(fromJson);
@@ -155,14 +158,14 @@ export async function startCodecServer(input: CodecServerSettings, codec: Payloa
   const parsed = codecServerSettings.safeParse(input);
   if (!parsed.success) throw new UserError(`The codec server's settings are not valid:\n${z.prettifyError(parsed.error)}`);
   const settings = parsed.data;
-  const token = settings.token ? readToken(settings.token, env) : undefined;
+  const tokens = settings.token ? readTokens(settings.token, env) : undefined;
   const server: Server = createServer((request, response) => {
     const cors = corsHeaders(request, settings.origins);
     if (request.method === 'OPTIONS') {
       send(response, cors['Access-Control-Allow-Origin'] ? 204 : 403, cors);
       return;
     }
-    answer(request, codec, settings, token).then(
+    answer(request, codec, settings, tokens).then(
       (body) => send(response, 200, cors, body),
       (error: unknown) => {
         const refusal = error instanceof Refusal ? error : new Refusal(500, 'internal error');
@@ -185,8 +188,17 @@ export async function startCodecServer(input: CodecServerSettings, codec: Payloa
   };
 }
 
-function readToken(ref: NonNullable<z.output<typeof codecServerSettings>['token']>, env: NodeJS.ProcessEnv): string {
-  const value = readReference("the codec server's token", ref, env);
-  if (value.length < 16) throw new UserError(`the codec server's token (${secretRefText(ref)}) is shorter than 16 characters`);
-  return value;
+/**
+ * The allowed Bearer tokens: the reference's value, one token a line (a file may list one per person, so one can be
+ * revoked alone; blank lines and # comments are skipped), each at least 16 characters. Kept as digests.
+ */
+function readTokens(ref: NonNullable<z.output<typeof codecServerSettings>['token']>, env: NodeJS.ProcessEnv): Buffer[] {
+  const lines = readReference("the codec server's token", ref, env)
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  if (lines.length === 0 || lines.some((line) => line.length < 16)) {
+    throw new UserError(`the codec server's tokens (${secretRefText(ref)}) must be one or more lines of at least 16 characters each`);
+  }
+  return lines.map(digest);
 }

@@ -117,6 +117,19 @@ describe('the codec server', () => {
     expect((await post(localUi, '/decode', { Origin: UI }, body)).status).toBe(200);
   });
 
+  it('takes any token of an allowlist file, one a line, and no other', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cutover-codec-tokens-'));
+    const [alice, bob] = [`alice-${randomBytes(12).toString('hex')}`, `bob-${randomBytes(12).toString('hex')}`];
+    writeFileSync(join(dir, 'tokens'), `# one per person\n${alice}\n\n${bob}\n`);
+    const listed = await startCodecServer({ port: 0, origins: [UI], token: `file:${join(dir, 'tokens')}` }, codec);
+    try {
+      const statuses = await Promise.all([alice, bob, 'carol-0123456789abcdef', '# one per person'].map(async (presented) => (await post(listed, '/encode', { Authorization: `Bearer ${presented}` }, json([plain]))).status));
+      expect(statuses).toEqual([200, 200, 401, 401]);
+    } finally {
+      await listed.close();
+    }
+  });
+
   it('refuses a body that is not payloads, naming the field, and settings that do not hold', async () => {
     const bad = await post(withToken, '/decode', { Authorization: `Bearer ${token}` }, { payloads: [{ data: 'not base64!' }] });
     expect(bad.status).toBe(400);
