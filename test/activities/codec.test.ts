@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Payload, defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTrustActivities } from '../../activities/trust';
 import { AesGcmCodec, ENCRYPTED_ENCODING } from '../../codec/codec';
 import { loadCodecKeys } from '../../codec/keys';
 import { type CodecServer, startCodecServer } from '../../codec/server';
@@ -23,6 +24,16 @@ describe('codec keys', () => {
     writeFileSync(join(dir, 'k.key'), `${key()}\n`);
     expect(loadCodecKeys({ CUTOVER_CODEC_KEYS: `f=file:${join(dir, 'k.key')}` })?.map((k) => [k.id, k.key.length])).toEqual([['f', 32]]);
     expect(loadCodecKeys({})).toBeUndefined();
+  });
+
+  it("counts its key files among the worker's own files, which no plan may name as a secret", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'cutover-codec-')), 'k.key');
+    process.env.CUTOVER_CODEC_KEYS = `f=file:${file}`;
+    try {
+      expect((await createTrustActivities({ lab: true }).readTrustPolicy()).workerFiles).toContain(file);
+    } finally {
+      delete process.env.CUTOVER_CODEC_KEYS;
+    }
   });
 
   it.each([
