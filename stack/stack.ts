@@ -127,6 +127,9 @@ export async function upStack(log: (line: string) => void): Promise<Stack> {
       dbFile: join(STATE_DIR, 'temporal.db'),
       logFile: join(STATE_DIR, 'temporal.log'),
       namespace: target.namespace,
+    }).catch(async (error: unknown) => {
+      await codec?.close();
+      throw error;
     });
     uiUrl = server.uiUrl;
   } else {
