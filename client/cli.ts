@@ -11,6 +11,7 @@ import { readPlan } from './readPlan';
 import { registerDecisionCommands, registerKeyCommands } from './decisionCommands';
 import { getStatus, runId, startRun } from './runs';
 import { readKey, signedPlan } from './signing';
+import type { CodecServerFlags } from '../codec/serve';
 
 const json = (value: unknown) => console.log(JSON.stringify(value, null, 2));
 
@@ -164,12 +165,16 @@ export function buildProgram(): Command {
     .option('--port <port>', 'port to listen on', '8888')
     .option('--origin <url...>', "the Web UI's origin(s) allowed by CORS, e.g. https://cloud.temporal.io", ['http://localhost:8233'])
     .option('--token <ref>', 'the Bearer token(s) a request must carry, by reference: env:CUTOVER_CODEC_... or file:/path (one token a line: an allowlist) (default: CUTOVER_CODEC_SERVER_TOKEN)')
+    .option('--jwks <url>', "or: the identity provider's key set, to verify the login a Web UI forwards (with --issuer and --allow)")
+    .option('--issuer <iss>', 'the logins\' issuer (with --jwks)')
+    .option('--audience <aud>', 'the logins\' audience (with --jwks)')
+    .option('--claim <name>', 'the claim naming the person (with --jwks)', 'email')
+    .option('--allow <identity...>', 'who may decode (with --jwks): values of --claim')
     .option('--local-ui', 'no token: answer only requests from the allowed origins, on loopback (a Web UI without login, as `cutover dev` runs)')
-    .action(async (opts: { host: string; port: string; origin: string[]; token?: string; localUi?: boolean }) => {
+    .action(async (opts: CodecServerFlags) => {
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- on demand, as below
-      const { serveCodec } = require('../codec/serve') as typeof import('../codec/serve');
-      const token = opts.token ?? (opts.localUi ? undefined : process.env.CUTOVER_CODEC_SERVER_TOKEN);
-      await serveCodec({ host: opts.host, port: opts.port, origins: opts.origin, localUi: Boolean(opts.localUi), ...(token ? { token } : {}) });
+      const { serveCodec, settingsFromFlags } = require('../codec/serve') as typeof import('../codec/serve');
+      await serveCodec(settingsFromFlags(opts));
     });
 
   program

@@ -1,20 +1,19 @@
 /**
  * `cutover codec-server`: /encode and /decode as the Temporal Web UI (and `temporal --codec-endpoint`) call them
  * (POST, JSON `{payloads: [...]}` with base64 fields, the X-Namespace header), with CORS for the UI's origins. Each
- * request is authenticated: either the `Authorization: Bearer` token it carries is one of the allowed tokens (a
- * reference: one token, or a file of them, one a line), or,
- * for a UI without a login on this machine (`cutover dev`), the request comes from an allowed origin to a server
- * that listens on loopback only. Everything else is refused (401 or 403) before its body is read.
+ * request is authenticated (codec/auth.ts): its `Authorization: Bearer` token is one of the allowed tokens (a
+ * reference: one token, or a file of them, one a line), or a login the identity provider signed for an allowed
+ * person (the token a Web UI with a login forwards), or, for a UI without a login on this machine (`cutover dev`),
+ * the request comes from an allowed origin to a server that listens on loopback only. Everything else is refused (401 or 403) before its body is read.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { z } from 'zod';
 import { CODEC_ENV_PREFIX } from '../core/codecKeys';
 import { UserError } from '../core/errors';
-import { parseSecretRef, secretRefText } from '../core/secrets';
-import { readReference } from './keys';
+import { parseSecretRef } from '../core/secrets';
+import { type Authenticate, Refusal, jwtAuth, localUiAuth, tokenAuth } from './auth';
 
 /** A history of 10,000 hosts decodes in pieces, each far below this; the cap keeps a stray upload from filling memory. */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -39,11 +38,24 @@ export const codecServerSettings = z
         return z.NEVER;
       })
       .optional(),
+    jwt: z
+      .strictObject({
+        jwks: z.url({ protocol: /^https?$/, error: 'is not the http(s) address of a key set (JWKS)' }),
+        issuer: z.string().min(1, 'name the issuer of the logins (--issuer)'),
+        audience: z.string().min(1).optional(),
+        claim: z.string().min(1).default('email'),
+        allow: z.array(z.string().min(1)).min(1, 'list who may decode (--allow alice@example.com ...)'),
+      })
+      .optional(),
     localUi: z.boolean().default(false),
   })
   .superRefine((settings, ctx) => {
-    if (Boolean(settings.token) === settings.localUi) {
-      ctx.addIssue({ code: 'custom', path: ['token'], message: 'give exactly one of --token env:NAME|file:/path (the Bearer token the UI forwards) and --local-ui (a UI without login on this machine)' });
+    if ([Boolean(settings.token), Boolean(settings.jwt), settings.localUi].filter(Boolean).length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['token'],
+        message: 'give exactly one of --token env:NAME|file:/path (Bearer tokens), --jwks URL with --issuer and --allow (a login the UI forwards) and --local-ui (a UI without login on this machine)',
+      });
     }
     if (settings.localUi && !LOOPBACK.test(settings.host)) {
       ctx.addIssue({ code: 'custom', path: ['host'], message: `--local-ui authenticates nobody, so it listens on loopback only, not on ${settings.host}` });
@@ -69,32 +81,6 @@ function toJson({ metadata, data }: Payload): JsonPayload {
     metadata: Object.fromEntries(Object.entries(metadata ?? {}).map(([key, value]) => [key, Buffer.from(value ?? new Uint8Array()).toString('base64')])),
     data: Buffer.from(data ?? new Uint8Array()).toString('base64'),
   };
-}
-
-class Refusal extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const digest = (text: string) => createHash('sha256').update(text).digest();
-
-/** Authentication, the request's head only: an allowed origin (when the request has one), then the token or the local UI rule. */
-function authenticate(request: IncomingMessage, settings: z.output<typeof codecServerSettings>, tokens: Buffer[] | undefined): void {
-  const from = request.headers.origin;
-  if (from !== undefined && !settings.origins.includes(from)) throw new Refusal(403, `origin ${from} is not among the codec server's origins`);
-  if (tokens === undefined) {
-    if (from === undefined) throw new Refusal(403, 'this codec server answers the local Web UI only (a request with its Origin)');
-    return;
-  }
-  const presented = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
-  if (!presented) throw new Refusal(401, 'a Bearer token is required (Authorization: Bearer ...)');
-  // Every allowed token is compared, in constant time, so the answer's timing tells nothing about any of them.
-  const matches = tokens.filter((token) => timingSafeEqual(digest(presented), token));
-  if (matches.length === 0) throw new Refusal(401, 'the Bearer token is not one the codec server allows');
 }
 
 async function readBody(request: IncomingMessage): Promise<unknown> {
@@ -131,12 +117,19 @@ function send(response: ServerResponse, status: number, headers: Record<string, 
   response.end(body);
 }
 
-async function answer(request: IncomingMessage, codec: PayloadCodec, settings: z.output<typeof codecServerSettings>, tokens: Buffer[] | undefined): Promise<string> {
+/** Every request: an allowed origin (when it has one, as a browser's has), then the server's authentication. */
+async function admit(request: IncomingMessage, origins: string[], authenticate: Authenticate): Promise<void> {
+  const from = request.headers.origin;
+  if (from !== undefined && !origins.includes(from)) throw new Refusal(403, `origin ${from} is not among the codec server's origins`);
+  await authenticate(request);
+}
+
+async function answer(request: IncomingMessage, codec: PayloadCodec, origins: string[], authenticate: Authenticate): Promise<string> {
   // Only the last part of the path counts (the protocol's rule), so the server can be mounted under any prefix.
   const action = new URL(request.url ?? '/', 'http://codec').pathname.split('/').pop();
   if (action !== 'encode' && action !== 'decode') throw new Refusal(404, 'the codec server serves /encode and /decode');
   if (request.method !== 'POST') throw new Refusal(405, `${request.method} is not POST`);
-  authenticate(request, settings, tokens);
+  await admit(request, origins, authenticate);
   const body = payloadsBody.safeParse(await readBody(request));
   if (!body.success) throw new Refusal(400, `the body is not {"payloads": [{"metadata": {...}, "data": "..."}]} with base64 values:\n${z.prettifyError(body.error)}`);
   const payloads = body.data.payloads.map(fromJson);
@@ -158,14 +151,14 @@ export async function startCodecServer(input: CodecServerSettings, codec: Payloa
   const parsed = codecServerSettings.safeParse(input);
   if (!parsed.success) throw new UserError(`The codec server's settings are not valid:\n${z.prettifyError(parsed.error)}`);
   const settings = parsed.data;
-  const tokens = settings.token ? readTokens(settings.token, env) : undefined;
+  const authenticate = settings.token ? tokenAuth(settings.token, env) : settings.jwt ? jwtAuth(settings.jwt) : localUiAuth();
   const server: Server = createServer((request, response) => {
     const cors = corsHeaders(request, settings.origins);
     if (request.method === 'OPTIONS') {
       send(response, cors['Access-Control-Allow-Origin'] ? 204 : 403, cors);
       return;
     }
-    answer(request, codec, settings, tokens).then(
+    answer(request, codec, settings.origins, authenticate).then(
       (body) => send(response, 200, cors, body),
       (error: unknown) => {
         const refusal = error instanceof Refusal ? error : new Refusal(500, 'internal error');
@@ -186,19 +179,4 @@ export async function startCodecServer(input: CodecServerSettings, codec: Payloa
     url: `http://${host}:${port}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
-}
-
-/**
- * The allowed Bearer tokens: the reference's value, one token a line (a file may list one per person, so one can be
- * revoked alone; blank lines and # comments are skipped), each at least 16 characters. Kept as digests.
- */
-function readTokens(ref: NonNullable<z.output<typeof codecServerSettings>['token']>, env: NodeJS.ProcessEnv): Buffer[] {
-  const lines = readReference("the codec server's token", ref, env)
-    .split(/\r?\n/)
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'));
-  if (lines.length === 0 || lines.some((line) => line.length < 16)) {
-    throw new UserError(`the codec server's tokens (${secretRefText(ref)}) must be one or more lines of at least 16 characters each`);
-  }
-  return lines.map(digest);
 }

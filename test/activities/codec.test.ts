@@ -4,9 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Payload, defaultPayloadConverter } from '@temporalio/common';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTrustActivities } from '../../activities/trust';
 import { AesGcmCodec, ENCRYPTED_ENCODING } from '../../codec/codec';
@@ -139,6 +142,35 @@ describe('the codec server', () => {
     } finally {
       await listed.close();
     }
+  });
+
+  it('takes a login the identity provider signed for an allowed person, and refuses any other', async () => {
+    const issuer = 'https://login.example.com/';
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const stranger = await generateKeyPair('ES256');
+    const jwks = createServer((_request, response) => {
+      void exportJWK(publicKey).then((jwk) => response.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ keys: [{ ...jwk, kid: 'k', alg: 'ES256' }] })));
+    });
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    const jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`;
+    const login = (email: string, options: { key?: Parameters<SignJWT["sign"]>[0]; issuer?: string; expires?: string } = {}) =>
+      new SignJWT({ email }).setProtectedHeader({ alg: 'ES256', kid: 'k' }).setIssuer(options.issuer ?? issuer).setAudience('temporal-ui').setExpirationTime(options.expires ?? '5m').sign(options.key ?? privateKey);
+    const server = await startCodecServer({ port: 0, origins: [UI], jwt: { jwks: jwksUrl, issuer, audience: 'temporal-ui', allow: ['alice@example.com'] } }, codec);
+    try {
+      const ask = async (token: string) => {
+        const response = await post(server, '/encode', { Authorization: `Bearer ${token}`, Origin: UI }, json([plain]));
+        return `${response.status} ${response.status === 200 ? '' : await response.text()}`.trim();
+      };
+      expect(await ask(await login('alice@example.com'))).toBe('200');
+      expect(await ask(await login('bob@example.com'))).toBe('403 email bob@example.com may not decode');
+      expect(await ask(await login('alice@example.com', { key: stranger.privateKey }))).toMatch(/^401 the Bearer token is not a valid login of https:\/\/login.example.com\//);
+      expect(await ask(await login('alice@example.com', { issuer: 'https://elsewhere.example/' }))).toMatch(/^401 .*"iss" claim/);
+      expect(await ask(await login('alice@example.com', { expires: '-1m' }))).toMatch(/^401 .*"exp" claim/);
+    } finally {
+      await server.close();
+      await new Promise((resolve) => jwks.close(resolve));
+    }
+    await expect(startCodecServer({ port: 0, origins: [UI], jwt: { jwks: jwksUrl, issuer, allow: [] } }, codec)).rejects.toThrow(/list who may decode/);
   });
 
   it('refuses a body that is not payloads, naming the field, and settings that do not hold', async () => {
