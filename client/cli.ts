@@ -11,6 +11,7 @@ import { readPlan } from './readPlan';
 import { registerDecisionCommands, registerKeyCommands } from './decisionCommands';
 import { getStatus, runId, startRun } from './runs';
 import { readKey, signedPlan } from './signing';
+import { codecUserError } from '../codec/codec';
 import type { CodecServerFlags } from '../codec/serve';
 
 const json = (value: unknown) => console.log(JSON.stringify(value, null, 2));
@@ -217,7 +218,8 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
-  } catch (error) {
+  } catch (caught) {
+    const error = codecUserError(caught) ?? caught;
     if (error instanceof UserError) {
       console.error(`cutover: ${error.message}`);
       process.exitCode = 1;

@@ -8,6 +8,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { METADATA_ENCODING_KEY, type Payload, type PayloadCodec, ValueError } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import { UserError } from '../core/errors';
 import type { CodecKey } from './keys';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
@@ -15,6 +16,21 @@ export const KEY_ID_METADATA = 'encryption-key-id';
 const CIPHER = 'aes-256-gcm';
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
+
+/** A payload this process cannot decrypt: a key it lacks, or a key or payload that changed. */
+export class CodecKeyError extends ValueError {}
+
+/**
+ * The user's side of a payload that would not decode: a process with the wrong keys, or none, reading encrypted
+ * runs. The CLI prints it as any UserError, without a stack.
+ */
+export function codecUserError(error: unknown): UserError | undefined {
+  if (error instanceof CodecKeyError) return new UserError(error.message);
+  if (error instanceof ValueError && error.message.includes(`Unknown encoding: ${ENCRYPTED_ENCODING}`)) {
+    return new UserError('the run\'s payloads are encrypted and this process has no codec keys: set CUTOVER_CODEC_KEYS as the workers have it (README, Encryption)');
+  }
+  return undefined;
+}
 
 const text = (bytes: Uint8Array | null | undefined) => (bytes ? Buffer.from(bytes).toString('utf8') : undefined);
 
@@ -35,7 +51,7 @@ function decrypt(sealed: Uint8Array, { id, key }: CodecKey): Buffer {
   try {
     return Buffer.concat([decipher.update(bytes.subarray(NONCE_BYTES, bytes.length - TAG_BYTES)), decipher.final()]);
   } catch {
-    throw new ValueError(`a payload encrypted with key ${id} does not decrypt with the key of that id here: the key was changed, or the payload altered`);
+    throw new CodecKeyError(`a payload encrypted with key ${id} does not decrypt with the key of that id here: the key was changed, or the payload altered`);
   }
 }
 
@@ -62,7 +78,7 @@ export class AesGcmCodec implements PayloadCodec {
       const id = text(payload.metadata?.[KEY_ID_METADATA]);
       if (!id) throw new ValueError(`an encrypted payload has no ${KEY_ID_METADATA} in its metadata`);
       const key = this.byId.get(id);
-      if (!key) throw new ValueError(`a payload is encrypted with key ${id}, which is not among this process's keys (${[...this.byId.keys()].join(', ')}): add it to CUTOVER_CODEC_KEYS`);
+      if (!key) throw new CodecKeyError(`a payload is encrypted with key ${id}, which is not among this process's keys (${[...this.byId.keys()].join(', ')}): add it to CUTOVER_CODEC_KEYS`);
       return temporal.api.common.v1.Payload.decode(decrypt(payload.data ?? new Uint8Array(), key));
     });
   }

@@ -12,7 +12,7 @@ import { type Payload, defaultPayloadConverter } from '@temporalio/common';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTrustActivities } from '../../activities/trust';
-import { AesGcmCodec, ENCRYPTED_ENCODING } from '../../codec/codec';
+import { AesGcmCodec, ENCRYPTED_ENCODING, codecUserError } from '../../codec/codec';
 import { loadCodecKeys } from '../../codec/keys';
 import { type CodecServer, startCodecServer } from '../../codec/server';
 import { UserError } from '../../core/errors';
@@ -72,6 +72,20 @@ describe('AesGcmCodec', () => {
     await expect(oldOnly.decode([fresh!])).rejects.toThrow(/encrypted with key new, which is not among this process's keys \(old\)/);
     const relabelled = { ...fresh, metadata: { ...fresh?.metadata, 'encryption-key-id': Buffer.from('old') } };
     await expect(codec.decode([relabelled])).rejects.toThrow(/does not decrypt/);
+  });
+
+  it('tells a CLI user which key is missing, or that keys are, as a UserError (no stack)', async () => {
+    const [fresh] = await codec.encode([plain]);
+    const missingKey = await new AesGcmCodec((loadCodecKeys(env) ?? []).slice(1)).decode([fresh!]).catch((error: unknown) => error);
+    expect(codecUserError(missingKey)).toEqual(new UserError("a payload is encrypted with key new, which is not among this process's keys (old): add it to CUTOVER_CODEC_KEYS"));
+    let noKeys: unknown;
+    try {
+      defaultPayloadConverter.fromPayload(fresh!);
+    } catch (error) {
+      noKeys = error;
+    }
+    expect(codecUserError(noKeys)?.message).toMatch(/the run's payloads are encrypted and this process has no codec keys: set CUTOVER_CODEC_KEYS/);
+    expect(codecUserError(new Error('something else'))).toBeUndefined();
   });
 });
 
