@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
+import { codecKeyFiles } from '../codec/keys';
 import { UserError } from '../core/errors';
 import { parseTrustFile } from '../core/trust';
 import { parseYamlText } from '../core/yamlText';
@@ -22,12 +23,12 @@ export interface TrustSource {
   workerFiles: string[];
 }
 
-/** The settings that name files of the worker's own: Temporal's connection (envconfig's variables) and Cutover's. */
+/** The settings that name files of the worker's own: Temporal's connection (envconfig's variables) and Cutover's (and its codec keys' files). */
 const WORKER_FILE_SETTINGS = ['TEMPORAL_TLS_CLIENT_KEY_PATH', 'TEMPORAL_TLS_CLIENT_CERT_PATH', 'TEMPORAL_TLS_SERVER_CA_CERT_PATH', 'TEMPORAL_CONFIG_FILE', 'CUTOVER_KEY'];
 
 function workerFiles(trustFile: string | undefined): string[] {
   const named = WORKER_FILE_SETTINGS.flatMap((name) => (process.env[name] ? [process.env[name] as string] : []));
-  return [...(trustFile ? [resolve(trustFile)] : []), ...named.map((file) => resolve(file))];
+  return [...(trustFile ? [resolve(trustFile)] : []), ...[...named, ...codecKeyFiles()].map((file) => resolve(file))];
 }
 
 export interface TrustDeps {

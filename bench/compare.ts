@@ -14,8 +14,11 @@ import { checkLab, labEnv } from './lab';
 import { LAB_PROFILE, benchPlan, hostStepCount, stages, type StepsKind } from './plan';
 import type { HostCountResult } from './report';
 
-/** `spawn-in-worker`: Cutover again, its worker spawning every command itself instead of through its spawners. */
-export type Leg = 'cutover' | 'spawn-in-worker' | 'ansible' | 'floor';
+/**
+ * `spawn-in-worker`: Cutover again, its worker spawning every command itself instead of through its spawners.
+ * `cutover-encrypted`: Cutover again, with every payload encrypted (CUTOVER_CODEC_KEYS).
+ */
+export type Leg = 'cutover' | 'cutover-encrypted' | 'spawn-in-worker' | 'ansible' | 'floor';
 
 export interface CompareOptions {
   binary: string;
@@ -62,27 +65,29 @@ export async function compareAt(options: CompareOptions, log: (line: string) => 
       result.loadAfter.floor = loadavg()[0] as number;
       afterwards('floor');
     }
-    const cutoverLeg = async (spawnFrom: 'spawner' | 'worker') => {
+    const cutoverLeg = async (leg: 'cutover' | 'cutover-encrypted' | 'spawn-in-worker') => {
+      const spawnFrom = leg === 'spawn-in-worker' ? 'worker' : 'spawner';
+      const encrypted = leg === 'cutover-encrypted';
       freshLab();
-      log(`${options.hosts} hosts: starting a dev server and a worker process (spawning from its ${spawnFrom === 'worker' ? 'own process' : 'spawners'})`);
-      const stack = await startCutoverStack({ binary: options.binary, dir, labDir, taskQueue: `bench-${options.hosts}-${spawnFrom}`, spawnFrom });
+      log(`${options.hosts} hosts: starting a dev server and a worker process (spawning from its ${spawnFrom === 'worker' ? 'own process' : 'spawners'}${encrypted ? ', payloads encrypted' : ''})`);
+      const stack = await startCutoverStack({ binary: options.binary, dir, labDir, taskQueue: `bench-${options.hosts}-${leg}`, spawnFrom, encrypted });
       try {
         log(`${options.hosts} hosts: Cutover (worker ${stack.worker.pid} polling; timing starts)`);
-        const leg = spawnFrom === 'worker' ? 'spawn-in-worker' : 'cutover';
         result.loadBefore[leg] = loadavg()[0] as number;
         const { result: cutover, runs } = await timeCutover(stack, plan);
         result.loadAfter[leg] = loadavg()[0] as number;
-        if (options.keep && spawnFrom === 'spawner') saveHistories(runs, join(dir, 'histories'));
+        if (options.keep && leg === 'cutover') saveHistories(runs, join(dir, 'histories'));
         return cutover;
       } finally {
         await stack.stop();
         afterwards('Cutover');
       }
     };
-    if (options.only.includes('cutover')) result.cutover = await cutoverLeg('spawner');
+    if (options.only.includes('cutover')) result.cutover = await cutoverLeg('cutover');
+    if (options.only.includes('cutover-encrypted')) result.cutoverEncrypted = await cutoverLeg('cutover-encrypted');
     if (options.only.includes('spawn-in-worker')) {
       if (options.hosts >= options.ansibleMaxHosts) result.spawnInWorkerSkipped = `skipped at ${options.hosts} hosts`;
-      else result.cutoverSpawningInWorker = await cutoverLeg('worker');
+      else result.cutoverSpawningInWorker = await cutoverLeg('spawn-in-worker');
     }
     if (options.only.includes('ansible')) {
       if (options.hosts >= options.ansibleMaxHosts) {

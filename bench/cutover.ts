@@ -4,10 +4,13 @@
  * run with the beforeOffline gate approved as soon as it opens.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, Connection, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { cutoverDataConverter } from '../codec/dataConverter';
+import { CODEC_ENV_PREFIX } from '../core/codecKeys';
 import type { UpgradePlan } from '../core/plan';
 import type { RunResult } from '../core/status';
 import { PROJECT_ROOT } from '../projectRoot';
@@ -57,6 +60,13 @@ async function waitForPollers(client: Client, taskQueue: string, timeoutMs = 60_
   }
 }
 
+/** A fresh AES-256 key in a file of the bench's temp dir, as CUTOVER_CODEC_KEYS names it. */
+function benchCodecKeys(dir: string): { CUTOVER_CODEC_KEYS: string } {
+  const file = join(dir, 'codec.key');
+  writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  return { CUTOVER_CODEC_KEYS: `bench=file:${file}` };
+}
+
 function spawnWorker(env: NodeJS.ProcessEnv, logFile: string): Promise<ChildProcess> {
   const child = track(spawn(process.execPath, [CLI, 'worker'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }));
   const log = createWriteStream(logFile, { flags: 'a' });
@@ -87,6 +97,8 @@ export async function startCutoverStack(options: {
   taskQueue: string;
   /** Where the worker spawns host commands from: its spawner processes (the default), or itself. */
   spawnFrom?: 'spawner' | 'worker';
+  /** Encrypted payloads: a fresh key in the temp dir, in CUTOVER_CODEC_KEYS for the worker and the client. */
+  encrypted?: boolean;
 }): Promise<CutoverStack> {
   const server = await startDevServer({
     binary: options.binary,
@@ -96,8 +108,9 @@ export async function startCutoverStack(options: {
   });
   track(server.process);
   const releaseServer = defer('dev server', () => server.stop());
+  const codecEnv = options.encrypted ? benchCodecKeys(options.dir) : {};
   const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection, namespace: NAMESPACE });
+  const client = new Client({ connection, namespace: NAMESPACE, dataConverter: cutoverDataConverter(codecEnv) });
   const releaseClient = defer('client connection', () => connection.close());
   const workers: ChildProcess[] = [];
   const releaseWorkers = defer('workers', async () => {
@@ -113,6 +126,9 @@ export async function startCutoverStack(options: {
     CUTOVER_STATE_DIR: options.dir,
     CUTOVER_SPAWN_FROM: options.spawnFrom ?? 'spawner',
   };
+  // Encrypted only in the encrypted leg, whatever the shell running the bench has set.
+  for (const name of Object.keys(env)) if (name.startsWith(CODEC_ENV_PREFIX)) delete env[name];
+  Object.assign(env, codecEnv);
   delete env.TEMPORAL_PROFILE;
   delete env.TEMPORAL_API_KEY;
   const startWorker = async () => {

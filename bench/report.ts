@@ -14,6 +14,8 @@ export interface HostCountResult {
   databaseCommands: number;
   floor?: FloorResult;
   cutover?: CutoverResult;
+  /** Cutover with every payload encrypted (CUTOVER_CODEC_KEYS, codec/). */
+  cutoverEncrypted?: CutoverResult;
   /** Cutover with CUTOVER_SPAWN_FROM=worker: every command spawned by the (large) worker process itself. */
   cutoverSpawningInWorker?: CutoverResult;
   spawnInWorkerSkipped?: string;
@@ -40,6 +42,16 @@ function table(header: string[], rows: string[][], align: ('l' | 'r')[]): string
     `|${align.map((a) => (a === 'r' ? '---:' : '---')).join('|')}|`,
     ...rows.map((row) => `| ${row.join(' | ')} |`),
   ].join('\n');
+}
+
+/** The encrypted leg beside the plain one: what encryption costs in history bytes, memory and CPU. */
+function encryptedRows(e: CutoverResult | undefined): string[][] {
+  if (!e) return [];
+  const largest = e.breakdown.largestByBytes;
+  return [
+    ['payloads encrypted [8]: largest history', `${largest.events} events, ${kib(largest.bytes)} (${largest.workflowId})`],
+    ['payloads encrypted [8]: worker peak RSS, CPU', `${mib(e.memory.peakTreeRssKiB)} (worker alone ${mib(e.memory.peakRootRssKiB)}); CPU worker ${e.cpu.workerSeconds.toFixed(2)} s, dev server ${e.cpu.serverSeconds.toFixed(2)} s`],
+  ];
 }
 
 export function formatHostCount(r: HostCountResult): string {
@@ -69,6 +81,7 @@ export function formatHostCount(r: HostCountResult): string {
     ]);
   };
   row('Cutover', cutover, 'cutover');
+  if (r.cutoverEncrypted) row('Cutover, payloads encrypted [8]', r.cutoverEncrypted.wallMs, 'cutover-encrypted');
   if (r.cutoverSpawningInWorker || r.spawnInWorkerSkipped) {
     row('Cutover, spawning from the worker itself [7]', r.cutoverSpawningInWorker?.wallMs, 'spawn-in-worker', r.spawnInWorkerSkipped);
   }
@@ -103,6 +116,7 @@ export function formatHostCount(r: HostCountResult): string {
           ],
           ['worker VmHWM [3]', mib(c.memory.workerHwmKiB)],
           ['CPU used during the run [4]', `worker ${c.cpu.workerSeconds.toFixed(2)} s, dev server ${c.cpu.serverSeconds.toFixed(2)} s`],
+          ...encryptedRows(r.cutoverEncrypted),
         ],
         ['l', 'l'],
       ),
@@ -164,7 +178,9 @@ export const FOOTNOTES = `Notes:
   work; a load above the core count means the leg competed for CPU, and its wall time is inflated accordingly.
 - [7] the same Cutover run with CUTOVER_SPAWN_FROM=worker: the worker process (a few hundred MB) spawns every command
   itself, so each spawn forks it, instead of sending the command to its lean spawner processes
-  (transport/commandRunner.cjs). Measured up to 1,000 hosts.`;
+  (transport/commandRunner.cjs). Measured up to 1,000 hosts.
+- [8] the same Cutover run with CUTOVER_SPAWN_FROM unchanged and CUTOVER_CODEC_KEYS set (a fresh key): every payload
+  the worker and the client send is encrypted with AES-256-GCM, every one they receive decrypted (codec/).`;
 
 export function formatKill(k: KillResult): string {
   const out: string[] = [];

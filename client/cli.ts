@@ -11,6 +11,8 @@ import { readPlan } from './readPlan';
 import { registerDecisionCommands, registerKeyCommands } from './decisionCommands';
 import { getStatus, runId, startRun } from './runs';
 import { readKey, signedPlan } from './signing';
+import { codecUserError } from '../codec/codec';
+import type { CodecServerFlags } from '../codec/serve';
 
 const json = (value: unknown) => console.log(JSON.stringify(value, null, 2));
 
@@ -158,6 +160,25 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('codec-server')
+    .description('serve /encode and /decode with the CUTOVER_CODEC_KEYS keys for the Temporal Web UI (its Codec Server setting)')
+    .option('--host <host>', 'where to listen', '127.0.0.1')
+    .option('--port <port>', 'port to listen on', '8888')
+    .option('--origin <url...>', "the Web UI's origin(s) allowed by CORS, e.g. https://cloud.temporal.io", ['http://localhost:8233'])
+    .option('--token <ref>', 'the Bearer token(s) a request must carry, by reference: env:CUTOVER_CODEC_... or file:/path (one token a line: an allowlist) (default: CUTOVER_CODEC_SERVER_TOKEN)')
+    .option('--jwks <url>', "or: the identity provider's key set, to verify the login a Web UI forwards (with --issuer and --allow)")
+    .option('--issuer <iss>', 'the logins\' issuer (with --jwks)')
+    .option('--audience <aud>', 'the logins\' audience (with --jwks)')
+    .option('--claim <name>', 'the claim naming the person (with --jwks)', 'email')
+    .option('--allow <identity...>', 'who may decode (with --jwks): values of --claim')
+    .option('--local-ui', 'no token: answer only requests from the allowed origins, on loopback (a Web UI without login, as `cutover dev` runs)')
+    .action(async (opts: CodecServerFlags) => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- on demand, as below
+      const { serveCodec, settingsFromFlags } = require('../codec/serve') as typeof import('../codec/serve');
+      await serveCodec(settingsFromFlags(opts));
+    });
+
+  program
     .command('worker')
     .description('run a worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CUTOVER_TASK_QUEUE, CUTOVER_SITES, CUTOVER_METRICS_ADDRESS, CUTOVER_LAB=1 for the lab)')
     .option('--site <site...>', "also run the host steps of this site's hosts (its own task queue); repeatable")
@@ -198,7 +219,8 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
-  } catch (error) {
+  } catch (caught) {
+    const error = codecUserError(caught) ?? caught;
     if (error instanceof UserError) {
       console.error(`cutover: ${error.message}`);
       process.exitCode = 1;

@@ -6,6 +6,8 @@
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
+import { cutoverDataConverter } from '../codec/dataConverter';
 import { UserError } from '../core/errors';
 
 export const DEFAULT_ADDRESS = 'localhost:7233';
@@ -46,10 +48,11 @@ function unreachable(target: ServerTarget, error: unknown): UserError {
   );
 }
 
-export async function connectClient(target = serverTarget()): Promise<Client> {
+/** A client with Cutover's data converter (encrypting when CUTOVER_CODEC_KEYS is set). */
+export async function connectClient(target = serverTarget(), dataConverter: DataConverter = cutoverDataConverter()): Promise<Client> {
   try {
     const connection = await Connection.connect({ ...target.connectionOptions, connectTimeout: 5_000 });
-    return new Client({ connection, namespace: target.namespace });
+    return new Client({ connection, namespace: target.namespace, dataConverter });
   } catch (error) {
     throw unreachable(target, error);
   }

@@ -10,7 +10,7 @@ import { type TrustPolicy, secretAllowed } from './trust';
 type Path = (string | number)[];
 
 /** Variables of the worker that no plan may read, whatever the trust file says: its connection and its keys. */
-const WORKER_ENV = [/^TEMPORAL_/, /^CUTOVER_TRUST_FILE$/, /^CUTOVER_KEY$/, /^CUTOVER_CODEC_KEY/];
+const WORKER_ENV = [/^TEMPORAL_/, /^CUTOVER_TRUST_FILE$/, /^CUTOVER_KEY$/, /^CUTOVER_CODEC_/];
 
 /** Every secret a plan names, with where: templates in any text, the ssh transports' key and passphrase, webhooks' URLs. */
 export function planSecrets(value: unknown, path: Path = []): { path: Path; ref: SecretRef }[] {

@@ -19,6 +19,8 @@ export interface DevServerOptions {
   logFile?: string;
   namespace?: string;
   readyTimeoutMs?: number;
+  /** The codec server the Web UI decodes payloads with (`cutover codec-server`, or the stack's own). */
+  uiCodecEndpoint?: string;
 }
 
 export interface DevServer {
@@ -74,6 +76,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--log-level', 'warn'];
   if (options.uiPort) args.push('--ui-port', String(options.uiPort));
   else args.push('--headless');
+  if (options.uiCodecEndpoint) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
   if (options.dbFile) args.push('--db-filename', options.dbFile);
   if (options.namespace && options.namespace !== 'default') args.push('--namespace', options.namespace);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);

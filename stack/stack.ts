@@ -7,6 +7,9 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
+import { AesGcmCodec } from '../codec/codec';
+import { loadCodecKeys } from '../codec/keys';
+import { type CodecServer, startCodecServer } from '../codec/server';
 import { UserError } from '../core/errors';
 import { type ServerTarget, connectClient, serverTarget, taskQueue as defaultTaskQueue } from '../client/connection';
 import { pollerIdentities } from '../client/pollers';
@@ -24,6 +27,8 @@ export interface Stack {
   namespace: string;
   taskQueue: string;
   uiUrl?: string;
+  /** The codec server the Web UI uses, when encryption is on (CUTOVER_CODEC_KEYS). */
+  codecUrl?: string;
   labDir: string;
   stop(): Promise<void>;
 }
@@ -87,24 +92,44 @@ async function startWorker(target: ServerTarget, queue: string, env: NodeJS.Proc
   }
 }
 
+/**
+ * With encryption on, the codec server the local Web UI decodes with: on loopback, answering the UI's origin only
+ * (the dev server's UI has no login whose token it could forward). CUTOVER_CODEC_PORT, or any free port.
+ */
+async function localCodecServer(uiPort: number, log: (line: string) => void): Promise<CodecServer | undefined> {
+  const keys = loadCodecKeys();
+  if (!keys) return undefined;
+  const origins = [`http://localhost:${uiPort}`, `http://127.0.0.1:${uiPort}`];
+  const codec = await startCodecServer({ host: '127.0.0.1', port: process.env.CUTOVER_CODEC_PORT ?? '0', origins, localUi: true }, new AesGcmCodec(keys));
+  log(`payloads are encrypted (key ${keys[0]?.id} encrypts); the Web UI decodes them with the codec server at ${codec.url}`);
+  return codec;
+}
+
 export async function upStack(log: (line: string) => void): Promise<Stack> {
   mkdirSync(STATE_DIR, { recursive: true });
   const target = serverTarget();
   let server: DevServer | undefined;
+  let codec: CodecServer | undefined;
   let uiUrl: string | undefined;
   if (await serverAnswers(target.address)) {
     log(`using the Temporal server already running at ${target.address}`);
+    if (loadCodecKeys()) log('payloads are encrypted: point its Web UI at `cutover codec-server` to read them (README, Encryption)');
   } else if (isLocal(target.address)) {
     const binary = await ensureTemporal(log);
     const uiPort = Number(process.env.CUTOVER_UI_PORT ?? 8233);
+    codec = await localCodecServer(uiPort, log);
     log(`starting the Temporal dev server at ${target.address} (Web UI on port ${uiPort}, data in ${join(STATE_DIR, 'temporal.db')})`);
     server = await startDevServer({
+      ...(codec ? { uiCodecEndpoint: codec.url } : {}),
       binary,
       port: Number(target.address.split(':').pop()),
       uiPort,
       dbFile: join(STATE_DIR, 'temporal.db'),
       logFile: join(STATE_DIR, 'temporal.log'),
       namespace: target.namespace,
+    }).catch(async (error: unknown) => {
+      await codec?.close();
+      throw error;
     });
     uiUrl = server.uiUrl;
   } else {
@@ -127,6 +152,7 @@ export async function upStack(log: (line: string) => void): Promise<Stack> {
     worker = await startWorker(target, queue, env, join(STATE_DIR, 'worker.log'));
   } catch (error) {
     await server?.stop();
+    await codec?.close();
     throw error;
   }
 
@@ -135,6 +161,7 @@ export async function upStack(log: (line: string) => void): Promise<Stack> {
     namespace: target.namespace,
     taskQueue: queue,
     ...(uiUrl ? { uiUrl } : {}),
+    ...(codec ? { codecUrl: codec.url } : {}),
     labDir: lab,
     async stop() {
       if (worker.exitCode === null && worker.signalCode === null) {
@@ -145,6 +172,7 @@ export async function upStack(log: (line: string) => void): Promise<Stack> {
         clearTimeout(timer);
       }
       await server?.stop();
+      await codec?.close();
     },
   };
 }

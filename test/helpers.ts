@@ -5,9 +5,11 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { parse } from 'yaml';
+import { cutoverDataConverter } from '../codec/dataConverter';
 import { type UpgradePlan, validatePlan } from '../core/plan';
 import type { RunStatus } from '../core/status';
 import { labUp, type LabUpOptions } from '../lab/lab';
@@ -17,11 +19,12 @@ import { createCutoverWorker } from '../worker/worker';
 
 export const ROOT = join(__dirname, '..');
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** Bundled once per test file (module state is per file under vitest). */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: join(ROOT, 'workflows', 'index.ts'), logger: quietLogger });
-  return bundle;
+const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
+/** Bundled once per test file (module state is per file under vitest), and once more with a data converter's failure converter. */
+export function workflowBundle(failureConverterPath?: string): Promise<WorkflowBundleWithSourceMap> {
+  const key = failureConverterPath ?? '';
+  if (!bundles.has(key)) bundles.set(key, bundleWorkflowCode({ workflowsPath: join(ROOT, 'workflows', 'index.ts'), logger: quietLogger, ...(failureConverterPath ? { failureConverterPath } : {}) }));
+  return bundles.get(key) as Promise<WorkflowBundleWithSourceMap>;
 }
 
 const quietLogger = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never;
@@ -44,9 +47,10 @@ export function useTemporalClient(): { readonly client: Client } {
   };
 }
 
-export async function testClient(): Promise<Client> {
+/** A client with Cutover's data converter: the environment's (CUTOVER_CODEC_KEYS) unless one is given. */
+export async function testClient(dataConverter: DataConverter = cutoverDataConverter()): Promise<Client> {
   const connection = await Connection.connect({ address: inject('temporalAddress') });
-  return new Client({ connection });
+  return new Client({ connection, dataConverter });
 }
 
 export function freshLab(options: LabUpOptions = {}): string {
@@ -56,13 +60,13 @@ export function freshLab(options: LabUpOptions = {}): string {
 }
 
 /** A worker on its own task queue, driving the given lab. */
-export async function labWorker(labDir: string, options: { trustFile?: string } = {}) {
-  const taskQueue = `test-${randomUUID()}`;
+export async function labWorker(labDir: string, options: { trustFile?: string; dataConverter?: DataConverter; taskQueue?: string } = {}) {
+  const taskQueue = options.taskQueue ?? `test-${randomUUID()}`;
   const connection = await NativeConnection.connect({ address: inject('temporalAddress') });
   const worker = await createCutoverWorker({
     connection,
     taskQueue,
-    workflowBundle: await workflowBundle(),
+    workflowBundle: await workflowBundle(options.dataConverter?.failureConverterPath),
     lab: true,
     commandEnv: { CUTOVER_LAB_DIR: labDir },
     ...options,

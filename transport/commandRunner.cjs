@@ -34,7 +34,8 @@ function appendTail(tail, chunk) {
  * that prints its environment would put them in its output tail, and so in Temporal's history. @temporalio/envconfig
  * reads TEMPORAL_* variables only, so all of them go, whatever a later version adds; no host command needs them.
  */
-const ALWAYS_EXCLUDED = ['TEMPORAL_*'];
+// The worker's Temporal connection and its codec's keys and token (CUTOVER_CODEC_KEYS, CUTOVER_CODEC_KEY_*, ...).
+const ALWAYS_EXCLUDED = ['TEMPORAL_*', 'CUTOVER_CODEC_*'];
 
 /** `NAME` or `PREFIX*` */
 function excludes(patterns, name) {

@@ -1,8 +1,10 @@
 import { join } from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions as WorkerCreateOptions, type WorkflowBundleOption } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities';
 import { pruneJournals } from '../activities/journal';
 import { connectWorker, serverTarget, taskQueue, type ServerTarget } from '../client/connection';
+import { cutoverDataConverter } from '../codec/dataConverter';
 import { siteTaskQueue } from '../core/planner';
 import { LAB_BIN } from '../lab/lab';
 import { PROJECT_ROOT } from '../projectRoot';
@@ -16,6 +18,8 @@ export interface WorkerOptions {
   connection?: NativeConnection;
   namespace?: string;
   taskQueue?: string;
+  /** Default: cutoverDataConverter() (CUTOVER_CODEC_KEYS). A pre-built workflowBundle must be bundled with its failureConverterPath. */
+  dataConverter?: DataConverter;
   /** Pre-built workflow code (tests bundle once per file); otherwise workflows/ is bundled at start. */
   workflowBundle?: WorkflowBundleOption;
   /** Extra environment for commands the local transport runs (e.g. CUTOVER_LAB_DIR). */
@@ -85,6 +89,7 @@ export async function createCutoverWorker(options: WorkerOptions = {}): Promise<
     namespace: options.namespace ?? target?.namespace ?? 'default',
     taskQueue: options.taskQueue ?? taskQueue(),
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts') }),
+    dataConverter: options.dataConverter ?? cutoverDataConverter(),
     ...hostActivities(options),
     ...workerTuning,
   });
@@ -101,6 +106,7 @@ export async function createSiteWorker(site: string, options: WorkerOptions = {}
     connection,
     namespace: options.namespace ?? target?.namespace ?? 'default',
     taskQueue: siteTaskQueue(options.taskQueue ?? taskQueue(), site),
+    dataConverter: options.dataConverter ?? cutoverDataConverter(),
     ...hostActivities(options),
     ...workerTuning,
   });

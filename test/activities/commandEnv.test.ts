@@ -1,5 +1,5 @@
 /**
- * What a local command inherits of the worker's environment: not the Temporal credentials, not the variables
+ * What a local command inherits of the worker's environment: not the Temporal credentials nor the codec's keys, not the variables
  * CUTOVER_COMMAND_ENV_EXCLUDE names, not the env: secrets its step resolved; everything else (PATH, HOME...).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,8 @@ const WORKER_ENV = {
   CUTOVER_SECRET_DB: 'test-secret-db',
   CUTOVER_TEST_DB_PASSWORD: 'test-db-password',
   CUTOVER_TEST_KEEP: 'kept',
+  CUTOVER_CODEC_KEYS: 'k1=env:CUTOVER_CODEC_KEY_1',
+  CUTOVER_CODEC_KEY_1: 'test-codec-key-do-not-leak',
 };
 
 beforeAll(() => Object.assign(process.env, WORKER_ENV));
@@ -39,7 +41,7 @@ describe('the environment of local commands', () => {
     const result = await transport.run({ id: 'appv-01', transport: { kind: 'local' } }, ENV, { timeoutMs: 10_000 });
     expect(result.exitCode).toBe(0);
     const seen = variables(result.outputTail);
-    for (const name of ['TEMPORAL_ADDRESS', 'TEMPORAL_API_KEY', 'TEMPORAL_TLS_CLIENT_KEY_DATA', 'TEMPORAL_GRPC_META_AUTHORIZATION', 'VAULT_TOKEN', 'CUTOVER_SECRET_DB']) {
+    for (const name of ['TEMPORAL_ADDRESS', 'TEMPORAL_API_KEY', 'TEMPORAL_TLS_CLIENT_KEY_DATA', 'TEMPORAL_GRPC_META_AUTHORIZATION', 'VAULT_TOKEN', 'CUTOVER_SECRET_DB', 'CUTOVER_CODEC_KEYS', 'CUTOVER_CODEC_KEY_1']) {
       expect(seen.has(name), name).toBe(false);
     }
     expect(result.outputTail).not.toContain('test-api-key-do-not-leak');

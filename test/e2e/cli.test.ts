@@ -3,6 +3,7 @@
  * the test setup's Temporal dev server (with an in-process worker), a lab in a temp dir, and for `demo --yes` a
  * stack of its own.
  */
+import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -406,7 +407,11 @@ describe('cutover demo --yes (npm start -- --yes)', () => {
     const port = await freePort();
     const uiPort = await freePort();
     const address = `127.0.0.1:${port}`;
-    const env = { CUTOVER_STATE_DIR: state, CUTOVER_LAB_DIR: lab, TEMPORAL_ADDRESS: address, CUTOVER_UI_PORT: String(uiPort), CUTOVER_TASK_QUEUE: undefined };
+    // Encryption on (README, Encryption): the stack also runs the codec server the Web UI decodes with.
+    const codecPort = await freePort();
+    writeFileSync(join(state, 'codec.key'), `${randomBytes(32).toString('base64')}\n`);
+    const encryption = { CUTOVER_CODEC_KEYS: `demo=file:${join(state, 'codec.key')}`, CUTOVER_CODEC_PORT: String(codecPort) };
+    const env = { CUTOVER_STATE_DIR: state, CUTOVER_LAB_DIR: lab, TEMPORAL_ADDRESS: address, CUTOVER_UI_PORT: String(uiPort), CUTOVER_TASK_QUEUE: undefined, ...encryption };
 
     const demo = startCutover(['demo', '--yes'], { env, timeoutMs: 180_000 });
     const seen = new Map<number, ProcessInfo>();
@@ -428,10 +433,13 @@ describe('cutover demo --yes (npm start -- --yes)', () => {
 
       // It started a dev server and a worker of its own, and none of them outlived it.
       expect(spawned.some((p) => p.cmdline.includes('start-dev') && p.cmdline.includes(String(port))), JSON.stringify(spawned)).toBe(true);
+      expect(spawned.some((p) => p.cmdline.includes('start-dev') && p.cmdline.includes(`--ui-codec-endpoint http://127.0.0.1:${codecPort}`)), JSON.stringify(spawned)).toBe(true);
+      expect(result.stdout).toContain(`the Web UI decodes them with the codec server at http://127.0.0.1:${codecPort}`);
       expect(spawned.some((p) => p.cmdline.includes('cutover.js worker')), JSON.stringify(spawned)).toBe(true);
       expect(spawned.filter((p) => alive(p.pid))).toEqual([]);
       expect(await serverAnswers(address)).toBe(false);
       expect(await portOpen(uiPort)).toBe(false);
+      expect(await portOpen(codecPort)).toBe(false);
 
       const status = expectJson<LabStatus>(await cutover(['lab', 'status', '--json'], { env: { CUTOVER_LAB_DIR: lab } }));
       expect(status.hosts.map((h) => h.id)).toEqual(HOSTS4);

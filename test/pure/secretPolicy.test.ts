@@ -30,6 +30,9 @@ describe('secrets a plan may use', () => {
     const open = policy({});
     expect(refuseSecret(open, { source: 'env', name: 'TEMPORAL_API_KEY' }, [])).toContain("worker's own setting");
     expect(refuseSecret(open, { source: 'env', name: 'CUTOVER_TRUST_FILE' }, [])).toContain("worker's own setting");
+    for (const name of ['CUTOVER_CODEC_KEYS', 'CUTOVER_CODEC_KEY_2026_11', 'CUTOVER_CODEC_SERVER_TOKEN']) {
+      expect(refuseSecret(open, { source: 'env', name }, []), name).toContain("worker's own setting");
+    }
     expect(refuseSecret(open, { source: 'file', path: '/etc/cutover/trust.yaml' }, ['/etc/cutover/trust.yaml'])).toContain("worker's own files");
     expect(refuseSecret(open, { source: 'env', name: 'DB_PASSWORD' }, [])).toBeUndefined();
     // Other spellings of the same file, and the process's own files, which hold its environment.

@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort, startDevServer, type DevServer } from '../../stack/devServer';
+import { freePort, startDevServer, type DevServer, type DevServerOptions } from '../../stack/devServer';
 
 export const CHROMIUM = process.env.CUTOVER_TEST_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -19,12 +19,15 @@ export function launchChromium(): Promise<Browser> {
 }
 
 /** A dev server with the Web UI (the suite's shared server is headless), on free ports; logs in a temp dir. */
-export async function startUiServer(binary: string): Promise<DevServer & { uiUrl: string; logFile: string }> {
-  const port = await freePort();
-  let uiPort = await freePort();
+export async function startUiServer(
+  binary: string,
+  options: Partial<Pick<DevServerOptions, 'port' | 'uiPort' | 'dbFile' | 'uiCodecEndpoint'>> = {},
+): Promise<DevServer & { uiUrl: string; logFile: string }> {
+  const port = options.port ?? (await freePort());
+  let uiPort = options.uiPort ?? (await freePort());
   while (uiPort === port) uiPort = await freePort();
   const logFile = join(mkdtempSync(join(tmpdir(), 'cutover-ui-test-')), 'temporal.log');
-  const server = await startDevServer({ binary, port, uiPort, logFile });
+  const server = await startDevServer({ ...options, binary, port, uiPort, logFile });
   const uiUrl = server.uiUrl;
   if (!uiUrl) throw new Error('startDevServer returned no Web UI address although a UI port was given');
   try {
