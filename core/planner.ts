@@ -114,6 +114,18 @@ export function templateValues(plan: UpgradePlan, backup: string, version: strin
   return { fleet: plan.fleet, source: plan.source, target: plan.target, version, backup, database: plan.database.name };
 }
 
+/** The version each host started at, as preflight found it; a host not in it is at the plan's source. */
+export type HostSources = Readonly<Record<string, string>>;
+
+/**
+ * One host's values: its id, and `{{source}}` the version it started at, so its upgrade's undo returns it there.
+ * While rolling back (`rollingBack`), `{{version}}` is that version too.
+ */
+export function hostValues(values: TemplateValues, host: Host, sources: HostSources | undefined, rollingBack = false): TemplateValues {
+  const source = (sources && Object.hasOwn(sources, host.id) ? sources[host.id] : undefined) ?? values.source;
+  return { ...values, host: host.id, source, ...(rollingBack ? { version: source } : {}) };
+}
+
 function chunk<T>(items: T[], size: number): T[][] {
   const chunks: T[][] = [];
   for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
@@ -132,7 +144,7 @@ function commandSource(plan: UpgradePlan, host: Host, step: HostStepName): strin
 /**
  * Groups hosts into batches for one step. Hosts keep the plan's order; a batch never mixes command definitions
  * (the db-owner override vs the application role), so one retry policy and timeout fit the whole batch, nor sites,
- * so it runs on one site's task queue. `policyStep` names the step whose timeout, retry and batch size apply (a
+ * so it runs on one site's task queue. Hosts whose role has no such step are left out. `policyStep` names the step whose timeout, retry and batch size apply (a
  * rollback's downgrade uses the upgrade's).
  */
 export function makeBatches(
@@ -144,6 +156,8 @@ export function makeBatches(
 ): StepBatch[] {
   const groups = new Map<string, { role: string; site?: string; hosts: Host[] }>();
   for (const host of hosts) {
+    // A role declares only the steps its hosts have: a console-only host is never drained or stopped.
+    if (!hostCommand(plan, host, policyStep)) continue;
     const role = commandSource(plan, host, policyStep);
     const key = `${host.site ?? ''}/${role}`;
     const group = groups.get(key) ?? { role, ...(host.site ? { site: host.site } : {}), hosts: [] };
@@ -165,14 +179,15 @@ export function makeBatches(
   });
 }
 
-export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan {
+/** `sources`: each host's starting version, once preflight found it (the run plans again with it). */
+export function planRun(plan: UpgradePlan, options: { backup: string; sources?: HostSources }): RunPlan {
   const owner = dbOwner(plan);
   const rest = plan.hosts.filter((host) => host !== owner);
   const values = templateValues(plan, options.backup, plan.target);
   const batchesFor = (step: HostStepName, hosts: Host[]): StepBatch[] =>
     makeBatches(plan, step, step, hosts, (host, definition) => ({
-      ...renderStep(definition, { ...values, host: host.id }),
-      ...(definition.undo ? { undo: renderCommand(definition.undo, { ...values, host: host.id }) } : {}),
+      ...renderStep(definition, hostValues(values, host, options.sources)),
+      ...(definition.undo ? { undo: renderCommand(definition.undo, hostValues(values, host, options.sources)) } : {}),
     }));
 
   const dbHost = plan.hosts.find((host) => host.id === (plan.database.host ?? owner.id)) as Host;

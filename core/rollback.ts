@@ -6,7 +6,7 @@
  * version, services started, the old version verified, hosts back online.
  */
 import { type Host, type HostStepName, type UpgradePlan, renderStep } from './plan';
-import { type SingleHostTask, type RollbackStepName, type StepBatch, makeBatches, rollbackDatabaseTasks, templateValues } from './planner';
+import { type HostSources, type SingleHostTask, type RollbackStepName, type StepBatch, hostValues, makeBatches, rollbackDatabaseTasks, templateValues } from './planner';
 import type { UndoRecord } from './status';
 
 export type RollbackStep =
@@ -22,7 +22,8 @@ function undoCommands(undoLog: UndoRecord[], step: HostStepName): Map<string, st
   return commands;
 }
 
-export function planRollback(plan: UpgradePlan, undoLog: UndoRecord[]): RollbackStep[] {
+/** `sources`: each host's starting version, which its verify expects after the rollback (else the plan's source). */
+export function planRollback(plan: UpgradePlan, undoLog: UndoRecord[], sources?: HostSources): RollbackStep[] {
   const hostsById = new Map(plan.hosts.map((host) => [host.id, host]));
   const backup = undoLog.flatMap((record) => (Array.isArray(record.undo) ? [] : [record.undo]))[0];
   const values = templateValues(plan, backup?.restoreBackup ?? '', plan.source);
@@ -41,7 +42,7 @@ export function planRollback(plan: UpgradePlan, undoLog: UndoRecord[]): Rollback
     steps.push({
       kind: 'hosts',
       name,
-      batches: makeBatches(plan, name, step, hosts, (host, definition) => renderStep(definition, { ...values, host: host.id })),
+      batches: makeBatches(plan, name, step, hosts, (host, definition) => renderStep(definition, hostValues(values, host, sources, true))),
     });
   };
 
@@ -52,7 +53,9 @@ export function planRollback(plan: UpgradePlan, undoLog: UndoRecord[]): Rollback
   }
   replay('downgrade', 'upgrade', 'upgrade', 'reverse');
   replay('rollback-start', 'stop', 'start');
-  run('rollback-verify', 'verify', [...undoCommands(undoLog, 'stop').keys()].map((id) => hostsById.get(id) as Host));
+  // Hosts that were stopped or upgraded: a console-only host has no stop, yet its downgrade is verified too.
+  const touched = new Set([...undoCommands(undoLog, 'stop').keys(), ...undoCommands(undoLog, 'upgrade').keys()]);
+  run('rollback-verify', 'verify', [...touched].map((id) => hostsById.get(id) as Host));
   replay('rollback-online', 'drain', 'online');
   return steps;
 }

@@ -16,6 +16,7 @@ import type { GateWithin } from '../core/procedure';
 import { STATE_AFTER_STEP } from '../core/progress';
 import type { Decision, HostStatus, OperatorAction, RunResult, RunStatus } from '../core/status';
 import { type CountedApproval, approvalCount } from '../core/trust';
+import { lastLine } from '../core/text';
 import { UndoLog } from '../core/undoLog';
 import { FleetAttribute, PhaseAttribute } from './messages';
 
@@ -74,10 +75,13 @@ export class FleetRun {
   trust: RunTrust | undefined;
   /** A run started before signed decisions reads its messages as it always did (core/inputs.ts), so it replays. */
   legacyMessages = false;
+  /** Hosts may start at any version on the upgrade path and roll back to their own (false: runs from before). */
+  perHostVersions = false;
 
   constructor(
     readonly plan: UpgradePlan,
-    readonly planned: RunPlan,
+    /** Planned again once preflight has found each host's version (phases.ts). */
+    public planned: RunPlan,
   ) {
     this.status = {
       fleet: plan.fleet,
@@ -219,9 +223,10 @@ export class FleetRun {
 
   /** Applies a batch's outcomes to its hosts: each moves on, or fails with its error. */
   applyBatch(batch: StepBatch, outcomes: HostOutcome[]): AppliedBatch {
-    const { succeeded, failed } = judgeOutcomes(this.plan, batch, outcomes, this.failedTailChars);
+    const { succeeded, failed } = judgeOutcomes(this.plan, batch, outcomes, this.failedTailChars, { perHost: this.perHostVersions });
     for (const outcome of succeeded) {
       if (batch.record) this.record(batch.step, outcome.host, outcome.outputTail);
+      if (batch.step === 'version' && this.perHostVersions) (this.status.versions ??= {})[outcome.host] = lastLine(outcome.outputTail);
       this.done.add(`${batch.step}/${outcome.host}`);
       this.status.hosts[outcome.host] = { state: STATE_AFTER_STEP[batch.step], step: batch.step };
     }

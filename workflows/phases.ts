@@ -4,7 +4,7 @@
  */
 import { isCancellation } from '@temporalio/workflow';
 import type { Failure, UpgradeEvent } from '../core/machine';
-import type { PhaseName, SingleHostTask } from '../core/planner';
+import { type PhaseName, type SingleHostTask, planRun } from '../core/planner';
 import { procedurePhase } from '../core/procedure';
 import { planRollback } from '../core/rollback';
 import { failureMessage, singleHostActivity } from './activities';
@@ -91,7 +91,10 @@ export async function runPhase(run: FleetRun, phase: PhaseName): Promise<Upgrade
   });
   if ('event' in outcome) return outcome.event;
   if ('problem' in outcome) return { type: 'PHASE_FAILED', reason: `${procedurePhase(phase).title}: ${outcome.problem}`, failure: outcome.failure };
-  if (phase === 'preflight') return checkPrerequisites(run);
+  if (phase === 'preflight') {
+    if (run.perHostVersions) run.planned = planRun(run.plan, { backup: run.planned.backup, ...(run.status.versions ? { sources: run.status.versions } : {}) });
+    return checkPrerequisites(run);
+  }
   return { type: 'PHASE_SUCCEEDED' };
 }
 
@@ -115,7 +118,7 @@ async function restoreDatabase(run: FleetRun, step: Extract<ReturnType<typeof pl
 
 /** Compensation, in the order a shared database needs (core/rollback.ts). */
 export async function runRollback(run: FleetRun): Promise<UpgradeEvent> {
-  for (const step of planRollback(run.plan, run.undoLog.records)) {
+  for (const step of planRollback(run.plan, run.undoLog.records, run.status.versions)) {
     if (step.kind === 'restore') {
       const failed = await restoreDatabase(run, step);
       if (failed) return failed;

@@ -27,6 +27,8 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   // The first run id survives resets and continue-as-new, so the restore always finds this run's backup.
   const run = new FleetRun(plan, invalidIfThrows(() => planRun(plan, { backup: backupName(plan.fleet, plan.target, workflowInfo().firstExecutionRunId) })));
   run.legacyMessages = !trusted;
+  // Runs from before per-host versions required every host at the plan's source, and roll back to it.
+  run.perHostVersions = patched('per-host-versions');
   registerHandlers(run);
   if (trusted) run.trust = await readTrust(run, invalidIfThrows(() => planDigest(rawPlan)), signature);
   await drive(run);

@@ -8,7 +8,7 @@
 import type { z } from 'zod';
 import { parseSecretRef } from '../secrets';
 import { templateSpans } from '../text';
-import { DB_OWNER_ROLE, HOST_STEPS, type HostStepName } from './hosts';
+import { DB_OWNER_ROLE, HOST_STEPS, type HostStepName, NEVER_DB_OWNER, NO_SERVICE_STEPS, REQUIRED_STEPS } from './hosts';
 import { ownValue } from './names';
 import { TEMPLATE_KEYS, probeTexts } from './render';
 import type { Host, ParsedPlan, StepCommand } from './schema';
@@ -142,14 +142,44 @@ function eachUndoneStep({ plan, report }: RuleContext): void {
   }
 }
 
-/** The db-owner role only overrides steps on the owning host; every other role defines them all. */
-function rolesHaveEveryStep({ plan, report }: RuleContext): void {
+/** Steps that come in pairs on one host: what a role stops it starts again, whom it drains it lets back in. */
+const PAIRED_STEPS: readonly [HostStepName, HostStepName][] = [
+  ['stop', 'start'],
+  ['drain', 'online'],
+];
+
+/**
+ * A role declares only the steps its hosts have (a console-only host has no service to drain or stop), but every
+ * role has the steps the procedure needs of each host, and the pairs are whole. The db-owner role only overrides.
+ */
+function rolesHaveTheirSteps({ plan, report }: RuleContext): void {
   for (const [name, role] of Object.entries(plan.roles)) {
     if (name === DB_OWNER_ROLE) continue;
-    for (const step of HOST_STEPS) {
+    for (const step of REQUIRED_STEPS) {
       if (role.steps[step] === undefined) report(['roles', name, 'steps', step], `the role "${name}" has no "${step}" step`);
     }
+    for (const [a, b] of PAIRED_STEPS) {
+      for (const [has, lacks] of [[a, b], [b, a]] as const) {
+        if (role.steps[has] && !role.steps[lacks]) report(['roles', name, 'steps', lacks], `the role "${name}" has a "${has}" step, so it needs a "${lacks}" step`);
+      }
+    }
+    for (const step of (role.kind && NO_SERVICE_STEPS[role.kind]) || []) {
+      if (role.steps[step]) report(['roles', name, 'steps', step], `a ${role.kind} host has no service: its role has no "${step}" step`);
+    }
   }
+}
+
+/** The host that upgrades or creates the shared database is one whose kind can (the seeds name which). */
+function dbOwnerKind({ plan, report }: RuleContext): void {
+  const hasWebSite = Object.values(plan.roles).some((role) => role.kind === 'web-site');
+  plan.hosts.forEach((host, index) => {
+    if (!host.roles.includes(DB_OWNER_ROLE)) return;
+    const role = host.roles.find((r) => r !== DB_OWNER_ROLE);
+    const kind = role === undefined ? undefined : ownValue(plan.roles, role)?.kind;
+    const never = kind && NEVER_DB_OWNER[kind];
+    if (never) report(['hosts', index, 'roles'], `"${DB_OWNER_ROLE}" on ${host.id}, a ${kind} host: ${never}`);
+    else if (hasWebSite && kind !== 'web-site') report(['hosts', index, 'roles'], `"${DB_OWNER_ROLE}" belongs on the host with the web site and Session Central Service (role kind web-site), not on ${host.id}`);
+  });
 }
 
 // Templates
@@ -219,7 +249,8 @@ export const PLAN_RULES: readonly PlanRule[] = [
   databaseHostExists,
   upgradePathLeadsToTarget,
   eachUndoneStep,
-  rolesHaveEveryStep,
+  rolesHaveTheirSteps,
+  dbOwnerKind,
   knownTemplatesOutsideRoles,
   verifyUsesVersionNotTarget,
   knownTemplatesInRoles,

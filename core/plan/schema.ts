@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { parseHostKeyPin } from '../hostKeys';
 import { parseSecretRef } from '../secrets';
-import { HOST_STEPS, type HostStepName } from './hosts';
+import { HOST_KINDS, HOST_STEPS, type HostStepName } from './hosts';
 import { isReservedName, reservedNameMessage } from './names';
 import { checkPlanRules } from './rules';
 
@@ -193,6 +193,11 @@ function stepSchemas(limits: PlanLimits) {
 
   const Role = z.strictObject({
     description: capped(limits.text).optional(),
+    /**
+     * What the role's hosts are, where the procedures tell kinds apart: which may create or upgrade the shared
+     * database (rules.ts), and which steps each has (a console has no service to drain or stop).
+     */
+    kind: z.enum(HOST_KINDS).optional(),
     /** Whether the operator may skip a failed host of this role and go on without it (never the DB owner). */
     allowSkip: z.boolean().default(false),
     steps: RoleSteps,

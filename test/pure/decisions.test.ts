@@ -21,13 +21,17 @@ describe('the version verdict', () => {
     expect(versionVerdict(APPV, 'appv-02', '4.1')).toBeUndefined();
   });
 
-  it('refuses a host off the upgrade path with the seed remedy', () => {
-    expect(versionVerdict(APPV, 'appv-02', '4.0')).toBe('appv-02 is at 4.0: 4.5 can only be installed over 4.1 or 4.1-SP1; upgrade it to 4.1 or 4.1-SP1 first');
+  it('accepts a host at any version on the upgrade path: each rolls back to its own', () => {
+    expect(versionVerdict(APPV, 'appv-03', '4.1-SP1')).toBeUndefined();
+  });
+
+  it('refuses a host off the upgrade path with both of the seed remedies', () => {
+    expect(versionVerdict(APPV, 'appv-02', '4.0')).toBe('appv-02 is at 4.0: 4.5 can only be installed over 4.1 or 4.1-SP1; upgrade it to 4.1 or 4.1-SP1 first, or uninstall it');
     expect(versionVerdict(APPV, 'appv-02', '')).toContain('appv-02 is at (no version printed)');
   });
 
-  it('refuses a host on the path but not at the source, since a rollback returns hosts to the source', () => {
-    expect(versionVerdict(APPV, 'appv-03', '4.1-SP1')).toMatch(/^appv-03 is at 4.1-SP1, but the plan's source is 4.1: a rollback returns hosts to the source/);
+  it('runs from before per-host versions refuse a host on the path but not at the source', () => {
+    expect(versionVerdict(APPV, 'appv-03', '4.1-SP1', { perHost: false })).toMatch(/^appv-03 is at 4.1-SP1, but the plan's source is 4.1: a rollback returns hosts to the source/);
   });
 });
 

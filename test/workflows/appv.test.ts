@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import type { UpgradePlan } from '../../core/plan';
 import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
-import { approveUpdate, rejectUpdate, rollbackUpdate } from '../../workflows/messages';
-import { approvedRun, atGate, atGuidedFailure, freshLab, labPlan, quickRetries, recordHistory, useTemporalClient } from '../helpers';
+import { approveUpdate, rejectUpdate, rollbackUpdate, statusQuery } from '../../workflows/messages';
+import { approvedRun, atGate, atGuidedFailure, examplePlan, freshLab, labPlan, quickRetries, recordHistory, useTemporalClient } from '../helpers';
 
 const temporal = useTemporalClient();
 const HOSTS = hostIds(PROFILES.appv!, 3);
@@ -21,7 +21,52 @@ function withRehearsal(plan: UpgradePlan): UpgradePlan {
   };
 }
 
+/**
+ * Every kind of App-V host the seed names, mixed versions: the Management Web Service upgrades the data store,
+ * then a Management Server at 4.1 SP1, one at 4.1, and a computer with only the Management Console.
+ */
+function mixedFleet(): UpgradePlan {
+  return {
+    ...labPlan([]),
+    hosts: [
+      { id: 'appv-ws-01', roles: ['management-web-service', 'db-owner'] },
+      { id: 'appv-01', roles: ['management-server'] },
+      { id: 'appv-02', roles: ['management-server'] },
+      { id: 'appv-console-01', roles: ['console'] },
+    ],
+    gates: { ...examplePlan().gates, beforeOnline: { instructions: 'Users back in?', approvers: [], quorum: 1 } },
+  };
+}
+
 describe('App-V 4.5 management servers', () => {
+  it('upgrades every kind of host in the seed’s order, and rolls each back to the version it started at', async () => {
+    const lab = freshLab({ hosts: 2, webService: true, consoles: 1, versions: { 'appv-02': '4.1' } });
+    await approvedRun(temporal.client, mixedFleet(), lab, async (handle) => {
+      const atOnline = await atGate(handle, 'beforeOnline');
+      expect(atOnline.versions).toEqual({ 'appv-ws-01': '4.1-SP1', 'appv-01': '4.1-SP1', 'appv-02': '4.1', 'appv-console-01': '4.1-SP1' });
+      expect(labStatus(lab).hosts.every((h) => h.version === '4.5')).toBe(true);
+      await handle.executeUpdate(rejectUpdate, { args: [{ approver: 'alice', comment: 'rehearsing the rollback' }] });
+      expect((await handle.result()).outcome).toBe('rolled-back');
+      expect((await handle.query(statusQuery)).versions?.['appv-02']).toBe('4.1');
+      await recordHistory(handle, 'per-host-versions');
+    });
+    const ops = labOps(lab);
+    const seq = (host: string, op: string) => ops.find((o) => o.host === host && o.op.startsWith(op) && o.result === 'ok')?.seq ?? NaN;
+    const schemaUpgrade = ops.find((o) => o.op.endsWith('--upgrade-schema'));
+    expect(schemaUpgrade?.host).toBe('appv-ws-01');
+    // Every server sharing the database is offline before the schema changes; the console has no service to stop.
+    for (const host of ['appv-ws-01', 'appv-01', 'appv-02']) expect(seq(host, 'stop')).toBeLessThan(schemaUpgrade!.seq);
+    expect(ops.filter((o) => o.host === 'appv-console-01').map((o) => o.op.split(' ')[0])).toEqual(['version', 'install', 'verify', 'install', 'verify']);
+    expect(ops.filter((o) => o.host === 'appv-ws-01' && o.op === 'drain')).toEqual([]);
+    for (const host of ['appv-01', 'appv-02', 'appv-console-01']) expect(seq(host, 'install 4.5')).toBeGreaterThan(schemaUpgrade!.seq);
+    // Each host is back at the version it started at, running, against the restored database.
+    const state = labStatus(lab);
+    expect(Object.fromEntries(state.hosts.map((h) => [h.id, h.version]))).toEqual({ 'appv-01': '4.1-SP1', 'appv-02': '4.1', 'appv-ws-01': '4.1-SP1', 'appv-console-01': '4.1-SP1' });
+    expect(state.hosts.every((h) => Object.values(h.services).every((s) => s === 'running'))).toBe(true);
+    expect(state.database.schema).toBe('4.1-SP1');
+    expect(ops.some((o) => o.host === 'appv-02' && o.op === 'verify 4.1' && o.result === 'ok')).toBe(true);
+  });
+
   it('keeps every server’s package validation details in the run’s record', async () => {
     const lab = freshLab({ hosts: 3 });
     await approvedRun(temporal.client, labPlan(HOSTS), lab, async (handle) => {

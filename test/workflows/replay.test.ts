@@ -26,6 +26,7 @@ const SHAPES = [
   'signed-approvals',
   'refused-messages',
   'signed-plan',
+  'per-host-versions',
 ];
 
 it('keeps a recorded history of every workflow shape', () => {
