@@ -111,7 +111,8 @@ export function backupNamePreview(fleet: string, target: string): string {
 }
 
 export function templateValues(plan: UpgradePlan, backup: string, version: string): TemplateValues {
-  return { fleet: plan.fleet, source: plan.source, target: plan.target, version, backup, database: plan.database.name };
+  const { name, previous } = plan.database;
+  return { fleet: plan.fleet, source: plan.source, target: plan.target, version, backup, database: name, previousDatabase: previous ?? name };
 }
 
 /** The version each host started at, as preflight found it; a host not in it is at the plan's source. */
@@ -237,19 +238,24 @@ export function planRun(plan: UpgradePlan, options: { backup: string; sources?: 
   };
 }
 
-/** The database tasks a rollback runs: restore from this run's backup, then checksum to compare with it. */
+/** The database tasks a rollback runs: restore from this run's backup, then checksum to compare with it (in-place only). */
 export function rollbackDatabaseTasks(plan: UpgradePlan, backup: string): { restore: SingleHostTask; checksum: SingleHostTask } {
+  const definition = (action: 'restore' | 'checksum'): Command => {
+    const command = plan.database[action];
+    if (!command) throw new Error(`an in-place plan without database.${action}`);
+    return command;
+  };
   const owner = dbOwner(plan);
   const dbHost = plan.hosts.find((host) => host.id === (plan.database.host ?? owner.id)) as Host;
   const values = templateValues(plan, backup, plan.source);
   const task = (action: 'restore' | 'checksum'): SingleHostTask => ({
     action,
     host: dbHost.id,
-    command: renderCommand(plan.database[action].run, { ...values, host: dbHost.id }),
+    command: renderCommand(definition(action).run, { ...values, host: dbHost.id }),
     transport: hostTransport(plan, dbHost),
     ...(dbHost.site ? { site: dbHost.site } : {}),
-    timeoutMs: durationMs(plan.database[action].timeout),
-    retry: plan.database[action].retry,
+    timeoutMs: durationMs(definition(action).timeout),
+    retry: definition(action).retry,
   });
   return { restore: task('restore'), checksum: task('checksum') };
 }

@@ -102,12 +102,14 @@ export function labUp(dir: string, options: LabUpOptions = {}): { dir: string; h
   const count = options.hosts ?? 4;
   const least = profile.name === 'gp-web' ? 2 : 1;
   if (!Number.isInteger(count) || count < least) throw new UserError(`--hosts must be a whole number of at least ${least} for the ${profile.name} profile, got ${count}`);
+  const layout = profile.layout(count, options);
+  const hosts = layout.map((host) => host.id);
+  const unknown = Object.keys(options.versions ?? {}).filter((id) => !hosts.includes(id));
+  if (unknown.length > 0) throw new UserError(`no host ${unknown.join(', ')} in a ${profile.name} lab of these hosts: ${hosts.join(', ')}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'db'), { recursive: true });
   mkdirSync(join(dir, 'faults'));
   mkdirSync(join(dir, 'backups'));
-  const layout = profile.layout(count, options);
-  const hosts = layout.map((host) => host.id);
   for (const { id, services, sessionHost, kind } of layout) {
     const host = join(dir, 'hosts', id);
     mkdirSync(join(host, 'services'), { recursive: true });
@@ -115,6 +117,8 @@ export function labUp(dir: string, options: LabUpOptions = {}): { dir: string; h
     // Users have sessions on the servers; a console or the web service has none to sign out.
     writeFileSync(join(host, 'sessions'), `${kind === 'console' || kind === 'management-web-service' ? 0 : profile.sessionsPerHost}\n`);
     if (kind) writeFileSync(join(host, 'kind'), `${kind}\n`);
+    // Each host of a product that names its configuration database points at one by name (Dynamics GP).
+    if (profile.database) writeFileSync(join(host, 'database'), `${profile.database}\n`);
     writeFileSync(join(host, 'drained'), '0\n');
     writeFileSync(join(host, 'online'), '1\n');
     for (const service of services) writeFileSync(join(host, 'services', service), 'running\n');
@@ -161,6 +165,8 @@ export interface LabHostStatus {
   online: boolean;
   /** Session hosts: registered in session management and allowing new sessions. */
   allowsNewSessions?: boolean;
+  /** The configuration database the host points at, where the product names it (Dynamics GP). */
+  database?: string;
 }
 
 export interface LabStatus {
@@ -168,6 +174,8 @@ export interface LabStatus {
   profile: string;
   hosts: LabHostStatus[];
   database: { schema: string; checksum: string; name?: string };
+  /** Configuration databases created beside `database` (Dynamics GP's new one), by name: their schema. */
+  newDatabases?: Record<string, { schema: string }>;
   tenantServices?: string;
   backups: string[];
   faults: { host: string; op: string; mode: string }[];
@@ -189,6 +197,7 @@ export function labStatus(dir: string): LabStatus {
       drained: read(join(host, 'drained')) === '1',
       online: read(join(host, 'online')) === '1',
       ...(existsSync(join(host, 'allow')) ? { allowsNewSessions: read(join(host, 'allow')) === '1' } : {}),
+      ...(existsSync(join(host, 'database')) ? { database: read(join(host, 'database')) } : {}),
     };
   });
   // Same bytes labhost hashes: schema file then content file.
@@ -205,6 +214,7 @@ export function labStatus(dir: string): LabStatus {
       checksum,
       ...(existsSync(join(dir, 'db', 'name')) ? { name: read(join(dir, 'db', 'name')) } : {}),
     },
+    ...newDatabases(dir),
     ...(existsSync(join(dir, 'tenant')) ? { tenantServices: read(join(dir, 'tenant')) } : {}),
     backups: readdirSync(join(dir, 'backups')),
     faults: readdirSync(join(dir, 'faults')).map((file) => {
@@ -212,6 +222,12 @@ export function labStatus(dir: string): LabStatus {
       return { host, op, mode: read(join(dir, 'faults', file)) };
     }),
   };
+}
+
+function newDatabases(dir: string): Pick<LabStatus, 'newDatabases'> {
+  const root = join(dir, 'databases');
+  if (!existsSync(root)) return {};
+  return { newDatabases: Object.fromEntries(readdirSync(root).map((name) => [name, { schema: read(join(root, name, 'schema')) }])) };
 }
 
 export interface LabOp {

@@ -26,7 +26,7 @@ export type PlanRule = (ctx: RuleContext) => void;
 /** A rule about one host. */
 type HostRule = (host: Host, index: number, ctx: RuleContext) => void;
 /** A rule about the undo of one step of one role. */
-type UndoRule = (role: string, step: HostStepName, command: StepCommand, report: Report) => void;
+type UndoRule = (role: string, step: HostStepName, command: StepCommand, report: Report, plan: ParsedPlan) => void;
 
 /** UpgradePlan's superRefine: every rule in order, each issue a custom one at its path from the plan's root. */
 export function checkPlanRules(plan: ParsedPlan, ctx: z.RefinementCtx<ParsedPlan>): void {
@@ -102,6 +102,22 @@ function rehearsalGateNeedsRehearsal({ plan, report }: RuleContext): void {
   if (plan.gates.beforeRehearsal && !plan.database.rehearse) report(['gates', 'beforeRehearsal'], 'there is no rehearsal to gate: add database.rehearse');
 }
 
+/** The database's commands follow its strategy: a backup to restore in place, or the old database to point back at. */
+function databaseFollowsStrategy({ plan, report }: RuleContext): void {
+  const { database } = plan;
+  if (database.strategy === 'in-place') {
+    for (const key of ['backup', 'restore', 'checksum'] as const) {
+      if (!database[key]) report(['database', key], `an in-place upgrade restores this run's backup on rollback: database.${key} is required`);
+    }
+    if (database.previous !== undefined) report(['database', 'previous'], 'previous names the old database of a new-database upgrade; this one is in-place');
+    return;
+  }
+  if (database.previous === undefined) report(['database', 'previous'], 'a new-database upgrade needs the old database\'s name: a rollback points every host back at it');
+  else if (database.previous === database.name) report(['database', 'previous'], `the new database must have another name than the old one (${database.name})`);
+  if (database.restore) report(['database', 'restore'], 'a new-database upgrade leaves the old database intact: a rollback points the hosts back at it and restores nothing');
+  if (database.rehearse && !database.backup) report(['database', 'rehearse'], 'a rehearsal runs on a copy of a backup: add database.backup');
+}
+
 function databaseHostExists({ plan, firstIndex, report }: RuleContext): void {
   if (plan.database.host !== undefined && !firstIndex.has(plan.database.host)) report(['database', 'host'], `no host has the id "${plan.database.host}"`);
 }
@@ -130,14 +146,21 @@ function undoNamesNoVersion(role: string, step: HostStepName, command: StepComma
   }
 }
 
-const UNDO_RULES: readonly UndoRule[] = [undoForEveryServiceStep, undoNamesNoVersion];
+/** `{{database}}` is the new database until a rollback: an undo names the old one as {{previousDatabase}}. */
+function undoNamesPreviousDatabase(role: string, step: HostStepName, command: StepCommand, report: Report, plan: ParsedPlan): void {
+  if (plan.database.strategy === 'new-database' && command.undo && /\{\{\s*database\s*\}\}/.test(command.undo)) {
+    report(['roles', role, 'steps', step, 'undo'], 'an undo points the host back at the old database: {{previousDatabase}}, not {{database}}');
+  }
+}
+
+const UNDO_RULES: readonly UndoRule[] = [undoForEveryServiceStep, undoNamesNoVersion, undoNamesPreviousDatabase];
 
 /** Runs UNDO_RULES on every step of every role that rollback undoes, role by role, step by step. */
 function eachUndoneStep({ plan, report }: RuleContext): void {
   for (const [name, role] of Object.entries(plan.roles)) {
     for (const step of UNDONE_STEPS) {
       const command = role.steps[step];
-      if (command) for (const rule of UNDO_RULES) rule(name, step, command, report);
+      if (command) for (const rule of UNDO_RULES) rule(name, step, command, report, plan);
     }
   }
 }
@@ -246,6 +269,7 @@ export const PLAN_RULES: readonly PlanRule[] = [
   exactlyOneDbOwner,
   prerequisiteHostsExist,
   rehearsalGateNeedsRehearsal,
+  databaseFollowsStrategy,
   databaseHostExists,
   upgradePathLeadsToTarget,
   eachUndoneStep,

@@ -24,7 +24,7 @@ describe('validatePlan on the example', () => {
     expect(steps?.version?.retry).toEqual({ maxAttempts: 3, initialInterval: '1s', backoff: 2, maxInterval: '1m' });
     // A partly given retry policy keeps what is given and fills the rest.
     expect(steps?.upgrade?.retry).toEqual({ maxAttempts: 3, initialInterval: '2s', backoff: 2, maxInterval: '1m' });
-    expect(plan.database.checksum.timeout).toBe('5m');
+    expect(plan.database.checksum?.timeout).toBe('5m');
     expect(plan.execution).toEqual({ maxParallel: 10, batchSize: 200, failureThreshold: 0, hostsPerWorkflow: 1000 });
     expect(plan.transport).toEqual({ kind: 'local' });
     expect(hostTransport(plan, plan.hosts[0]!)).toEqual({ kind: 'local' });
@@ -186,7 +186,7 @@ describe('durationMs', () => {
 });
 
 describe('renderCommand', () => {
-  const values: TemplateValues = { host: 'appv-02', fleet: 'appv-lab', source: '4.1-SP1', target: '4.5', version: '4.5', backup: 'bk-1', database: 'APPVDB' };
+  const values: TemplateValues = { host: 'appv-02', fleet: 'appv-lab', source: '4.1-SP1', target: '4.5', version: '4.5', backup: 'bk-1', database: 'APPVDB', previousDatabase: 'APPVDB' };
 
   it('substitutes every template key, repeated and with inner spaces', () => {
     expect(renderCommand('{{fleet}}:{{host}}:{{source}}:{{target}}:{{backup}}:{{database}}', values)).toBe('appv-lab:appv-02:4.1-SP1:4.5:bk-1:APPVDB');

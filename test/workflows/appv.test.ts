@@ -16,7 +16,7 @@ const HOSTS = hostIds(PROFILES.appv!, 3);
 function withRehearsal(plan: UpgradePlan): UpgradePlan {
   return {
     ...plan,
-    database: { ...plan.database, rehearse: { run: 'labhost db rehearse {{backup}} {{target}}', timeout: '10m', retry: plan.database.backup.retry, required: true, record: true } },
+    database: { ...plan.database, rehearse: { run: 'labhost db rehearse {{backup}} {{target}}', timeout: '10m', retry: plan.database.verify.retry, required: true, record: true } },
     gates: { ...plan.gates, beforeRehearsal: { instructions: 'Rehearse the database upgrade on the test server?', approvers: ['dba'], quorum: 1 } },
   };
 }

@@ -27,6 +27,7 @@ const SHAPES = [
   'refused-messages',
   'signed-plan',
   'per-host-versions',
+  'new-database-rollback',
 ];
 
 it('keeps a recorded history of every workflow shape', () => {
