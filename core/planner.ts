@@ -91,6 +91,11 @@ export interface RunPlan {
   owner: string;
   hostIds: string[];
   gates: GateName[];
+  /**
+   * The rehearsal, at the end of preflight, before anything changes: a backup of its own, then the schema upgrade
+   * tried on its copy. Empty without database.rehearse, and for runs from before, which rehearsed in the backup phase.
+   */
+  rehearsal: SingleHostTask[];
   /** Checked in preflight, in the plan's order. */
   prerequisites: ({ name: string; check: SingleHostTask } | { name: string; confirm: Gate })[];
   phases: Record<PhaseName, { batches: StepBatch[]; database: SingleHostTask[] }>;
@@ -180,8 +185,16 @@ export function makeBatches(
   });
 }
 
-/** `sources`: each host's starting version, once preflight found it (the run plans again with it). */
-export function planRun(plan: UpgradePlan, options: { backup: string; sources?: HostSources }): RunPlan {
+/** The rehearsal's own backup, beside the run's. */
+export function rehearsalBackupName(backup: string): string {
+  return `${backup}-rehearsal`;
+}
+
+/**
+ * `sources`: each host's starting version, once preflight found it (the run plans again with it). `rehearseInBackup`:
+ * the rehearsal as runs from before did it, after the production backup, inside the outage.
+ */
+export function planRun(plan: UpgradePlan, options: { backup: string; sources?: HostSources; rehearseInBackup?: boolean }): RunPlan {
   const owner = dbOwner(plan);
   const rest = plan.hosts.filter((host) => host !== owner);
   const values = templateValues(plan, options.backup, plan.target);
@@ -192,19 +205,21 @@ export function planRun(plan: UpgradePlan, options: { backup: string; sources?: 
     }));
 
   const dbHost = plan.hosts.find((host) => host.id === (plan.database.host ?? owner.id)) as Host;
-  const task = (action: SingleHostTask['action'], definition: Command, host: Host): SingleHostTask => ({
+  const task = (action: SingleHostTask['action'], definition: Command, host: Host, backup = options.backup): SingleHostTask => ({
     action,
     host: host.id,
-    command: renderCommand(definition.run, { ...values, host: host.id }),
+    command: renderCommand(definition.run, { ...values, backup, host: host.id }),
     transport: hostTransport(plan, host),
     ...(host.site ? { site: host.site } : {}),
     timeoutMs: durationMs(definition.timeout),
     retry: definition.retry,
   });
-  const databaseTask = (action: 'backup' | 'verify' | 'checksum' | 'rehearse'): SingleHostTask[] => {
+  const databaseTask = (action: 'backup' | 'verify' | 'checksum' | 'rehearse', backup?: string): SingleHostTask[] => {
     const definition = plan.database[action];
-    return definition ? [task(action, definition, dbHost)] : [];
+    return definition ? [task(action, definition, dbHost, backup)] : [];
   };
+  const rehearsalBackup = rehearsalBackupName(options.backup);
+  const rehearsal = plan.database.rehearse && !options.rehearseInBackup ? [...databaseTask('backup', rehearsalBackup), ...databaseTask('rehearse', rehearsalBackup)] : [];
 
   const none = { batches: [], database: [] };
   return {
@@ -215,6 +230,7 @@ export function planRun(plan: UpgradePlan, options: { backup: string; sources?: 
     owner: owner.id,
     hostIds: plan.hosts.map((host) => host.id),
     gates: GATE_NAMES.filter((gate) => plan.gates[gate] !== undefined),
+    rehearsal,
     prerequisites: plan.prerequisites.map((prerequisite) =>
       'check' in prerequisite
         ? { name: prerequisite.name, check: task('check', prerequisite.check, plan.hosts.find((h) => h.id === (prerequisite.host ?? owner.id)) as Host) }
@@ -224,7 +240,7 @@ export function planRun(plan: UpgradePlan, options: { backup: string; sources?: 
       preflight: { ...none, batches: batchesFor('version', plan.hosts) },
       drain: { ...none, batches: batchesFor('drain', plan.hosts) },
       stop: { ...none, batches: batchesFor('stop', plan.hosts) },
-      backup: { batches: [], database: [...databaseTask('checksum'), ...databaseTask('backup'), ...databaseTask('rehearse')] },
+      backup: { batches: [], database: [...databaseTask('checksum'), ...databaseTask('backup'), ...(options.rehearseInBackup ? databaseTask('rehearse') : [])] },
       upgradeOwner: { ...none, batches: [...batchesFor('upgrade', [owner]), ...batchesFor('start', [owner])] },
       upgradeRest: {
         ...none,

@@ -43,13 +43,20 @@ function prerequisiteLines(run: RunPlan): string[] {
   );
 }
 
-/** Numbered items: each gate the plan has, then each phase, in the procedure's order. */
+/** The rehearsal at the end of preflight, when the plan has one: its own backup, then the copy's upgrade. */
+function rehearsalLines(run: RunPlan): string[] {
+  if (run.rehearsal.length === 0) return [];
+  return ['Rehearse the schema upgrade on a copy, before anything changes', ...run.rehearsal.map((task) => `     database ${task.action} on ${task.host}: ${task.command}`)];
+}
+
+/** Numbered items: each gate the plan has, then each phase, in the procedure's order; preflight's rehearsal after it. */
 export function formatPreview(run: RunPlan, plan: UpgradePlan): string {
   const items: string[][] = [];
   for (const row of PROCEDURE) {
     if (row.gateBefore) items.push(gateLines(plan, row.gateBefore.gate, undefined));
-    for (const within of row.gatesWithin ?? []) items.push(gateLines(plan, within.gate, within.when));
-    items.push(phaseLines(run, row));
+    const within = (row.gatesWithin ?? []).map((gate) => gateLines(plan, gate.gate, gate.when));
+    if (row.changesHosts) items.push(...within, phaseLines(run, row));
+    else items.push(phaseLines(run, row), ...within, rehearsalLines(run));
   }
   const numbered = items.filter((item) => item.length > 0).map(([first, ...rest], i) => [`${i + 1}. ${first}`, ...rest].join('\n'));
   return [...header(run, plan), ...numbered].join('\n');

@@ -44,6 +44,25 @@ async function checkPrerequisites(run: FleetRun): Promise<UpgradeEvent> {
   return { type: 'PHASE_SUCCEEDED' };
 }
 
+/**
+ * The rehearsal, before anything changes: behind its gate, a backup of its own, then the schema upgrade tried on its
+ * copy. Rejecting the gate, or a failed rehearsal, ends the run with nothing touched.
+ */
+async function rehearse(run: FleetRun): Promise<UpgradeEvent> {
+  if (run.planned.rehearsal.length === 0) return { type: 'PHASE_SUCCEEDED' };
+  const decision = await waitAtGate(run, 'beforeRehearsal');
+  if (decision.type === 'GATE_REJECTED') return decision;
+  for (const task of run.planned.rehearsal) {
+    try {
+      const outcome = await runTask(task);
+      if (task.action === 'rehearse') run.record('rehearse', task.host, outcome.outputTail);
+    } catch (error) {
+      return taskFailed('PHASE_FAILED', 'the rehearsal failed, nothing was changed: ', task, error);
+    }
+  }
+  return { type: 'PHASE_SUCCEEDED' };
+}
+
 /** The phase's database commands in order: the checksum, the backup, and the rehearsal behind its own gate. */
 async function runDatabaseTasks(run: FleetRun, phase: PhaseName): Promise<UpgradeEvent | undefined> {
   let checksum = '';
@@ -92,8 +111,11 @@ export async function runPhase(run: FleetRun, phase: PhaseName): Promise<Upgrade
   if ('event' in outcome) return outcome.event;
   if ('problem' in outcome) return { type: 'PHASE_FAILED', reason: `${procedurePhase(phase).title}: ${outcome.problem}`, failure: outcome.failure };
   if (phase === 'preflight') {
-    if (run.perHostVersions) run.planned = planRun(run.plan, { backup: run.planned.backup, ...(run.status.versions ? { sources: run.status.versions } : {}) });
-    return checkPrerequisites(run);
+    if (run.perHostVersions) {
+      run.planned = planRun(run.plan, { backup: run.planned.backup, rehearseInBackup: run.rehearseInBackup, ...(run.status.versions ? { sources: run.status.versions } : {}) });
+    }
+    const unmet = await checkPrerequisites(run);
+    return unmet.type === 'PHASE_SUCCEEDED' ? rehearse(run) : unmet;
   }
   return { type: 'PHASE_SUCCEEDED' };
 }

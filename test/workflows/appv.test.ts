@@ -3,11 +3,12 @@
  * kept in the run's record, and the optional rehearsal of the database upgrade on a copy of the backup, behind its
  * own gate, before production.
  */
+import type { WorkflowFailedError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import type { UpgradePlan } from '../../core/plan';
 import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
-import { approveUpdate, rejectUpdate, rollbackUpdate, statusQuery } from '../../workflows/messages';
-import { approvedRun, atGate, atGuidedFailure, examplePlan, freshLab, labPlan, quickRetries, recordHistory, useTemporalClient } from '../helpers';
+import { approveUpdate, rejectUpdate, statusQuery } from '../../workflows/messages';
+import { approvedRun, atGate, examplePlan, freshLab, labPlan, quickRetries, recordHistory, useTemporalClient } from '../helpers';
 
 const temporal = useTemporalClient();
 const HOSTS = hostIds(PROFILES.appv!, 3);
@@ -81,55 +82,60 @@ describe('App-V 4.5 management servers', () => {
     });
   });
 
-  it('rehearses the database upgrade on a copy of the backup, behind its own gate, before production', async () => {
+  it('rehearses on a fresh backup’s copy, behind its own gate, before the outage; production is backed up after the stop', async () => {
     const lab = freshLab({ hosts: 3 });
     await approvedRun(temporal.client, withRehearsal(labPlan(HOSTS)), lab, async (handle) => {
       const gate = await atGate(handle, 'beforeRehearsal');
-      expect(gate.backup?.name).toBeDefined();
-      expect(labStatus(lab).database.schema).toBe('4.1-SP1');
+      expect(gate.backup).toBeUndefined();
+      expect(labOps(lab).every((o) => o.op === 'version')).toBe(true);
       const refused = await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] }).catch((e: Error) => e);
       expect(String((refused as Error & { cause?: Error }).cause?.message)).toContain('alice may not decide gate beforeRehearsal');
       await handle.executeUpdate(approveUpdate, { args: [{ approver: 'dba' }] });
+      await atGate(handle, 'beforeOffline');
+      expect(labStatus(lab).database.schema).toBe('4.1-SP1');
+      await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
       const result = await handle.result();
       expect(result.outcome).toBe('completed');
       expect(result.records.find((r) => r.step === 'rehearse')?.output).toContain('schema 4.1-SP1 -> 4.5');
-      await recordHistory(handle, 'rehearsal');
-    });
+      await recordHistory(handle, 'rehearsal-before-offline');
+    }, { gates: [] });
     const ops = labOps(lab);
-    const rehearsal = ops.find((o) => o.host === 'db' && o.op.startsWith('rehearse'))?.seq ?? Infinity;
-    const backup = ops.find((o) => o.host === 'db' && o.op.startsWith('backup'))?.seq ?? Infinity;
-    const schemaUpgrade = ops.find((o) => o.op.endsWith('--upgrade-schema'))?.seq ?? -1;
-    expect(backup).toBeLessThan(rehearsal);
-    expect(rehearsal).toBeLessThan(schemaUpgrade);
+    const seq = (match: (o: (typeof ops)[number]) => boolean) => ops.find(match)?.seq ?? NaN;
+    const rehearsalBackup = ops.find((o) => o.host === 'db' && o.op.startsWith('backup'));
+    expect(rehearsalBackup?.op).toMatch(/-rehearsal$/);
+    const rehearsal = seq((o) => o.host === 'db' && o.op.startsWith('rehearse'));
+    expect(rehearsalBackup!.seq).toBeLessThan(rehearsal);
+    expect(ops.find((o) => o.op.startsWith('rehearse'))?.op).toBe(`rehearse ${rehearsalBackup!.op.slice('backup '.length)} 4.5`);
+    expect(rehearsal).toBeLessThan(seq((o) => o.op === 'drain'));
+    // The production backup is a second one, taken once every server has stopped.
+    const productionBackup = seq((o) => o.host === 'db' && o.op.startsWith('backup') && !o.op.endsWith('-rehearsal'));
+    expect(productionBackup).toBeGreaterThan(Math.max(...ops.filter((o) => o.op === 'stop').map((o) => o.seq)));
+    expect(productionBackup).toBeLessThan(seq((o) => o.op.endsWith('--upgrade-schema')));
   });
 
-  it('a failed rehearsal stops before production is touched; rolling back leaves the database as it was', async () => {
+  it('a failed rehearsal ends the run with nothing touched', async () => {
     const lab = freshLab({ hosts: 3 });
-    const before = labStatus(lab).database;
+    const before = labStatus(lab);
     labFault(lab, 'db', 'rehearse', 'always');
     await approvedRun(temporal.client, quickRetries(withRehearsal(labPlan(HOSTS))), lab, async (handle) => {
       await atGate(handle, 'beforeRehearsal');
       await handle.executeUpdate(approveUpdate, { args: [{ approver: 'dba' }] });
-      const failed = await atGuidedFailure(handle);
-      expect(failed.awaitingOperator?.phase).toBe('backing-up');
-      expect(failed.awaitingOperator?.reason).toContain('database rehearse');
-      expect(labStatus(lab).database.schema).toBe('4.1-SP1');
-      await handle.executeUpdate(rollbackUpdate, { args: [{ operator: 'dba' }] });
-      expect((await handle.result()).outcome).toBe('rolled-back');
-    });
-    expect(labStatus(lab).database).toEqual(before);
+      const error = await handle.result().catch((e: unknown) => e);
+      expect((error as WorkflowFailedError).cause?.message).toContain('the rehearsal failed, nothing was changed: database rehearse on appv-01 failed');
+    }, { gates: [] });
+    expect(labOps(lab).filter((o) => o.host !== 'db').every((o) => o.op === 'version')).toBe(true);
+    expect(labStatus(lab).hosts).toEqual(before.hosts);
+    expect(labStatus(lab).database).toEqual(before.database);
   });
 
-  it('rejecting the rehearsal rolls the (offline) fleet back', async () => {
+  it('a rejected rehearsal gate ends the run with nothing touched, not even a backup', async () => {
     const lab = freshLab({ hosts: 3 });
-    const before = labStatus(lab).database;
     await approvedRun(temporal.client, withRehearsal(labPlan(HOSTS)), lab, async (handle) => {
       await atGate(handle, 'beforeRehearsal');
       await handle.executeUpdate(rejectUpdate, { args: [{ approver: 'dba', comment: 'no test server tonight' }] });
-      expect((await handle.result()).outcome).toBe('rolled-back');
-    });
-    const state = labStatus(lab);
-    expect(state.database).toEqual(before);
-    expect(state.hosts.every((h) => h.version === '4.1-SP1' && h.services.AppVServer === 'running' && h.online)).toBe(true);
+      expect((await handle.result()).outcome).toBe('rejected');
+    }, { gates: [] });
+    expect(labOps(lab).every((o) => o.op === 'version')).toBe(true);
+    expect(labStatus(lab).backups).toEqual([]);
   });
 });

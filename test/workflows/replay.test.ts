@@ -28,6 +28,7 @@ const SHAPES = [
   'signed-plan',
   'per-host-versions',
   'new-database-rollback',
+  'rehearsal-before-offline',
 ];
 
 it('keeps a recorded history of every workflow shape', () => {
