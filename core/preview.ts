@@ -1,16 +1,23 @@
 /** The readable preview `cutover plan` prints: the procedure's phases and gates in order, with each batch. Pure. */
-import type { GateName, UpgradePlan } from './plan';
+import { type GateName, type UpgradePlan, ownValue } from './plan';
 import { type RunPlan, hostRange } from './planner';
 import { PROCEDURE, type ProcedurePhase } from './procedure';
 
 function header(run: RunPlan, plan: UpgradePlan): string[] {
   const { maxParallel, batchSize, hostsPerWorkflow, failureThreshold } = plan.execution;
   return [
-    `Fleet ${run.fleet}: ${run.source} → ${run.target}, ${run.hostIds.length} hosts, DB owner ${run.owner}, database ${plan.database.name}`,
+    `Fleet ${run.fleet}: ${run.source} → ${run.target}, ${run.hostIds.length} hosts, DB owner ${run.owner}, database ${plan.database.name}${databaseText(plan)}`,
+    `Each host may start at ${(ownValue(plan.upgradePaths, plan.target) ?? []).join(' or ')}: preflight records its version, and a rollback returns it there.`,
     `Hosts run ${maxParallel} at a time, at most ${batchSize} per batch; a phase over ${hostsPerWorkflow} hosts runs in child workflows of up to ${hostsPerWorkflow}.`,
     `A phase starts no new batch once ${failureThreshold === 0 ? 'any host has' : `more than ${failureThreshold} of its hosts have`} failed; failed hosts wait for the operator.`,
     '',
   ];
+}
+
+/** How the database is treated, and so how a rollback undoes it. */
+function databaseText(plan: UpgradePlan): string {
+  const { strategy, previous } = plan.database;
+  return strategy === 'new-database' ? ` (new, beside ${previous}; a rollback points the hosts back at ${previous}, no restore)` : ' (upgraded in place; a rollback restores the backup)';
 }
 
 function gateLines(plan: UpgradePlan, name: GateName, when: string | undefined): string[] {

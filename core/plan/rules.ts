@@ -181,13 +181,16 @@ function rolesHaveTheirSteps({ plan, report }: RuleContext): void {
     for (const step of REQUIRED_STEPS) {
       if (role.steps[step] === undefined) report(['roles', name, 'steps', step], `the role "${name}" has no "${step}" step`);
     }
+    const noService = (role.kind && NO_SERVICE_STEPS[role.kind]) || [];
+    for (const step of noService) {
+      if (role.steps[step]) report(['roles', name, 'steps', step], `a ${role.kind} host has no service: its role has no "${step}" step`);
+    }
+    // A kind without services is told that, not to complete a pair it should not have.
+    if (noService.length > 0) continue;
     for (const [a, b] of PAIRED_STEPS) {
       for (const [has, lacks] of [[a, b], [b, a]] as const) {
         if (role.steps[has] && !role.steps[lacks]) report(['roles', name, 'steps', lacks], `the role "${name}" has a "${has}" step, so it needs a "${lacks}" step`);
       }
-    }
-    for (const step of (role.kind && NO_SERVICE_STEPS[role.kind]) || []) {
-      if (role.steps[step]) report(['roles', name, 'steps', step], `a ${role.kind} host has no service: its role has no "${step}" step`);
     }
   }
 }
