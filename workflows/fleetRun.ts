@@ -77,6 +77,8 @@ export class FleetRun {
   legacyMessages = false;
   /** Hosts may start at any version on the upgrade path and roll back to their own (false: runs from before). */
   perHostVersions = false;
+  /** Hosts that failed preflight may be left out once confirmed offline (false: runs from before failed at once). */
+  confirmsOfflineSkips = false;
   /** The rehearsal runs after the production backup, as in runs from before (false: at the end of preflight). */
   rehearseInBackup = false;
 

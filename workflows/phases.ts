@@ -6,6 +6,7 @@ import { isCancellation } from '@temporalio/workflow';
 import type { Failure, UpgradeEvent } from '../core/machine';
 import { type PhaseName, type SingleHostTask, planRun } from '../core/planner';
 import { procedurePhase } from '../core/procedure';
+import { OFFLINE_GATE, offlineConfirmation } from '../core/operator';
 import { planRollback } from '../core/rollback';
 import { failureMessage, singleHostActivity } from './activities';
 import type { FleetRun } from './fleetRun';
@@ -85,6 +86,19 @@ async function runDatabaseTasks(run: FleetRun, phase: PhaseName): Promise<Upgrad
   return undefined;
 }
 
+/**
+ * Hosts that failed preflight are left out of the run only once someone confirms they are offline or decommissioned
+ * (core/operator.ts): the approval is the recorded confirmation. Undefined when they cannot be left out.
+ */
+async function confirmedOffline(run: FleetRun, failure: Failure): Promise<UpgradeEvent | undefined> {
+  const gate = run.confirmsOfflineSkips ? offlineConfirmation(run.plan, failure.hosts) : undefined;
+  if (!gate) return undefined;
+  const decision = await waitAtGate(run, OFFLINE_GATE, gate);
+  // Neither drained nor stopped, so the rollback has nothing of theirs to undo either.
+  if (decision.type === 'GATE_APPROVED') run.skip(failure.hosts.map((h) => h.host), true);
+  return decision;
+}
+
 /** The gate before each wave of the remaining hosts, once per wave: a retried phase does not ask again. */
 function waveGate(run: FleetRun): Pick<PhaseBatches, 'beforeWave'> {
   if (!run.plan.gates.beforeEachBatch) return {};
@@ -109,7 +123,10 @@ export async function runPhase(run: FleetRun, phase: PhaseName): Promise<Upgrade
     ...waveGate(run),
   });
   if ('event' in outcome) return outcome.event;
-  if ('problem' in outcome) return { type: 'PHASE_FAILED', reason: `${procedurePhase(phase).title}: ${outcome.problem}`, failure: outcome.failure };
+  if ('problem' in outcome) {
+    const confirmed = phase === 'preflight' ? await confirmedOffline(run, outcome.failure) : undefined;
+    if (confirmed?.type !== 'GATE_APPROVED') return confirmed ?? { type: 'PHASE_FAILED', reason: `${procedurePhase(phase).title}: ${outcome.problem}`, failure: outcome.failure };
+  }
   if (phase === 'preflight') {
     if (run.perHostVersions) {
       run.planned = planRun(run.plan, { backup: run.planned.backup, rehearseInBackup: run.rehearseInBackup, ...(run.status.versions ? { sources: run.status.versions } : {}) });

@@ -33,6 +33,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   run.legacyMessages = !trusted;
   // Runs from before per-host versions required every host at the plan's source, and roll back to it.
   run.perHostVersions = patched('per-host-versions');
+  run.confirmsOfflineSkips = patched('preflight-offline-confirmation');
   registerHandlers(run);
   if (trusted) run.trust = await readTrust(run, invalidIfThrows(() => planDigest(rawPlan)), signature);
   await drive(run);

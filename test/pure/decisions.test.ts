@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { childGroups, runsInChildren } from '../../core/batching';
-import { detailsMarkdown, failedHostText, gateProgressText, hostCountsText } from '../../core/details';
+import { detailsMarkdown, failedHostText, gateProgressText, hostCountsText, startingVersionsText } from '../../core/details';
+import { notWaitingReason, offlineConfirmation } from '../../core/operator';
 import { type HostOutcome, failureSummary, judgeOutcomes, phaseProblem, versionVerdict } from '../../core/outcomes';
 import { type StepBatch, planRun } from '../../core/planner';
 import type { RunStatus } from '../../core/status';
@@ -32,6 +33,31 @@ describe('the version verdict', () => {
 
   it('runs from before per-host versions refuse a host on the path but not at the source', () => {
     expect(versionVerdict(APPV, 'appv-03', '4.1-SP1', { perHost: false })).toMatch(/^appv-03 is at 4.1-SP1, but the plan's source is 4.1: a rollback returns hosts to the source/);
+  });
+});
+
+describe('hosts that failed preflight', () => {
+  const failedAt = (...hosts: string[]) => hosts.map((host) => ({ host, error: 'version failed (exit 255) after 3 attempt(s)' }));
+
+  it('are left out only behind a confirmation that each is offline or decommissioned', () => {
+    const gate = offlineConfirmation(fleetOf(3), failedAt('h2', 'h3'));
+    expect(gate?.instructions).toMatch(/^Preflight failed on 2 host\(s\): h2 \(version failed .*\); h3 .*the schema upgrade needs every server sharing APPVDB offline\. Approve only to confirm each is offline or decommissioned/);
+    expect(gate).toMatchObject({ approvers: [], quorum: 1 });
+  });
+
+  it('never include the DB owner or a role that may not be skipped: the run fails as before', () => {
+    expect(offlineConfirmation(fleetOf(3), failedAt('h1', 'h2'))).toBeUndefined();
+    expect(offlineConfirmation(fleetOf(3, (raw) => (raw.roles['management-server'].allowSkip = false)), failedAt('h2'))).toBeUndefined();
+  });
+
+  it('a skip sent meanwhile is refused with the way to confirm', () => {
+    expect(notWaitingReason('offline-confirmation')).toContain('is left out by approving gate offline-confirmation, the confirmation that it is offline or decommissioned');
+    expect(notWaitingReason('beforeOffline')).toBe('the run is not waiting for an operator');
+  });
+
+  it('shows the versions preflight found, a few hosts each', () => {
+    expect(startingVersionsText({ a: '4.1-SP1', b: '4.1', c: '4.1-SP1', d: '4.1-SP1', e: '4.1-SP1' })).toBe('4.1-SP1 on 4 hosts (a, c, d, …), 4.1 on b');
+    expect(startingVersionsText(undefined)).toBe('');
   });
 });
 

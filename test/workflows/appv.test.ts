@@ -3,11 +3,12 @@
  * kept in the run's record, and the optional rehearsal of the database upgrade on a copy of the backup, behind its
  * own gate, before production.
  */
+import { execFileSync } from 'node:child_process';
 import type { WorkflowFailedError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import type { UpgradePlan } from '../../core/plan';
-import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
-import { approveUpdate, rejectUpdate, statusQuery } from '../../workflows/messages';
+import { LABHOST, PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
+import { approveUpdate, rejectUpdate, skipUpdate, statusQuery } from '../../workflows/messages';
 import { approvedRun, atGate, examplePlan, freshLab, labPlan, quickRetries, recordHistory, useTemporalClient } from '../helpers';
 
 const temporal = useTemporalClient();
@@ -66,6 +67,32 @@ describe('App-V 4.5 management servers', () => {
     expect(state.hosts.every((h) => Object.values(h.services).every((s) => s === 'running'))).toBe(true);
     expect(state.database.schema).toBe('4.1-SP1');
     expect(ops.some((o) => o.host === 'appv-02' && o.op === 'verify 4.1' && o.result === 'ok')).toBe(true);
+  });
+
+  it('goes on without a host that failed preflight only once someone confirms it is offline or decommissioned', async () => {
+    const lab = freshLab({ hosts: 3 });
+    labFault(lab, 'appv-03', 'version', 'always');
+    await approvedRun(temporal.client, quickRetries(labPlan(HOSTS)), lab, async (handle) => {
+      const gate = (await atGate(handle, 'offline-confirmation')).pendingGate;
+      expect(gate?.instructions).toContain('Preflight failed on 1 host(s): appv-03 (version failed (exit 1) after 2 attempt(s))');
+      expect(gate?.instructions).toContain('Approve only to confirm each is offline or decommissioned');
+      const skip = await handle.executeUpdate(skipUpdate, { args: [{ operator: 'olga', host: 'appv-03' }] }).catch((e: Error) => e);
+      expect(String((skip as Error & { cause?: Error }).cause?.message)).toContain(
+        'a host that failed preflight is left out by approving gate offline-confirmation, the confirmation that it is offline or decommissioned',
+      );
+      // The operator takes it offline by hand, then confirms (the lab would refuse the schema upgrade otherwise).
+      for (const op of ['drain', 'stop']) execFileSync(LABHOST, ['appv-03', op], { env: { ...process.env, CUTOVER_LAB_DIR: lab } });
+      await handle.executeUpdate(approveUpdate, { args: [{ approver: 'olga', comment: 'appv-03 is offline until it is replaced' }] });
+      await atGate(handle, 'beforeOffline');
+      await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+      const result = await handle.result();
+      expect(result.outcome).toBe('completed');
+      expect(result.decisions[0]).toMatchObject({ gate: 'offline-confirmation', approver: 'olga', decision: 'approve', comment: 'appv-03 is offline until it is replaced' });
+      expect((await handle.query(statusQuery)).hosts['appv-03']?.state).toBe('skipped');
+      await recordHistory(handle, 'offline-confirmation');
+    }, { gates: [] });
+    expect(labOps(lab).filter((o) => o.host === 'appv-03').map((o) => o.op)).toEqual(['version', 'version', 'drain', 'stop']);
+    expect(labStatus(lab).hosts.map((h) => h.version)).toEqual(['4.5', '4.5', '4.1-SP1']);
   });
 
   it('keeps every server’s package validation details in the run’s record', async () => {

@@ -29,6 +29,7 @@ const SHAPES = [
   'per-host-versions',
   'new-database-rollback',
   'rehearsal-before-offline',
+  'offline-confirmation',
 ];
 
 it('keeps a recorded history of every workflow shape', () => {
