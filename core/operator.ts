@@ -1,5 +1,6 @@
 /** Guided failure, pure: what the operator may do about a failed step, and why a request is refused. */
 import { DB_OWNER_ROLE, type Gate, type UpgradePlan, applicationRole, hostCommand, ownValue } from './plan';
+import { isCommandFailure } from './outcomes';
 import type { StepName } from './planner';
 import type { AwaitingOperator, OperatorAction, OperatorInput } from './status';
 
@@ -28,8 +29,9 @@ export const OFFLINE_GATE = 'offline-confirmation';
  * schema changes, which the procedures forbid. The confirmation gate for `failed`, or undefined when one of them can
  * never be skipped (the run then fails as before).
  */
-export function offlineConfirmation(plan: UpgradePlan, failed: { host: string; error: string }[]): Gate | undefined {
+export function offlineConfirmation(plan: UpgradePlan, failed: { host: string; error: string; outputTail: string }[]): Gate | undefined {
   const hosts = failed.map((f) => f.host);
+  if (!failed.every(mayBeOffline)) return undefined;
   if (hosts.length === 0 || skippableHosts(plan, 'version', hosts).length !== hosts.length) return undefined;
   const named = failed.slice(0, 10).map((f) => `${f.host} (${f.error})`).join('; ');
   return {
@@ -46,6 +48,16 @@ export function offlineConfirmation(plan: UpgradePlan, failed: { host: string; e
 export function notWaitingReason(pendingGate: string | undefined): string {
   if (pendingGate !== OFFLINE_GATE) return 'the run is not waiting for an operator';
   return `the run is not waiting for an operator: a host that failed preflight is left out by approving gate ${OFFLINE_GATE}, the confirmation that it is offline or decommissioned (a server left running while the schema changes is what the procedures forbid)`;
+}
+
+/**
+ * Whether a host's preflight failure is one an offline host shows: its command failed, or it could not be reached. Not
+ * a version off the upgrade path (the host runs: the seed has it upgraded or uninstalled first), nor a failure no
+ * retry fixes (a rejected host key, a missing secret: the plan or the worker is wrong, not the host offline).
+ */
+function mayBeOffline(failure: { error: string; outputTail: string }): boolean {
+  if (!isCommandFailure('version', failure.error)) return false;
+  return !failure.error.includes('(exit -1)') || failure.outputTail.includes('cannot reach ');
 }
 
 /** The hosts a skip names: `host`, `hosts`, or both, each once. */

@@ -46,9 +46,19 @@ export function versionVerdict(plan: Pick<UpgradePlan, 'source' | 'target' | 'up
   return undefined;
 }
 
+/** The error of a host whose command failed (unreachable, or its command broke), as opposed to what it answered. */
+export function commandFailure(step: StepName, exitCode: number, attempt: number): string {
+  return `${step} failed (exit ${exitCode}) after ${attempt || 'all'} attempt(s)`;
+}
+
+/** Whether `error` says the host's command failed, rather than judging its answer (a version off the path). */
+export function isCommandFailure(step: StepName, error: string): boolean {
+  return error.startsWith(`${step} failed (exit `);
+}
+
 /** Why one host's outcome of a step is a failure, or undefined when the step succeeded on it. */
 export function stepError(plan: Pick<UpgradePlan, 'source' | 'target' | 'upgradePaths'>, step: StepName, outcome: HostOutcome, rule?: VersionRule): string | undefined {
-  if (!outcome.ok) return `${step} failed (exit ${outcome.exitCode}) after ${outcome.attempt || 'all'} attempt(s)`;
+  if (!outcome.ok) return commandFailure(step, outcome.exitCode, outcome.attempt);
   if (step === 'version') return versionVerdict(plan, outcome.host, lastLine(outcome.outputTail), rule);
   return undefined;
 }

@@ -37,7 +37,7 @@ describe('the version verdict', () => {
 });
 
 describe('hosts that failed preflight', () => {
-  const failedAt = (...hosts: string[]) => hosts.map((host) => ({ host, error: 'version failed (exit 255) after 3 attempt(s)' }));
+  const failedAt = (...hosts: string[]) => hosts.map((host) => ({ host, error: 'version failed (exit 255) after 3 attempt(s)', outputTail: 'ssh: connect to host: No route to host' }));
 
   it('are left out only behind a confirmation that each is offline or decommissioned', () => {
     const gate = offlineConfirmation(fleetOf(3), failedAt('h2', 'h3'));
@@ -47,6 +47,12 @@ describe('hosts that failed preflight', () => {
 
   it('never include the DB owner or a role that may not be skipped: the run fails as before', () => {
     expect(offlineConfirmation(fleetOf(3), failedAt('h1', 'h2'))).toBeUndefined();
+    // A host that answered 4.0 is running: it is upgraded to 4.1 or uninstalled first, never left out.
+    expect(offlineConfirmation(fleetOf(3), [{ host: 'h2', error: 'h2 is at 4.0: 4.5 can only be installed over 4.1 or 4.1-SP1; upgrade it to 4.1 or 4.1-SP1 first, or uninstall it', outputTail: '4.0' }])).toBeUndefined();
+    // Unreachable over ssh is offered; a rejected host key or a missing secret is the plan's or the worker's problem.
+    const sshFailure = (outputTail: string) => [{ host: 'h2', error: 'version failed (exit -1) after 3 attempt(s)', outputTail }];
+    expect(offlineConfirmation(fleetOf(3), sshFailure('cannot reach h2: connect ECONNREFUSED'))).toBeDefined();
+    expect(offlineConfirmation(fleetOf(3), sshFailure('host key of h2 is SHA256:x, not the pinned SHA256:y'))).toBeUndefined();
     expect(offlineConfirmation(fleetOf(3, (raw) => (raw.roles['management-server'].allowSkip = false)), failedAt('h2'))).toBeUndefined();
   });
 
