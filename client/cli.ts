@@ -124,7 +124,10 @@ export function buildProgram(): Command {
         ...(opts.webService ? { webService: true } : {}),
         ...(opts.consoles ? { consoles: opts.consoles } : {}),
       });
-      console.log(`lab up at ${up.dir}: ${up.hosts.length} ${up.profile.name} hosts (${up.hosts[0]} … ${up.hosts[up.hosts.length - 1]}) at ${opts.version ?? up.profile.source}`);
+      const own = Object.entries(opts.at ?? {}).map(([host, version]) => `${host} at ${version}`);
+      console.log(
+        `lab up at ${up.dir}: ${up.hosts.length} ${up.profile.name} hosts (${up.hosts[0]} … ${up.hosts[up.hosts.length - 1]}) at ${opts.version ?? up.profile.source}${own.length ? ` (${own.join(', ')})` : ''}`,
+      );
     });
   lab
     .command('status')

@@ -105,7 +105,7 @@ export function labUp(dir: string, options: LabUpOptions = {}): { dir: string; h
   const layout = profile.layout(count, options);
   const hosts = layout.map((host) => host.id);
   const unknown = Object.keys(options.versions ?? {}).filter((id) => !hosts.includes(id));
-  if (unknown.length > 0) throw new UserError(`no host ${unknown.join(', ')} in a ${profile.name} lab of these hosts: ${hosts.join(', ')}`);
+  if (unknown.length > 0) throw new UserError(`no host ${unknown.join(', ')} in this ${profile.name} lab; its hosts: ${hosts.join(', ')}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'db'), { recursive: true });
   mkdirSync(join(dir, 'faults'));
