@@ -24,6 +24,7 @@ export interface PlanOptions {
 }
 
 const noop = <C extends StepCommand>(command: C, run = 'true'): C => ({ ...command, run, ...(command.undo ? { undo: 'true' } : {}) });
+const noopIf = <C extends StepCommand>(command: C | undefined): C | undefined => command && noop(command);
 
 /**
  * A validated plan for `hosts` lab hosts: host 0 is the DB owner. `noop` keeps every timeout, retry and record
@@ -51,10 +52,10 @@ export function benchPlan(options: PlanOptions): UpgradePlan {
       ) as UpgradePlan['roles'],
       database: {
         ...plan.database,
-        backup: noop(plan.database.backup),
-        restore: noop(plan.database.restore),
+        backup: noopIf(plan.database.backup),
+        restore: noopIf(plan.database.restore),
         verify: noop(plan.database.verify),
-        checksum: noop(plan.database.checksum),
+        checksum: noopIf(plan.database.checksum),
       },
     };
   }

@@ -1,6 +1,7 @@
 /** The `cutover` command. Thin: each subcommand parses flags and calls into core/, client/, lab/ or stack/. */
 import { WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
+import { z } from 'zod';
 import { UserError } from '../core/errors';
 import { backupNamePreview, planRun } from '../core/planner';
 import { formatPreview } from '../core/preview';
@@ -20,6 +21,16 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
   return n;
+}
+
+/** `HOST=VERSION`, a host's own starting version in a fresh lab. */
+const HostVersion = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*=[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'expected HOST=VERSION, e.g. appv-02=4.1');
+
+function hostVersion(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const parsed = HostVersion.safeParse(value);
+  if (!parsed.success) throw new InvalidArgumentError(z.prettifyError(parsed.error));
+  const [host = '', version = ''] = parsed.data.split('=');
+  return { ...previous, [host]: version };
 }
 
 export function buildProgram(): Command {
@@ -103,9 +114,22 @@ export function buildProgram(): Command {
     .option('--profile <name>', 'product rules to enforce', 'appv')
     .option('--hosts <n>', 'number of hosts', positiveInt, 4)
     .option('--version <v>', 'starting version of every host (default: the profile source version)')
-    .action((opts: { profile: string; hosts: number; version?: string }) => {
-      const up = labUp(labDir(), { profile: opts.profile, hosts: opts.hosts, ...(opts.version ? { version: opts.version } : {}) });
-      console.log(`lab up at ${up.dir}: ${up.hosts.length} ${up.profile.name} hosts (${up.hosts[0]} … ${up.hosts[up.hosts.length - 1]}) at ${opts.version ?? up.profile.source}`);
+    .option('--at <host=version>', "a host's own starting version (repeatable), e.g. --at appv-02=4.1", hostVersion)
+    .option('--web-service', 'App-V: add a Management Web Service host, appv-ws-01')
+    .option('--consoles <n>', 'App-V: add n computers with only the Management Console, appv-console-01 ...', positiveInt)
+    .action((opts: { profile: string; hosts: number; version?: string; at?: Record<string, string>; webService?: boolean; consoles?: number }) => {
+      const up = labUp(labDir(), {
+        profile: opts.profile,
+        hosts: opts.hosts,
+        ...(opts.version ? { version: opts.version } : {}),
+        ...(opts.at ? { versions: opts.at } : {}),
+        ...(opts.webService ? { webService: true } : {}),
+        ...(opts.consoles ? { consoles: opts.consoles } : {}),
+      });
+      const own = Object.entries(opts.at ?? {}).map(([host, version]) => `${host} at ${version}`);
+      console.log(
+        `lab up at ${up.dir}: ${up.hosts.length} ${up.profile.name} hosts (${up.hosts[0]} … ${up.hosts[up.hosts.length - 1]}) at ${opts.version ?? up.profile.source}${own.length ? ` (${own.join(', ')})` : ''}`,
+      );
     });
   lab
     .command('status')
@@ -116,7 +140,9 @@ export function buildProgram(): Command {
       if (opts.json) return json(status);
       console.log(`lab ${status.dir} (${status.profile}): database schema ${status.database.schema}, checksum ${status.database.checksum.slice(0, 16)}…`);
       for (const h of status.hosts) {
-        console.log(`  ${h.id.padEnd(12)} ${h.version.padEnd(8)} ${Object.entries(h.services).map(([n, s]) => `${n}=${s}`).join(' ')} sessions=${h.sessions} ${h.online ? 'online' : 'offline'}`);
+        console.log(
+          `  ${h.id.padEnd(12)} ${h.version.padEnd(8)} ${Object.entries(h.services).map(([n, s]) => `${n}=${s}`).join(' ')} sessions=${h.sessions} ${h.online ? 'online' : 'offline'}${h.database ? ` database=${h.database}` : ''}`,
+        );
       }
     });
   lab

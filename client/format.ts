@@ -1,5 +1,5 @@
 /** Human-readable renderings for the terminal. */
-import { gateProgressText, hostCountsText } from '../core/details';
+import { gateProgressText, hostCountsText, startingVersionsText } from '../core/details';
 import type { RunStatus } from '../core/status';
 
 /** How to approve: with a key where the worker takes signed decisions only, by name where it accepts names. */
@@ -10,6 +10,8 @@ function approveCommand(workflowId: string, status: RunStatus): string {
 
 export function formatStatus(workflowId: string, status: RunStatus): string {
   const lines = [`${workflowId}: ${status.fleet} ${status.source} → ${status.target}`, `  phase: ${status.phase}`, `  hosts: ${hostCountsText(status.hostCounts)}`];
+  const started = startingVersionsText(status.versions);
+  if (started) lines.push(`  started at: ${started} (a rollback returns each host there)`);
   const gate = status.pendingGate;
   if (gate) {
     lines.push(

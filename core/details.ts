@@ -12,6 +12,21 @@ export function hostCountsText(counts: RunStatus['hostCounts']): string {
     .join(', ');
 }
 
+/**
+ * "4.1-SP1 on 3 hosts (appv-01, appv-03, appv-ws-01), 4.1 on appv-02": the versions preflight found, each with up to
+ * three of its hosts, so a fleet of thousands stays one line. Empty before preflight, and for runs from before.
+ */
+export function startingVersionsText(versions: RunStatus['versions']): string {
+  const byVersion = new Map<string, string[]>();
+  for (const [host, version] of Object.entries(versions ?? {})) byVersion.set(version, [...(byVersion.get(version) ?? []), host]);
+  return [...byVersion]
+    .map(([version, hosts]) => {
+      const named = `${hosts.slice(0, 3).join(', ')}${hosts.length > 3 ? ', …' : ''}`;
+      return hosts.length === 1 ? `${version} on ${named}` : `${version} on ${hosts.length} hosts (${named})`;
+    })
+    .join(', ');
+}
+
 /** "(1/2, approvers: alice, bob, expires ...)": how far the gate's quorum is, who may decide, until when. */
 export function gateProgressText(gate: PendingGate): string {
   return `(${gate.approvedBy.length}/${gate.quorum}, approvers: ${gate.approvers.join(', ') || 'anyone'}${gate.expiresAt ? `, expires ${gate.expiresAt}` : ''})`;
@@ -46,6 +61,8 @@ function operatorMarkdown(waiting: AwaitingOperator): string[] {
 /** The run's current details in the Web UI: phase, hosts, and what it waits for, with how to answer. */
 export function detailsMarkdown(status: RunStatus, workflowId = 'RUN'): string {
   const lines = [`**Cutover** ${status.fleet}: ${status.source} → ${status.target}`, `**Phase:** ${status.phase}`, `**Hosts:** ${hostCountsText(status.hostCounts)}`];
+  const started = startingVersionsText(status.versions);
+  if (started) lines.push(`**Started at:** ${started} (a rollback returns each host there)`);
   if (status.pendingGate) lines.push(...gateMarkdown(status.pendingGate, status.trust?.decisions === 'signed', workflowId));
   if (status.awaitingOperator) lines.push(...operatorMarkdown(status.awaitingOperator));
   if (status.failure) lines.push(`**Failure:** ${status.failure}`);

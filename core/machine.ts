@@ -104,7 +104,7 @@ function phaseState(row: (typeof PROCEDURE)[number], index: number) {
       PHASE_SUCCEEDED: afterPhase(index),
       PHASE_FAILED: row.changesHosts ? { target: 'awaitingOperator', actions: recordFailure(row.phase) } : { target: 'failed', actions: recordFailure() },
       // Preflight asks people to confirm prerequisites; other phases open the gates they hold.
-      ...(row.gatesWithin || !row.changesHosts ? { GATE_REJECTED: onRejected(row.changesHosts ? index + 1 : index) } : {}),
+      ...(row.gatesWithin || row.formerGatesWithin || !row.changesHosts ? { GATE_REJECTED: onRejected(row.changesHosts ? index + 1 : index) } : {}),
     },
   };
 }

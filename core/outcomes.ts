@@ -24,25 +24,42 @@ export type FailedHost = AwaitingOperator['hosts'][number];
 /** Failures named in a reason; the status lists every failed host. */
 const MAX_HOSTS_IN_REASON = 10;
 
+/** Whether each host may start at any version on the upgrade path (and roll back to it), or every host at the source. */
+export interface VersionRule {
+  perHost: boolean;
+}
+
 /**
  * Why a host's version answer stops the run, or undefined when it may be upgraded: the plan's upgrade path lists
- * the versions the target installs over, and a rollback returns every host to the plan's source.
+ * the versions the target installs over. With per-host versions each host rolls back to the version preflight found
+ * on it; runs from before that return every host to the plan's source, so every host had to be at it.
  */
-export function versionVerdict(plan: Pick<UpgradePlan, 'source' | 'target' | 'upgradePaths'>, host: string, printed: string): string | undefined {
+export function versionVerdict(plan: Pick<UpgradePlan, 'source' | 'target' | 'upgradePaths'>, host: string, printed: string, rule: VersionRule = { perHost: true }): string | undefined {
   const allowed = ownValue(plan.upgradePaths, plan.target) ?? [];
   if (!allowed.includes(printed)) {
-    return `${host} is at ${printed || '(no version printed)'}: ${plan.target} can only be installed over ${allowed.join(' or ')}; upgrade it to ${allowed.join(' or ')} first`;
+    const onPath = allowed.join(' or ');
+    return `${host} is at ${printed || '(no version printed)'}: ${plan.target} can only be installed over ${onPath}; upgrade it to ${onPath} first, or uninstall it`;
   }
-  if (printed !== plan.source) {
+  if (!rule.perHost && printed !== plan.source) {
     return `${host} is at ${printed}, but the plan's source is ${plan.source}: a rollback returns hosts to the source, so every host must be at it (upgrade it to ${plan.source} first, or run a plan for ${printed} hosts)`;
   }
   return undefined;
 }
 
+/** The error of a host whose command failed (unreachable, or its command broke), as opposed to what it answered. */
+export function commandFailure(step: StepName, exitCode: number, attempt: number): string {
+  return `${step} failed (exit ${exitCode}) after ${attempt || 'all'} attempt(s)`;
+}
+
+/** Whether `error` says the host's command failed, rather than judging its answer (a version off the path). */
+export function isCommandFailure(step: StepName, error: string): boolean {
+  return error.startsWith(`${step} failed (exit `);
+}
+
 /** Why one host's outcome of a step is a failure, or undefined when the step succeeded on it. */
-export function stepError(plan: Pick<UpgradePlan, 'source' | 'target' | 'upgradePaths'>, step: StepName, outcome: HostOutcome): string | undefined {
-  if (!outcome.ok) return `${step} failed (exit ${outcome.exitCode}) after ${outcome.attempt || 'all'} attempt(s)`;
-  if (step === 'version') return versionVerdict(plan, outcome.host, lastLine(outcome.outputTail));
+export function stepError(plan: Pick<UpgradePlan, 'source' | 'target' | 'upgradePaths'>, step: StepName, outcome: HostOutcome, rule?: VersionRule): string | undefined {
+  if (!outcome.ok) return commandFailure(step, outcome.exitCode, outcome.attempt);
+  if (step === 'version') return versionVerdict(plan, outcome.host, lastLine(outcome.outputTail), rule);
   return undefined;
 }
 
@@ -52,10 +69,16 @@ export interface JudgedBatch {
   failed: FailedHost[];
 }
 
-export function judgeOutcomes(plan: Pick<UpgradePlan, 'source' | 'target' | 'upgradePaths'>, batch: StepBatch, outcomes: HostOutcome[], tailChars: number): JudgedBatch {
+export function judgeOutcomes(
+  plan: Pick<UpgradePlan, 'source' | 'target' | 'upgradePaths'>,
+  batch: StepBatch,
+  outcomes: HostOutcome[],
+  tailChars: number,
+  rule?: VersionRule,
+): JudgedBatch {
   const judged: JudgedBatch = { succeeded: [], failed: [] };
   for (const outcome of outcomes) {
-    const error = stepError(plan, batch.step, outcome);
+    const error = stepError(plan, batch.step, outcome, rule);
     if (error) judged.failed.push({ host: outcome.host, error, outputTail: keepEnd(outcome.outputTail, tailChars) });
     else judged.succeeded.push(outcome);
   }

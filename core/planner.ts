@@ -91,6 +91,11 @@ export interface RunPlan {
   owner: string;
   hostIds: string[];
   gates: GateName[];
+  /**
+   * The rehearsal, at the end of preflight, before anything changes: a backup of its own, then the schema upgrade
+   * tried on its copy. Empty without database.rehearse, and for runs from before, which rehearsed in the backup phase.
+   */
+  rehearsal: SingleHostTask[];
   /** Checked in preflight, in the plan's order. */
   prerequisites: ({ name: string; check: SingleHostTask } | { name: string; confirm: Gate })[];
   phases: Record<PhaseName, { batches: StepBatch[]; database: SingleHostTask[] }>;
@@ -111,7 +116,20 @@ export function backupNamePreview(fleet: string, target: string): string {
 }
 
 export function templateValues(plan: UpgradePlan, backup: string, version: string): TemplateValues {
-  return { fleet: plan.fleet, source: plan.source, target: plan.target, version, backup, database: plan.database.name };
+  const { name, previous } = plan.database;
+  return { fleet: plan.fleet, source: plan.source, target: plan.target, version, backup, database: name, previousDatabase: previous ?? name };
+}
+
+/** The version each host started at, as preflight found it; a host not in it is at the plan's source. */
+export type HostSources = Readonly<Record<string, string>>;
+
+/**
+ * One host's values: its id, and `{{source}}` the version it started at, so its upgrade's undo returns it there.
+ * While rolling back (`rollingBack`), `{{version}}` is that version too.
+ */
+export function hostValues(values: TemplateValues, host: Host, sources: HostSources | undefined, rollingBack = false): TemplateValues {
+  const source = (sources && Object.hasOwn(sources, host.id) ? sources[host.id] : undefined) ?? values.source;
+  return { ...values, host: host.id, source, ...(rollingBack ? { version: source } : {}) };
 }
 
 function chunk<T>(items: T[], size: number): T[][] {
@@ -132,7 +150,7 @@ function commandSource(plan: UpgradePlan, host: Host, step: HostStepName): strin
 /**
  * Groups hosts into batches for one step. Hosts keep the plan's order; a batch never mixes command definitions
  * (the db-owner override vs the application role), so one retry policy and timeout fit the whole batch, nor sites,
- * so it runs on one site's task queue. `policyStep` names the step whose timeout, retry and batch size apply (a
+ * so it runs on one site's task queue. Hosts whose role has no such step are left out. `policyStep` names the step whose timeout, retry and batch size apply (a
  * rollback's downgrade uses the upgrade's).
  */
 export function makeBatches(
@@ -144,6 +162,8 @@ export function makeBatches(
 ): StepBatch[] {
   const groups = new Map<string, { role: string; site?: string; hosts: Host[] }>();
   for (const host of hosts) {
+    // A role declares only the steps its hosts have: a console-only host is never drained or stopped.
+    if (!hostCommand(plan, host, policyStep)) continue;
     const role = commandSource(plan, host, policyStep);
     const key = `${host.site ?? ''}/${role}`;
     const group = groups.get(key) ?? { role, ...(host.site ? { site: host.site } : {}), hosts: [] };
@@ -165,30 +185,41 @@ export function makeBatches(
   });
 }
 
-export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan {
+/** The rehearsal's own backup, beside the run's. */
+export function rehearsalBackupName(backup: string): string {
+  return `${backup}-rehearsal`;
+}
+
+/**
+ * `sources`: each host's starting version, once preflight found it (the run plans again with it). `rehearseInBackup`:
+ * the rehearsal as runs from before did it, after the production backup, inside the outage.
+ */
+export function planRun(plan: UpgradePlan, options: { backup: string; sources?: HostSources; rehearseInBackup?: boolean }): RunPlan {
   const owner = dbOwner(plan);
   const rest = plan.hosts.filter((host) => host !== owner);
   const values = templateValues(plan, options.backup, plan.target);
   const batchesFor = (step: HostStepName, hosts: Host[]): StepBatch[] =>
     makeBatches(plan, step, step, hosts, (host, definition) => ({
-      ...renderStep(definition, { ...values, host: host.id }),
-      ...(definition.undo ? { undo: renderCommand(definition.undo, { ...values, host: host.id }) } : {}),
+      ...renderStep(definition, hostValues(values, host, options.sources)),
+      ...(definition.undo ? { undo: renderCommand(definition.undo, hostValues(values, host, options.sources)) } : {}),
     }));
 
   const dbHost = plan.hosts.find((host) => host.id === (plan.database.host ?? owner.id)) as Host;
-  const task = (action: SingleHostTask['action'], definition: Command, host: Host): SingleHostTask => ({
+  const task = (action: SingleHostTask['action'], definition: Command, host: Host, backup = options.backup): SingleHostTask => ({
     action,
     host: host.id,
-    command: renderCommand(definition.run, { ...values, host: host.id }),
+    command: renderCommand(definition.run, { ...values, backup, host: host.id }),
     transport: hostTransport(plan, host),
     ...(host.site ? { site: host.site } : {}),
     timeoutMs: durationMs(definition.timeout),
     retry: definition.retry,
   });
-  const databaseTask = (action: 'backup' | 'verify' | 'checksum' | 'rehearse'): SingleHostTask[] => {
+  const databaseTask = (action: 'backup' | 'verify' | 'checksum' | 'rehearse', backup?: string): SingleHostTask[] => {
     const definition = plan.database[action];
-    return definition ? [task(action, definition, dbHost)] : [];
+    return definition ? [task(action, definition, dbHost, backup)] : [];
   };
+  const rehearsalBackup = rehearsalBackupName(options.backup);
+  const rehearsal = plan.database.rehearse && !options.rehearseInBackup ? [...databaseTask('backup', rehearsalBackup), ...databaseTask('rehearse', rehearsalBackup)] : [];
 
   const none = { batches: [], database: [] };
   return {
@@ -199,6 +230,7 @@ export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan
     owner: owner.id,
     hostIds: plan.hosts.map((host) => host.id),
     gates: GATE_NAMES.filter((gate) => plan.gates[gate] !== undefined),
+    rehearsal,
     prerequisites: plan.prerequisites.map((prerequisite) =>
       'check' in prerequisite
         ? { name: prerequisite.name, check: task('check', prerequisite.check, plan.hosts.find((h) => h.id === (prerequisite.host ?? owner.id)) as Host) }
@@ -208,7 +240,7 @@ export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan
       preflight: { ...none, batches: batchesFor('version', plan.hosts) },
       drain: { ...none, batches: batchesFor('drain', plan.hosts) },
       stop: { ...none, batches: batchesFor('stop', plan.hosts) },
-      backup: { batches: [], database: [...databaseTask('checksum'), ...databaseTask('backup'), ...databaseTask('rehearse')] },
+      backup: { batches: [], database: [...databaseTask('checksum'), ...databaseTask('backup'), ...(options.rehearseInBackup ? databaseTask('rehearse') : [])] },
       upgradeOwner: { ...none, batches: [...batchesFor('upgrade', [owner]), ...batchesFor('start', [owner])] },
       upgradeRest: {
         ...none,
@@ -222,19 +254,24 @@ export function planRun(plan: UpgradePlan, options: { backup: string }): RunPlan
   };
 }
 
-/** The database tasks a rollback runs: restore from this run's backup, then checksum to compare with it. */
+/** The database tasks a rollback runs: restore from this run's backup, then checksum to compare with it (in-place only). */
 export function rollbackDatabaseTasks(plan: UpgradePlan, backup: string): { restore: SingleHostTask; checksum: SingleHostTask } {
+  const definition = (action: 'restore' | 'checksum'): Command => {
+    const command = plan.database[action];
+    if (!command) throw new Error(`an in-place plan without database.${action}`);
+    return command;
+  };
   const owner = dbOwner(plan);
   const dbHost = plan.hosts.find((host) => host.id === (plan.database.host ?? owner.id)) as Host;
   const values = templateValues(plan, backup, plan.source);
   const task = (action: 'restore' | 'checksum'): SingleHostTask => ({
     action,
     host: dbHost.id,
-    command: renderCommand(plan.database[action].run, { ...values, host: dbHost.id }),
+    command: renderCommand(definition(action).run, { ...values, host: dbHost.id }),
     transport: hostTransport(plan, dbHost),
     ...(dbHost.site ? { site: dbHost.site } : {}),
-    timeoutMs: durationMs(plan.database[action].timeout),
-    retry: plan.database[action].retry,
+    timeoutMs: durationMs(definition(action).timeout),
+    retry: definition(action).retry,
   });
   return { restore: task('restore'), checksum: task('checksum') };
 }

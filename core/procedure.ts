@@ -43,8 +43,13 @@ export interface ProcedurePhase {
   title: string;
   /** The gate that opens before this phase; `always` when every plan has it. */
   gateBefore?: { gate: GateBetween; always?: true };
-  /** Gates the phase opens itself, and when. Rejecting one rolls back, since earlier phases changed hosts. */
+  /**
+   * Gates the phase opens itself, and when. Rejecting one rolls back where earlier phases changed hosts, and ends the
+   * run untouched where none did.
+   */
   gatesWithin?: { gate: GateWithin; when: string }[];
+  /** Gates runs from before opened in this phase (beforeRehearsal, in the backup): their rejection still counts. */
+  formerGatesWithin?: GateWithin[];
   /**
    * Whether the phase changes hosts. A failure before any phase that does ends the run with nothing touched; after
    * one, it waits for the operator, and a rejection rolls back.
@@ -53,7 +58,14 @@ export interface ProcedurePhase {
 }
 
 export const PROCEDURE: readonly ProcedurePhase[] = [
-  { phase: 'preflight', publicPhase: 'preflight', title: 'Preflight: reach every host and check its version', changesHosts: false },
+  {
+    phase: 'preflight',
+    publicPhase: 'preflight',
+    title: 'Preflight: reach every host and check its version',
+    // The seed tries the database upgrade on a backup copy, on a test server, before the production upgrade.
+    gatesWithin: [{ gate: 'beforeRehearsal', when: 'after the checks, before the rehearsal: a fresh backup, and the schema upgrade tried on its copy' }],
+    changesHosts: false,
+  },
   {
     phase: 'drain',
     publicPhase: 'draining',
@@ -66,7 +78,7 @@ export const PROCEDURE: readonly ProcedurePhase[] = [
     phase: 'backup',
     publicPhase: 'backing-up',
     title: 'Back up the shared database',
-    gatesWithin: [{ gate: 'beforeRehearsal', when: 'after the backup, before the rehearsal of the schema upgrade on its copy' }],
+    formerGatesWithin: ['beforeRehearsal'],
     changesHosts: true,
   },
   {

@@ -87,6 +87,8 @@ export interface RunStatus {
   awaitingOperator?: AwaitingOperator;
   hosts: Record<string, HostStatus>;
   hostCounts: Partial<Record<HostState, number>>;
+  /** Each host's version as preflight found it: where a rollback returns it (runs from before: all at `source`). */
+  versions?: Record<string, string>;
   decisions: Decision[];
   backup?: { name: string; checksum: string };
   /** Output the plan asked to keep (steps with record: true, the rehearsal, prerequisite checks). */

@@ -16,6 +16,16 @@ export interface LabHostLayout {
   services: string[];
   /** Session hosts take new sessions only when session management allows them (Dynamics GP web client). */
   sessionHost?: boolean;
+  /** What the host is, where the product tells kinds apart (the plan's role kinds): labhost polices by it. */
+  kind?: string;
+}
+
+/** Hosts of other kinds beside a profile's usual ones. */
+export interface LabExtras {
+  /** App-V: one Management Web Service host, appv-ws-01. */
+  webService?: boolean;
+  /** App-V: this many computers with only the Management Console, appv-console-01 ... */
+  consoles?: number;
 }
 
 export interface LabProfile {
@@ -24,12 +34,14 @@ export interface LabProfile {
   target: string;
   upgradePaths: Record<string, string[]>;
   sessionsPerHost: number;
-  /** The hosts of a lab of `count` hosts. */
-  layout(count: number): LabHostLayout[];
+  /** The hosts of a lab of `count` hosts (plus `extras`, where the profile has such hosts). */
+  layout(count: number, extras?: LabExtras): LabHostLayout[];
   /** The configuration database's name, where the product names it. */
   database?: string;
   /** Whether the product has Tenant Services, which must be upgraded before the web components. */
   tenantServices?: boolean;
+  /** Versions that share one database schema, so a host at either runs against it (App-V 4.1 and 4.1 SP1). */
+  sharedSchemas?: string[][];
 }
 
 const numbered = (prefix: string, count: number, width = Math.max(2, String(count).length)) =>
@@ -42,8 +54,13 @@ export const PROFILES: Record<string, LabProfile> = {
     source: '4.1-SP1',
     target: '4.5',
     upgradePaths: { '4.5': ['4.1', '4.1-SP1'] },
+    sharedSchemas: [['4.1', '4.1-SP1']],
     sessionsPerHost: 2,
-    layout: (count) => numbered('appv', count).map((id) => ({ id, services: ['AppVServer'] })),
+    layout: (count, extras = {}) => [
+      ...numbered('appv', count).map((id) => ({ id, services: ['AppVServer'], kind: 'management-server' })),
+      ...(extras.webService ? [{ id: 'appv-ws-01', services: ['AppVManagementWebService'], kind: 'management-web-service' }] : []),
+      ...numbered('appv-console', extras.consoles ?? 0).map((id) => ({ id, services: [], kind: 'console' })),
+    ],
   },
   /** Dynamics GP web components, scale-out: one web site + Session Central Service host, the rest session hosts. */
   'gp-web': {
@@ -55,8 +72,8 @@ export const PROFILES: Record<string, LabProfile> = {
     database: 'GPWEBCONFIG',
     tenantServices: true,
     layout: (count) => [
-      { id: 'gp-web-01', services: ['SessionCentralService', 'WebSite'] },
-      ...numbered('gp-session', count - 1).map((id) => ({ id, services: ['SessionService'], sessionHost: true })),
+      { id: 'gp-web-01', services: ['SessionCentralService', 'WebSite'], kind: 'web-site' },
+      ...numbered('gp-session', count - 1).map((id) => ({ id, services: ['SessionService'], sessionHost: true, kind: 'session-host' })),
     ],
   },
 };
@@ -65,7 +82,7 @@ export function labDir(env: NodeJS.ProcessEnv = process.env): string {
   return resolve(env.CUTOVER_LAB_DIR ?? join(PROJECT_ROOT, '.cutover', 'lab'));
 }
 
-export interface LabUpOptions {
+export interface LabUpOptions extends LabExtras {
   profile?: string;
   hosts?: number;
   /** Starting version of every host (default: the profile's source). */
@@ -74,8 +91,8 @@ export interface LabUpOptions {
   versions?: Record<string, string>;
 }
 
-export function hostIds(profile: LabProfile, count: number): string[] {
-  return profile.layout(count).map((host) => host.id);
+export function hostIds(profile: LabProfile, count: number, extras?: LabExtras): string[] {
+  return profile.layout(count, extras).map((host) => host.id);
 }
 
 /** Creates a fresh lab, replacing any previous one in the same directory. */
@@ -85,17 +102,23 @@ export function labUp(dir: string, options: LabUpOptions = {}): { dir: string; h
   const count = options.hosts ?? 4;
   const least = profile.name === 'gp-web' ? 2 : 1;
   if (!Number.isInteger(count) || count < least) throw new UserError(`--hosts must be a whole number of at least ${least} for the ${profile.name} profile, got ${count}`);
+  const layout = profile.layout(count, options);
+  const hosts = layout.map((host) => host.id);
+  const unknown = Object.keys(options.versions ?? {}).filter((id) => !hosts.includes(id));
+  if (unknown.length > 0) throw new UserError(`no host ${unknown.join(', ')} in this ${profile.name} lab; its hosts: ${hosts.join(', ')}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'db'), { recursive: true });
   mkdirSync(join(dir, 'faults'));
   mkdirSync(join(dir, 'backups'));
-  const layout = profile.layout(count);
-  const hosts = layout.map((host) => host.id);
-  for (const { id, services, sessionHost } of layout) {
+  for (const { id, services, sessionHost, kind } of layout) {
     const host = join(dir, 'hosts', id);
     mkdirSync(join(host, 'services'), { recursive: true });
     writeFileSync(join(host, 'version'), `${options.versions?.[id] ?? options.version ?? profile.source}\n`);
-    writeFileSync(join(host, 'sessions'), `${profile.sessionsPerHost}\n`);
+    // Users have sessions on the servers; a console or the web service has none to sign out.
+    writeFileSync(join(host, 'sessions'), `${kind === 'console' || kind === 'management-web-service' ? 0 : profile.sessionsPerHost}\n`);
+    if (kind) writeFileSync(join(host, 'kind'), `${kind}\n`);
+    // Each host of a product that names its configuration database points at one by name (Dynamics GP).
+    if (profile.database) writeFileSync(join(host, 'database'), `${profile.database}\n`);
     writeFileSync(join(host, 'drained'), '0\n');
     writeFileSync(join(host, 'online'), '1\n');
     for (const service of services) writeFileSync(join(host, 'services', service), 'running\n');
@@ -114,6 +137,7 @@ export function labUp(dir: string, options: LabUpOptions = {}): { dir: string; h
       .map(([target, sources]) => `${target} ${sources.join(' ')}`)
       .join('\n') + '\n',
   );
+  writeFileSync(join(dir, 'shared-schemas'), (profile.sharedSchemas ?? []).map((versions) => `${versions.join(' ')}\n`).join(''));
   writeFileSync(join(dir, 'ops.log'), '');
   writeFileSync(join(dir, 'seq'), '0\n');
   writeFileSync(join(dir, 'lab.json'), JSON.stringify({ profile: profile.name, hosts, createdAt: new Date().toISOString() }, null, 2));
@@ -141,6 +165,8 @@ export interface LabHostStatus {
   online: boolean;
   /** Session hosts: registered in session management and allowing new sessions. */
   allowsNewSessions?: boolean;
+  /** The configuration database the host points at, where the product names it (Dynamics GP). */
+  database?: string;
 }
 
 export interface LabStatus {
@@ -148,6 +174,8 @@ export interface LabStatus {
   profile: string;
   hosts: LabHostStatus[];
   database: { schema: string; checksum: string; name?: string };
+  /** Configuration databases created beside `database` (Dynamics GP's new one), by name: their schema. */
+  newDatabases?: Record<string, { schema: string }>;
   tenantServices?: string;
   backups: string[];
   faults: { host: string; op: string; mode: string }[];
@@ -169,6 +197,7 @@ export function labStatus(dir: string): LabStatus {
       drained: read(join(host, 'drained')) === '1',
       online: read(join(host, 'online')) === '1',
       ...(existsSync(join(host, 'allow')) ? { allowsNewSessions: read(join(host, 'allow')) === '1' } : {}),
+      ...(existsSync(join(host, 'database')) ? { database: read(join(host, 'database')) } : {}),
     };
   });
   // Same bytes labhost hashes: schema file then content file.
@@ -185,6 +214,7 @@ export function labStatus(dir: string): LabStatus {
       checksum,
       ...(existsSync(join(dir, 'db', 'name')) ? { name: read(join(dir, 'db', 'name')) } : {}),
     },
+    ...newDatabases(dir),
     ...(existsSync(join(dir, 'tenant')) ? { tenantServices: read(join(dir, 'tenant')) } : {}),
     backups: readdirSync(join(dir, 'backups')),
     faults: readdirSync(join(dir, 'faults')).map((file) => {
@@ -192,6 +222,12 @@ export function labStatus(dir: string): LabStatus {
       return { host, op, mode: read(join(dir, 'faults', file)) };
     }),
   };
+}
+
+function newDatabases(dir: string): Pick<LabStatus, 'newDatabases'> {
+  const root = join(dir, 'databases');
+  if (!existsSync(root)) return {};
+  return { newDatabases: Object.fromEntries(readdirSync(root).map((name) => [name, { schema: read(join(root, name, 'schema')) }])) };
 }
 
 export interface LabOp {

@@ -65,7 +65,7 @@ export function planCommands(plan: UpgradePlan): PlanCommand[] {
 /** The command as a host would get it: the plan's templates filled with sample values, each secret quoted as the worker does. */
 export function sampleRendering(plan: UpgradePlan, text: string): string {
   const host = plan.hosts[0]?.id ?? 'host-01';
-  const rendered = renderCommand(text, { host, fleet: plan.fleet, source: plan.source, target: plan.target, version: plan.target, backup: `${plan.fleet}-before-${plan.target}-sample`, database: plan.database.name });
+  const rendered = renderCommand(text, { host, fleet: plan.fleet, source: plan.source, target: plan.target, version: plan.target, backup: `${plan.fleet}-before-${plan.target}-sample`, database: plan.database.name, previousDatabase: plan.database.previous ?? plan.database.name });
   const secrets = new Map(secretTemplates(rendered).map((ref) => [secretRefText(ref), SAMPLE_SECRET]));
   return substituteSecrets(rendered, secrets, shellQuote);
 }

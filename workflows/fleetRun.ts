@@ -16,6 +16,7 @@ import type { GateWithin } from '../core/procedure';
 import { STATE_AFTER_STEP } from '../core/progress';
 import type { Decision, HostStatus, OperatorAction, RunResult, RunStatus } from '../core/status';
 import { type CountedApproval, approvalCount } from '../core/trust';
+import { lastLine } from '../core/text';
 import { UndoLog } from '../core/undoLog';
 import { FleetAttribute, PhaseAttribute } from './messages';
 import { phaseChanged } from './metrics';
@@ -78,10 +79,17 @@ export class FleetRun {
   legacyMessages = false;
   /** Tells the plan's notify targets about gates, failures and the end; undefined without targets (workflows/notify.ts). */
   notifier: Notifier | undefined;
+  /** Hosts may start at any version on the upgrade path and roll back to their own (false: runs from before). */
+  perHostVersions = false;
+  /** Hosts that failed preflight may be left out once confirmed offline (false: runs from before failed at once). */
+  confirmsOfflineSkips = false;
+  /** The rehearsal runs after the production backup, as in runs from before (false: at the end of preflight). */
+  rehearseInBackup = false;
 
   constructor(
     readonly plan: UpgradePlan,
-    readonly planned: RunPlan,
+    /** Planned again once preflight has found each host's version (phases.ts). */
+    public planned: RunPlan,
   ) {
     this.status = {
       fleet: plan.fleet,
@@ -224,9 +232,10 @@ export class FleetRun {
 
   /** Applies a batch's outcomes to its hosts: each moves on, or fails with its error. */
   applyBatch(batch: StepBatch, outcomes: HostOutcome[]): AppliedBatch {
-    const { succeeded, failed } = judgeOutcomes(this.plan, batch, outcomes, this.failedTailChars);
+    const { succeeded, failed } = judgeOutcomes(this.plan, batch, outcomes, this.failedTailChars, { perHost: this.perHostVersions });
     for (const outcome of succeeded) {
       if (batch.record) this.record(batch.step, outcome.host, outcome.outputTail);
+      if (batch.step === 'version' && this.perHostVersions) (this.status.versions ??= {})[outcome.host] = lastLine(outcome.outputTail);
       this.done.add(`${batch.step}/${outcome.host}`);
       this.status.hosts[outcome.host] = { state: STATE_AFTER_STEP[batch.step], step: batch.step };
     }

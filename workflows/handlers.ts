@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { refuseDecision } from '../core/gates';
 import { type Authenticated, type Decider, authenticateApproval, authenticateOperator } from '../core/authority';
 import { ApprovalInput, type DecisionInput, LegacyApprovalInput, LegacyOperatorInput, OperatorInput, parseDecisionInput } from '../core/inputs';
-import { refuseOperatorAction } from '../core/operator';
+import { notWaitingReason, refuseOperatorAction } from '../core/operator';
 import type { OperatorAction, RunStatus } from '../core/status';
 import type { FleetRun } from './fleetRun';
 import {
@@ -116,7 +116,7 @@ function operatorDecision(run: FleetRun, action: OperatorAction): DecisionMessag
     legacy: LegacyOperatorInput,
     check: (input) => {
       const waiting = run.status.awaitingOperator;
-      if (!waiting) return { ok: false, reason: 'the run is not waiting for an operator' };
+      if (!waiting) return { ok: false, reason: notWaitingReason(run.status.pendingGate?.gate) };
       const proven = authenticateOperator(run.trust, input, { gate: 'guided-failure', opening: waiting.opening ?? 0, decision: action }, Date.now());
       if (!proven.ok) return proven;
       const { name, hosts } = proven.decider;

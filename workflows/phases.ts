@@ -4,8 +4,9 @@
  */
 import { isCancellation } from '@temporalio/workflow';
 import type { Failure, UpgradeEvent } from '../core/machine';
-import type { PhaseName, SingleHostTask } from '../core/planner';
+import { type PhaseName, type SingleHostTask, planRun } from '../core/planner';
 import { procedurePhase } from '../core/procedure';
+import { OFFLINE_GATE, offlineConfirmation } from '../core/operator';
 import { planRollback } from '../core/rollback';
 import { failureMessage, singleHostActivity } from './activities';
 import type { FleetRun } from './fleetRun';
@@ -44,6 +45,25 @@ async function checkPrerequisites(run: FleetRun): Promise<UpgradeEvent> {
   return { type: 'PHASE_SUCCEEDED' };
 }
 
+/**
+ * The rehearsal, before anything changes: behind its gate, a backup of its own, then the schema upgrade tried on its
+ * copy. Rejecting the gate, or a failed rehearsal, ends the run with nothing touched.
+ */
+async function rehearse(run: FleetRun): Promise<UpgradeEvent> {
+  if (run.planned.rehearsal.length === 0) return { type: 'PHASE_SUCCEEDED' };
+  const decision = await waitAtGate(run, 'beforeRehearsal');
+  if (decision.type === 'GATE_REJECTED') return decision;
+  for (const task of run.planned.rehearsal) {
+    try {
+      const outcome = await runTask(task);
+      if (task.action === 'rehearse') run.record('rehearse', task.host, outcome.outputTail);
+    } catch (error) {
+      return taskFailed('PHASE_FAILED', 'the rehearsal failed, nothing was changed: ', task, error);
+    }
+  }
+  return { type: 'PHASE_SUCCEEDED' };
+}
+
 /** The phase's database commands in order: the checksum, the backup, and the rehearsal behind its own gate. */
 async function runDatabaseTasks(run: FleetRun, phase: PhaseName): Promise<UpgradeEvent | undefined> {
   let checksum = '';
@@ -64,6 +84,19 @@ async function runDatabaseTasks(run: FleetRun, phase: PhaseName): Promise<Upgrad
     if (task.action === 'rehearse') run.record('rehearse', task.host, result.outputTail);
   }
   return undefined;
+}
+
+/**
+ * Hosts that failed preflight are left out of the run only once someone confirms they are offline or decommissioned
+ * (core/operator.ts): the approval is the recorded confirmation. Undefined when they cannot be left out.
+ */
+async function confirmedOffline(run: FleetRun, failure: Failure): Promise<UpgradeEvent | undefined> {
+  const gate = run.confirmsOfflineSkips ? offlineConfirmation(run.plan, failure.hosts) : undefined;
+  if (!gate) return undefined;
+  const decision = await waitAtGate(run, OFFLINE_GATE, gate);
+  // Neither drained nor stopped, so the rollback has nothing of theirs to undo either.
+  if (decision.type === 'GATE_APPROVED') run.skip(failure.hosts.map((h) => h.host), true);
+  return decision;
 }
 
 /** The gate before each wave of the remaining hosts, once per wave: a retried phase does not ask again. */
@@ -90,8 +123,17 @@ export async function runPhase(run: FleetRun, phase: PhaseName): Promise<Upgrade
     ...waveGate(run),
   });
   if ('event' in outcome) return outcome.event;
-  if ('problem' in outcome) return { type: 'PHASE_FAILED', reason: `${procedurePhase(phase).title}: ${outcome.problem}`, failure: outcome.failure };
-  if (phase === 'preflight') return checkPrerequisites(run);
+  if ('problem' in outcome) {
+    const confirmed = phase === 'preflight' ? await confirmedOffline(run, outcome.failure) : undefined;
+    if (confirmed?.type !== 'GATE_APPROVED') return confirmed ?? { type: 'PHASE_FAILED', reason: `${procedurePhase(phase).title}: ${outcome.problem}`, failure: outcome.failure };
+  }
+  if (phase === 'preflight') {
+    if (run.perHostVersions) {
+      run.planned = planRun(run.plan, { backup: run.planned.backup, rehearseInBackup: run.rehearseInBackup, ...(run.status.versions ? { sources: run.status.versions } : {}) });
+    }
+    const unmet = await checkPrerequisites(run);
+    return unmet.type === 'PHASE_SUCCEEDED' ? rehearse(run) : unmet;
+  }
   return { type: 'PHASE_SUCCEEDED' };
 }
 
@@ -115,7 +157,7 @@ async function restoreDatabase(run: FleetRun, step: Extract<ReturnType<typeof pl
 
 /** Compensation, in the order a shared database needs (core/rollback.ts). */
 export async function runRollback(run: FleetRun): Promise<UpgradeEvent> {
-  for (const step of planRollback(run.plan, run.undoLog.records)) {
+  for (const step of planRollback(run.plan, run.undoLog.records, run.status.versions)) {
     if (step.kind === 'restore') {
       const failed = await restoreDatabase(run, step);
       if (failed) return failed;

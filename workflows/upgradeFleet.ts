@@ -25,10 +25,17 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   const trusted = patched('trust-policy');
   const { plan: rawPlan, signature } = planOfInput(input);
   const plan = planOf(rawPlan, { uncapped: !trusted });
+  // Runs from before rehearsed inside the outage, after the production backup; today's rehearse before beforeOffline.
+  const rehearseInBackup = plan.database.rehearse !== undefined && !patched('rehearsal-before-offline');
   // The first run id survives resets and continue-as-new, so the restore always finds this run's backup.
-  const run = new FleetRun(plan, invalidIfThrows(() => planRun(plan, { backup: backupName(plan.fleet, plan.target, workflowInfo().firstExecutionRunId) })));
+  const backup = backupName(plan.fleet, plan.target, workflowInfo().firstExecutionRunId);
+  const run = new FleetRun(plan, invalidIfThrows(() => planRun(plan, { backup, rehearseInBackup })));
+  run.rehearseInBackup = rehearseInBackup;
   run.legacyMessages = !trusted;
   run.notifier = notifierFor(run);
+  // Runs from before per-host versions required every host at the plan's source, and roll back to it.
+  run.perHostVersions = patched('per-host-versions');
+  run.confirmsOfflineSkips = patched('preflight-offline-confirmation');
   registerHandlers(run);
   if (trusted) run.trust = await readTrust(run, invalidIfThrows(() => planDigest(rawPlan)), signature);
   try {

@@ -5,7 +5,7 @@
 import { condition, patched } from '@temporalio/workflow';
 import { openGate } from '../core/gates';
 import type { Failure, UpgradeEvent } from '../core/machine';
-import { skippableHosts } from '../core/operator';
+import { type OFFLINE_GATE, skippableHosts } from '../core/operator';
 import { type Gate, type GateName, durationMs } from '../core/plan';
 import type { StepName } from '../core/planner';
 import type { AwaitingOperator, PendingGate } from '../core/status';
@@ -36,7 +36,7 @@ function narrowToPolicy(run: FleetRun, pending: PendingGate): void {
 }
 
 /** Waits at one of the plan's gates, or at a named confirmation (a prerequisite) with its own gate settings. */
-export async function waitAtGate(run: FleetRun, name: GateName | `prerequisite:${string}`, confirmation?: Gate): Promise<UpgradeEvent> {
+export async function waitAtGate(run: FleetRun, name: GateName | `prerequisite:${string}` | typeof OFFLINE_GATE, confirmation?: Gate): Promise<UpgradeEvent> {
   const gate = confirmation ?? run.plan.gates[name as GateName];
   if (!gate) return { type: 'GATE_APPROVED' };
   const timeoutMs = gate.timeout ? durationMs(gate.timeout) : undefined;

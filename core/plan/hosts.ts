@@ -12,6 +12,28 @@ export const DB_OWNER_ROLE = 'db-owner';
 export const HOST_STEPS = ['version', 'drain', 'stop', 'upgrade', 'start', 'verify', 'online'] as const;
 export type HostStepName = (typeof HOST_STEPS)[number];
 
+/** Steps every application role has: rollback and verify rely on them. The others a role declares if its hosts have them. */
+export const REQUIRED_STEPS: readonly HostStepName[] = ['version', 'upgrade', 'verify'];
+
+/**
+ * Kinds of host the vendor procedures tell apart. App-V 4.5: a Management Server, the Management Web Service (either
+ * may upgrade the data store), a computer with only the Management Console. Dynamics GP web components: the web site
+ * with the Session Central Service (it creates the new configuration database) and the session hosts.
+ */
+export const HOST_KINDS = ['management-server', 'management-web-service', 'console', 'web-site', 'session-host'] as const;
+export type HostKind = (typeof HOST_KINDS)[number];
+
+/** Kinds that never own the database, each with why. */
+export const NEVER_DB_OWNER: Partial<Record<HostKind, string>> = {
+  console: 'a console-only host has no server component to upgrade the database',
+  'session-host': 'the host with the web site and Session Central Service creates the new configuration database, never a session host',
+};
+
+/** Steps a kind has no use for: a console has no service to drain, stop, start or bring online. */
+export const NO_SERVICE_STEPS: Partial<Record<HostKind, readonly HostStepName[]>> = {
+  console: ['drain', 'stop', 'start', 'online'],
+};
+
 export function dbOwner(plan: UpgradePlan): Host {
   const owner = plan.hosts.find((host) => host.roles.includes(DB_OWNER_ROLE));
   if (!owner) throw new Error('validated plan without a DB owner');

@@ -10,7 +10,10 @@ export interface TemplateValues {
   /** The version the host should be at: the target while upgrading, the source while rolling back. */
   version: string;
   backup: string;
+  /** The database a host should point at: the new one while upgrading, the previous one while rolling back. */
   database: string;
+  /** The database the hosts used before the upgrade (a new-database upgrade's old one; else the same as database). */
+  previousDatabase: string;
 }
 
 /**
@@ -24,7 +27,7 @@ export function renderCommand(template: string, values: TemplateValues): string 
   });
 }
 
-export const TEMPLATE_KEYS = ['host', 'fleet', 'source', 'target', 'version', 'backup', 'database'] as const;
+export const TEMPLATE_KEYS = ['host', 'fleet', 'source', 'target', 'version', 'backup', 'database', 'previousDatabase'] as const;
 
 /** Every templated text of a probe with its path inside the probe: what the validator checks and the planner renders. */
 export function probeTexts(probe: Probe): [(string | number)[], string][] {

@@ -8,7 +8,7 @@
 import type { z } from 'zod';
 import { parseSecretRef } from '../secrets';
 import { templateSpans } from '../text';
-import { DB_OWNER_ROLE, HOST_STEPS, type HostStepName } from './hosts';
+import { DB_OWNER_ROLE, HOST_STEPS, type HostStepName, NEVER_DB_OWNER, NO_SERVICE_STEPS, REQUIRED_STEPS } from './hosts';
 import { ownValue } from './names';
 import { TEMPLATE_KEYS, probeTexts } from './render';
 import type { Host, ParsedPlan, StepCommand } from './schema';
@@ -26,7 +26,7 @@ export type PlanRule = (ctx: RuleContext) => void;
 /** A rule about one host. */
 type HostRule = (host: Host, index: number, ctx: RuleContext) => void;
 /** A rule about the undo of one step of one role. */
-type UndoRule = (role: string, step: HostStepName, command: StepCommand, report: Report) => void;
+type UndoRule = (role: string, step: HostStepName, command: StepCommand, report: Report, plan: ParsedPlan) => void;
 
 /** UpgradePlan's superRefine: every rule in order, each issue a custom one at its path from the plan's root. */
 export function checkPlanRules(plan: ParsedPlan, ctx: z.RefinementCtx<ParsedPlan>): void {
@@ -102,6 +102,22 @@ function rehearsalGateNeedsRehearsal({ plan, report }: RuleContext): void {
   if (plan.gates.beforeRehearsal && !plan.database.rehearse) report(['gates', 'beforeRehearsal'], 'there is no rehearsal to gate: add database.rehearse');
 }
 
+/** The database's commands follow its strategy: a backup to restore in place, or the old database to point back at. */
+function databaseFollowsStrategy({ plan, report }: RuleContext): void {
+  const { database } = plan;
+  if (database.strategy === 'in-place') {
+    for (const key of ['backup', 'restore', 'checksum'] as const) {
+      if (!database[key]) report(['database', key], `an in-place upgrade restores this run's backup on rollback: database.${key} is required`);
+    }
+    if (database.previous !== undefined) report(['database', 'previous'], 'previous names the old database of a new-database upgrade; this one is in-place');
+    return;
+  }
+  if (database.previous === undefined) report(['database', 'previous'], 'a new-database upgrade needs the old database\'s name: a rollback points every host back at it');
+  else if (database.previous === database.name) report(['database', 'previous'], `the new database must have another name than the old one (${database.name})`);
+  if (database.restore) report(['database', 'restore'], 'a new-database upgrade leaves the old database intact: a rollback points the hosts back at it and restores nothing');
+  if (database.rehearse && !database.backup) report(['database', 'rehearse'], 'a rehearsal runs on a copy of a backup: add database.backup');
+}
+
 function databaseHostExists({ plan, firstIndex, report }: RuleContext): void {
   if (plan.database.host !== undefined && !firstIndex.has(plan.database.host)) report(['database', 'host'], `no host has the id "${plan.database.host}"`);
 }
@@ -130,26 +146,66 @@ function undoNamesNoVersion(role: string, step: HostStepName, command: StepComma
   }
 }
 
-const UNDO_RULES: readonly UndoRule[] = [undoForEveryServiceStep, undoNamesNoVersion];
+/** `{{database}}` is the new database until a rollback: an undo names the old one as {{previousDatabase}}. */
+function undoNamesPreviousDatabase(role: string, step: HostStepName, command: StepCommand, report: Report, plan: ParsedPlan): void {
+  if (plan.database.strategy === 'new-database' && command.undo && /\{\{\s*database\s*\}\}/.test(command.undo)) {
+    report(['roles', role, 'steps', step, 'undo'], 'an undo points the host back at the old database: {{previousDatabase}}, not {{database}}');
+  }
+}
+
+const UNDO_RULES: readonly UndoRule[] = [undoForEveryServiceStep, undoNamesNoVersion, undoNamesPreviousDatabase];
 
 /** Runs UNDO_RULES on every step of every role that rollback undoes, role by role, step by step. */
 function eachUndoneStep({ plan, report }: RuleContext): void {
   for (const [name, role] of Object.entries(plan.roles)) {
     for (const step of UNDONE_STEPS) {
       const command = role.steps[step];
-      if (command) for (const rule of UNDO_RULES) rule(name, step, command, report);
+      if (command) for (const rule of UNDO_RULES) rule(name, step, command, report, plan);
     }
   }
 }
 
-/** The db-owner role only overrides steps on the owning host; every other role defines them all. */
-function rolesHaveEveryStep({ plan, report }: RuleContext): void {
+/** Steps that come in pairs on one host: what a role stops it starts again, whom it drains it lets back in. */
+const PAIRED_STEPS: readonly [HostStepName, HostStepName][] = [
+  ['stop', 'start'],
+  ['drain', 'online'],
+];
+
+/**
+ * A role declares only the steps its hosts have (a console-only host has no service to drain or stop), but every
+ * role has the steps the procedure needs of each host, and the pairs are whole. The db-owner role only overrides.
+ */
+function rolesHaveTheirSteps({ plan, report }: RuleContext): void {
   for (const [name, role] of Object.entries(plan.roles)) {
     if (name === DB_OWNER_ROLE) continue;
-    for (const step of HOST_STEPS) {
+    for (const step of REQUIRED_STEPS) {
       if (role.steps[step] === undefined) report(['roles', name, 'steps', step], `the role "${name}" has no "${step}" step`);
     }
+    const noService = (role.kind && NO_SERVICE_STEPS[role.kind]) || [];
+    for (const step of noService) {
+      if (role.steps[step]) report(['roles', name, 'steps', step], `a ${role.kind} host has no service: its role has no "${step}" step`);
+    }
+    // A kind without services is told that, not to complete a pair it should not have.
+    if (noService.length > 0) continue;
+    for (const [a, b] of PAIRED_STEPS) {
+      for (const [has, lacks] of [[a, b], [b, a]] as const) {
+        if (role.steps[has] && !role.steps[lacks]) report(['roles', name, 'steps', lacks], `the role "${name}" has a "${has}" step, so it needs a "${lacks}" step`);
+      }
+    }
   }
+}
+
+/** The host that upgrades or creates the shared database is one whose kind can (the seeds name which). */
+function dbOwnerKind({ plan, report }: RuleContext): void {
+  const hasWebSite = Object.values(plan.roles).some((role) => role.kind === 'web-site');
+  plan.hosts.forEach((host, index) => {
+    if (!host.roles.includes(DB_OWNER_ROLE)) return;
+    const role = host.roles.find((r) => r !== DB_OWNER_ROLE);
+    const kind = role === undefined ? undefined : ownValue(plan.roles, role)?.kind;
+    const never = kind && NEVER_DB_OWNER[kind];
+    if (never) report(['hosts', index, 'roles'], `"${DB_OWNER_ROLE}" on ${host.id}, a ${kind} host: ${never}`);
+    else if (hasWebSite && kind !== 'web-site') report(['hosts', index, 'roles'], `"${DB_OWNER_ROLE}" belongs on the host with the web site and Session Central Service (role kind web-site), not on ${host.id}`);
+  });
 }
 
 // Templates
@@ -216,10 +272,12 @@ export const PLAN_RULES: readonly PlanRule[] = [
   exactlyOneDbOwner,
   prerequisiteHostsExist,
   rehearsalGateNeedsRehearsal,
+  databaseFollowsStrategy,
   databaseHostExists,
   upgradePathLeadsToTarget,
   eachUndoneStep,
-  rolesHaveEveryStep,
+  rolesHaveTheirSteps,
+  dbOwnerKind,
   knownTemplatesOutsideRoles,
   verifyUsesVersionNotTarget,
   knownTemplatesInRoles,

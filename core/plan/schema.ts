@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { parseHostKeyPin } from '../hostKeys';
 import { parseSecretRef } from '../secrets';
-import { HOST_STEPS, type HostStepName } from './hosts';
+import { HOST_KINDS, HOST_STEPS, type HostStepName } from './hosts';
 import { isReservedName, reservedNameMessage } from './names';
 import { checkPlanRules } from './rules';
 
@@ -193,6 +193,11 @@ function stepSchemas(limits: PlanLimits) {
 
   const Role = z.strictObject({
     description: capped(limits.text).optional(),
+    /**
+     * What the role's hosts are, where the procedures tell kinds apart: which may create or upgrade the shared
+     * database (rules.ts), and which steps each has (a console has no service to drain or stop).
+     */
+    kind: z.enum(HOST_KINDS).optional(),
     /** Whether the operator may skip a failed host of this role and go on without it (never the DB owner). */
     allowSkip: z.boolean().default(false),
     steps: RoleSteps,
@@ -318,14 +323,26 @@ function planSchemas(limits: PlanLimits) {
     /** The vendor's upgrade path: for each target, the versions it may be installed over. */
     upgradePaths: namedRecord(Version, z.array(Version).min(1)),
     database: z.strictObject({
+      /**
+       * How the upgrade treats the shared database, and so how a rollback undoes it (rules.ts, core/rollback.ts).
+       * `in-place` (App-V): the DB owner's setup upgrades it; back it up first, restore it on rollback.
+       * `new-database` (Dynamics GP web components): the DB owner's setup creates a new one (`name`) and leaves the
+       * old one (`previous`) intact; a rollback points the hosts back at the old one and reinstalls the old version.
+       */
+      strategy: z.enum(['in-place', 'new-database']).default('in-place'),
+      /** The database after the upgrade: the one upgraded in place, or the new one. */
       name: SafeId,
+      /** new-database: the database the hosts use before the upgrade, and again after a rollback. */
+      previous: SafeId.optional(),
       /** Host whose transport runs the database commands; defaults to the DB-owning host. */
       host: SafeId.optional(),
-      backup: Command,
-      restore: Command,
+      /** in-place: required. */
+      backup: Command.optional(),
+      /** in-place: required; new-database has none, since the old database is never changed. */
+      restore: Command.optional(),
       verify: Command,
-      /** Prints the database's content checksum as its last output line. */
-      checksum: Command,
+      /** Prints the database's content checksum as its last output line. in-place: required. */
+      checksum: Command.optional(),
       /** Optional rehearsal: the schema upgrade tried on a copy of this run's backup (on a test server) first. */
       rehearse: Command.optional(),
     }),

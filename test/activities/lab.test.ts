@@ -303,6 +303,55 @@ describe('labhost rules', () => {
   });
 });
 
+describe('labhost rules of each kind of host', () => {
+  const offline = (...hosts: string[]) => hosts.forEach((host) => (ok(host, 'drain'), ok(host, 'stop')));
+
+  it('App-V: a console-only host never upgrades the database; a 4.1 host runs against the schema 4.1 SP1 shares', () => {
+    relab({ hosts: 1, webService: true, consoles: 1, versions: { 'appv-01': '4.1' } });
+    expect(labStatus(dir).hosts.map((h) => [h.id, h.version, Object.keys(h.services)])).toEqual([
+      ['appv-01', '4.1', ['AppVServer']],
+      ['appv-ws-01', '4.1-SP1', ['AppVManagementWebService']],
+      ['appv-console-01', '4.1-SP1', []],
+    ]);
+    ok('appv-01', 'drain');
+    ok('appv-01', 'stop');
+    ok('appv-ws-01', 'stop');
+    expect(refused('appv-console-01', 'install', '4.5', '--upgrade-schema')).toBe(
+      'appv-console-01 has only the Management Console: upgrade the database from a Management Server or the Management Web Service',
+    );
+    expect(ok('appv-01', 'start')).toBe('services running at 4.1');
+  });
+
+  it('GP: a session host never creates the new database, nor installs before the web host did', () => {
+    relab({ profile: 'gp-web', hosts: 3 });
+    ok('tenant', 'upgrade', '18.0');
+    offline('gp-web-01', 'gp-session-01', 'gp-session-02');
+    expect(refused('gp-session-01', 'install', '18.0', '--upgrade-schema', '--database', 'GPCONFIGURATION')).toBe(
+      'gp-session-01 is a session host: the host with the web site and Session Central Service creates the new configuration database',
+    );
+    expect(refused('gp-session-01', 'install', '18.0', '--database', 'GPCONFIGURATION')).toContain('the configuration database GPCONFIGURATION does not exist yet');
+    ok('gp-web-01', 'install', '18.0', '--upgrade-schema', '--database', 'GPCONFIGURATION');
+    // Pointing at the old database, whose schema is the old version, is refused too.
+    expect(refused('gp-session-01', 'install', '18.0')).toBe('the configuration database GPWEBCONFIG is at 16.0: install 18.0 on gp-session-01 pointing at a database of 18.0 (--database NAME)');
+    ok('gp-session-01', 'install', '18.0', '--database', 'GPCONFIGURATION');
+    const state = labStatus(dir);
+    expect(state.newDatabases).toEqual({ GPCONFIGURATION: { schema: '18.0' } });
+    expect(state.database).toMatchObject({ name: 'GPWEBCONFIG', schema: '16.0' });
+    expect(state.hosts.map((h) => h.database)).toEqual(['GPCONFIGURATION', 'GPCONFIGURATION', 'GPWEBCONFIG']);
+  });
+
+  it('GP: verify checks the database a host points at; the web host goes online only while every session host is up', () => {
+    relab({ profile: 'gp-web', hosts: 3 });
+    expect(failed('gp-session-01', 'verify', '16.0', '--database', 'GPCONFIGURATION')).toContain('gp-session-01 points at the configuration database GPWEBCONFIG, expected GPCONFIGURATION');
+    expect(ok('gp-session-01', 'verify', '16.0', '--database', 'GPWEBCONFIG')).toBe('gp-session-01 healthy at 16.0');
+    offline('gp-web-01', 'gp-session-02');
+    ok('gp-web-01', 'start');
+    expect(refused('gp-web-01', 'online')).toBe('session host(s) down: gp-session-02; start them before letting users in through gp-web-01');
+    ok('gp-session-02', 'start');
+    ok('gp-web-01', 'online');
+  });
+});
+
 describe('ops log', () => {
   it('records every operation, refused and failed ones included, in order with increasing seq', () => {
     refused('appv-01', 'stop');

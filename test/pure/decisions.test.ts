@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { childGroups, runsInChildren } from '../../core/batching';
-import { detailsMarkdown, failedHostText, gateProgressText, hostCountsText } from '../../core/details';
+import { detailsMarkdown, failedHostText, gateProgressText, hostCountsText, startingVersionsText } from '../../core/details';
+import { notWaitingReason, offlineConfirmation } from '../../core/operator';
 import { type HostOutcome, failureSummary, judgeOutcomes, phaseProblem, versionVerdict } from '../../core/outcomes';
 import { type StepBatch, planRun } from '../../core/planner';
 import type { RunStatus } from '../../core/status';
@@ -21,13 +22,48 @@ describe('the version verdict', () => {
     expect(versionVerdict(APPV, 'appv-02', '4.1')).toBeUndefined();
   });
 
-  it('refuses a host off the upgrade path with the seed remedy', () => {
-    expect(versionVerdict(APPV, 'appv-02', '4.0')).toBe('appv-02 is at 4.0: 4.5 can only be installed over 4.1 or 4.1-SP1; upgrade it to 4.1 or 4.1-SP1 first');
+  it('accepts a host at any version on the upgrade path: each rolls back to its own', () => {
+    expect(versionVerdict(APPV, 'appv-03', '4.1-SP1')).toBeUndefined();
+  });
+
+  it('refuses a host off the upgrade path with both of the seed remedies', () => {
+    expect(versionVerdict(APPV, 'appv-02', '4.0')).toBe('appv-02 is at 4.0: 4.5 can only be installed over 4.1 or 4.1-SP1; upgrade it to 4.1 or 4.1-SP1 first, or uninstall it');
     expect(versionVerdict(APPV, 'appv-02', '')).toContain('appv-02 is at (no version printed)');
   });
 
-  it('refuses a host on the path but not at the source, since a rollback returns hosts to the source', () => {
-    expect(versionVerdict(APPV, 'appv-03', '4.1-SP1')).toMatch(/^appv-03 is at 4.1-SP1, but the plan's source is 4.1: a rollback returns hosts to the source/);
+  it('runs from before per-host versions refuse a host on the path but not at the source', () => {
+    expect(versionVerdict(APPV, 'appv-03', '4.1-SP1', { perHost: false })).toMatch(/^appv-03 is at 4.1-SP1, but the plan's source is 4.1: a rollback returns hosts to the source/);
+  });
+});
+
+describe('hosts that failed preflight', () => {
+  const failedAt = (...hosts: string[]) => hosts.map((host) => ({ host, error: 'version failed (exit 255) after 3 attempt(s)', outputTail: 'ssh: connect to host: No route to host' }));
+
+  it('are left out only behind a confirmation that each is offline or decommissioned', () => {
+    const gate = offlineConfirmation(fleetOf(3), failedAt('h2', 'h3'));
+    expect(gate?.instructions).toMatch(/^Preflight failed on 2 host\(s\): h2 \(version failed .*\); h3 .*the schema upgrade needs every server sharing APPVDB offline\. Approve only to confirm each is offline or decommissioned/);
+    expect(gate).toMatchObject({ approvers: [], quorum: 1 });
+  });
+
+  it('never include the DB owner or a role that may not be skipped: the run fails as before', () => {
+    expect(offlineConfirmation(fleetOf(3), failedAt('h1', 'h2'))).toBeUndefined();
+    // A host that answered 4.0 is running: it is upgraded to 4.1 or uninstalled first, never left out.
+    expect(offlineConfirmation(fleetOf(3), [{ host: 'h2', error: 'h2 is at 4.0: 4.5 can only be installed over 4.1 or 4.1-SP1; upgrade it to 4.1 or 4.1-SP1 first, or uninstall it', outputTail: '4.0' }])).toBeUndefined();
+    // Unreachable over ssh is offered; a rejected host key or a missing secret is the plan's or the worker's problem.
+    const sshFailure = (outputTail: string) => [{ host: 'h2', error: 'version failed (exit -1) after 3 attempt(s)', outputTail }];
+    expect(offlineConfirmation(fleetOf(3), sshFailure('cannot reach h2: connect ECONNREFUSED'))).toBeDefined();
+    expect(offlineConfirmation(fleetOf(3), sshFailure('host key of h2 is SHA256:x, not the pinned SHA256:y'))).toBeUndefined();
+    expect(offlineConfirmation(fleetOf(3, (raw) => (raw.roles['management-server'].allowSkip = false)), failedAt('h2'))).toBeUndefined();
+  });
+
+  it('a skip sent meanwhile is refused with the way to confirm', () => {
+    expect(notWaitingReason('offline-confirmation')).toContain('is left out by approving gate offline-confirmation, the confirmation that it is offline or decommissioned');
+    expect(notWaitingReason('beforeOffline')).toBe('the run is not waiting for an operator');
+  });
+
+  it('shows the versions preflight found, a few hosts each', () => {
+    expect(startingVersionsText({ a: '4.1-SP1', b: '4.1', c: '4.1-SP1', d: '4.1-SP1', e: '4.1-SP1' })).toBe('4.1-SP1 on 4 hosts (a, c, d, …), 4.1 on b');
+    expect(startingVersionsText(undefined)).toBe('');
   });
 });
 

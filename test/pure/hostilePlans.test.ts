@@ -95,7 +95,7 @@ describe.each(READERS)('names every object has, in a $kind plan', ({ read }) => 
 
 describe('planning and rendering read own properties only', () => {
   it('leaves {{constructor}} and {{toString}} as they are', () => {
-    const values = { host: 'h1', fleet: 'f', source: '1', target: '2', version: '2', backup: 'b', database: 'd' };
+    const values = { host: 'h1', fleet: 'f', source: '1', target: '2', version: '2', backup: 'b', database: 'd', previousDatabase: 'd' };
     expect(renderCommand('run {{constructor}} {{ toString }} {{host}}', values)).toBe('run {{constructor}} {{ toString }} h1');
   });
 

@@ -24,7 +24,7 @@ describe('validatePlan on the example', () => {
     expect(steps?.version?.retry).toEqual({ maxAttempts: 3, initialInterval: '1s', backoff: 2, maxInterval: '1m' });
     // A partly given retry policy keeps what is given and fills the rest.
     expect(steps?.upgrade?.retry).toEqual({ maxAttempts: 3, initialInterval: '2s', backoff: 2, maxInterval: '1m' });
-    expect(plan.database.checksum.timeout).toBe('5m');
+    expect(plan.database.checksum?.timeout).toBe('5m');
     expect(plan.execution).toEqual({ maxParallel: 10, batchSize: 200, failureThreshold: 0, hostsPerWorkflow: 1000 });
     expect(plan.transport).toEqual({ kind: 'local' });
     expect(hostTransport(plan, plan.hosts[0]!)).toEqual({ kind: 'local' });
@@ -127,6 +127,66 @@ describe('validatePlan refusals name the path of the problem', () => {
       says: 'the role "management-server" has no "verify" step',
     },
     {
+      name: 'a role that stops its service but never starts it',
+      mutate: (raw) => delete raw.roles['management-web-service'].steps.start,
+      path: ['roles', 'management-web-service', 'steps', 'start'],
+      at: 'roles["management-web-service"].steps.start',
+      says: 'the role "management-web-service" has a "stop" step, so it needs a "start" step',
+    },
+    {
+      name: 'a service step without its undo',
+      mutate: (raw) => delete raw.roles['management-web-service'].steps.stop.undo,
+      path: ['roles', 'management-web-service', 'steps', 'stop', 'undo'],
+      at: 'roles["management-web-service"].steps.stop.undo',
+      says: 'a stop step needs an undo: rollback replays it',
+    },
+    {
+      name: 'a console-only role with a service step',
+      mutate: (raw) => (raw.roles.console.steps.drain = raw.roles['management-server'].steps.drain),
+      path: ['roles', 'console', 'steps', 'drain'],
+      at: 'roles.console.steps.drain',
+      says: 'a console host has no service: its role has no "drain" step',
+    },
+    {
+      name: 'db-owner on a console-only host',
+      mutate: (raw) => (raw.hosts[1].roles = ['console', 'db-owner']) && (raw.hosts[0].roles = ['management-server']),
+      path: ['hosts', 1, 'roles'],
+      at: 'hosts[1].roles',
+      says: '"db-owner" on appv-02, a console host: a console-only host has no server component to upgrade the database',
+    },
+    {
+      name: 'an in-place upgrade without its restore',
+      mutate: (raw) => delete raw.database.restore,
+      path: ['database', 'restore'],
+      at: 'database.restore',
+      says: "an in-place upgrade restores this run's backup on rollback: database.restore is required",
+    },
+    {
+      name: 'a new-database upgrade without the old database',
+      mutate: (raw) => (raw.database.strategy = 'new-database') && delete raw.database.restore,
+      path: ['database', 'previous'],
+      at: 'database.previous',
+      says: "a new-database upgrade needs the old database's name: a rollback points every host back at it",
+    },
+    {
+      name: 'a new-database upgrade with a restore',
+      mutate: (raw) => Object.assign(raw.database, { strategy: 'new-database', previous: 'APPVDB-OLD' }),
+      path: ['database', 'restore'],
+      at: 'database.restore',
+      says: 'a new-database upgrade leaves the old database intact: a rollback points the hosts back at it and restores nothing',
+    },
+    {
+      name: 'a new-database undo pointing at the new database',
+      mutate: (raw) => {
+        Object.assign(raw.database, { strategy: 'new-database', previous: 'APPVDB-OLD' });
+        delete raw.database.restore;
+        raw.roles.console.steps.upgrade.undo = 'labhost {{host}} install {{source}} --database {{database}}';
+      },
+      path: ['roles', 'console', 'steps', 'upgrade', 'undo'],
+      at: 'roles.console.steps.upgrade.undo',
+      says: 'an undo points the host back at the old database: {{previousDatabase}}, not {{database}}',
+    },
+    {
       name: 'database.host naming no host',
       mutate: (raw) => (raw.database.host = 'appv-99'),
       path: ['database', 'host'],
@@ -186,7 +246,7 @@ describe('durationMs', () => {
 });
 
 describe('renderCommand', () => {
-  const values: TemplateValues = { host: 'appv-02', fleet: 'appv-lab', source: '4.1-SP1', target: '4.5', version: '4.5', backup: 'bk-1', database: 'APPVDB' };
+  const values: TemplateValues = { host: 'appv-02', fleet: 'appv-lab', source: '4.1-SP1', target: '4.5', version: '4.5', backup: 'bk-1', database: 'APPVDB', previousDatabase: 'APPVDB' };
 
   it('substitutes every template key, repeated and with inner spaces', () => {
     expect(renderCommand('{{fleet}}:{{host}}:{{source}}:{{target}}:{{backup}}:{{database}}', values)).toBe('appv-lab:appv-02:4.1-SP1:4.5:bk-1:APPVDB');

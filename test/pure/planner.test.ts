@@ -199,7 +199,9 @@ describe('formatPreview', () => {
       raw.gates.beforeEachBatch = {};
     });
     const text = formatPreview(planRun(gated, { backup: BACKUP }), gated);
-    expect(text).toMatch(/\n5\. GATE beforeRehearsal, after the backup, before the rehearsal of the schema upgrade on its copy: 1 approval\(s\) from anyone\n {5}Check the copy\.\n6\. Back up the shared database/);
+    expect(text).toMatch(
+      /\n2\. GATE beforeRehearsal, after the checks, before the rehearsal: a fresh backup, and the schema upgrade tried on its copy: 1 approval\(s\) from anyone\n {5}Check the copy\.\n3\. Rehearse the schema upgrade on a copy, before anything changes\n {5}database backup on appv-01: labhost db backup appv-lab-before-4\.5-run1-rehearsal\n {5}database rehearse on appv-01: labhost db rehearse appv-lab-before-4\.5-run1-rehearsal\n4\. GATE beforeOffline/,
+    );
     expect(text).toMatch(/\d+\. GATE beforeEachBatch, before each wave of the remaining hosts: .*\n.*\n\d+\. Upgrade the remaining hosts/);
   });
 });

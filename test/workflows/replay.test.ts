@@ -27,6 +27,10 @@ const SHAPES = [
   'refused-messages',
   'signed-plan',
   'notifications',
+  'per-host-versions',
+  'new-database-rollback',
+  'rehearsal-before-offline',
+  'offline-confirmation',
 ];
 
 it('keeps a recorded history of every workflow shape', () => {

@@ -40,7 +40,7 @@ describe('secrets by reference', () => {
     const plan: UpgradePlan = {
       ...base,
       hosts: base.hosts.map((host) => ({ ...host, transport: fleet.transport(host.id) })),
-      database: { ...base.database, backup: { ...base.database.backup, run: `labhost db backup {{backup}} && echo connected with {{secret:file:${passwordFile}}}` } },
+      database: { ...base.database, backup: { ...base.database.backup!, run: `labhost db backup {{backup}} && echo connected with {{secret:file:${passwordFile}}}` } },
       roles: {
         ...base.roles,
         'management-server': {
