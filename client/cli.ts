@@ -11,6 +11,7 @@ import { readPlan } from './readPlan';
 import { registerDecisionCommands, registerKeyCommands } from './decisionCommands';
 import { getStatus, runId, startRun } from './runs';
 import { readKey, signedPlan } from './signing';
+import { watchExitCode, watchRun } from './watch';
 
 const json = (value: unknown) => console.log(JSON.stringify(value, null, 2));
 
@@ -89,6 +90,18 @@ export function buildProgram(): Command {
       if (opts.json) json(status);
       else console.log(formatStatus(runId(run), status));
       await client.connection.close();
+    });
+
+  program
+    .command('watch <run>')
+    .description('follow a run live until it ends or waits for a person (exit 0 completed, 2 waiting, 1 ended otherwise)')
+    .action(async (run: string) => {
+      const client = await connectClient();
+      try {
+        process.exitCode = watchExitCode(await watchRun(client, run));
+      } finally {
+        await client.connection.close();
+      }
     });
 
   registerDecisionCommands(program);
