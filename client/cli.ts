@@ -12,6 +12,7 @@ import { registerDecisionCommands, registerKeyCommands } from './decisionCommand
 import { getStatus, runId, startRun } from './runs';
 import { readKey, signedPlan } from './signing';
 import { watchExitCode, watchRun } from './watch';
+import { parseReportOptions, writeReport } from './report';
 
 const json = (value: unknown) => console.log(JSON.stringify(value, null, 2));
 
@@ -99,6 +100,23 @@ export function buildProgram(): Command {
       const client = await connectClient();
       try {
         process.exitCode = watchExitCode(await watchRun(client, run));
+      } finally {
+        await client.connection.close();
+      }
+    });
+
+  program
+    .command('report <run>')
+    .description("a report of a run from its history and its child workflows': HTML, Markdown for a ticket, the SVG timeline (no file: Markdown on stdout)")
+    .option('--html <file>', 'write the self-contained HTML report (.html)')
+    .option('--md <file>', 'write the Markdown report (.md)')
+    .option('--svg <file>', 'write the timeline picture (.svg)')
+    .action(async (run: string, opts: Record<string, unknown>) => {
+      const options = parseReportOptions(opts);
+      const client = await connectClient();
+      try {
+        const written = await writeReport(client, run, options);
+        if (written.length) console.error(`report of ${runId(run)} written to ${written.join(', ')}`);
       } finally {
         await client.connection.close();
       }
