@@ -91,7 +91,8 @@ export function bars(model: ReportModel): (BatchSpan & { batches: number })[] {
   if (model.batches.length <= MAX_BARS) return model.batches.map((batch) => ({ ...batch, batches: 1 }));
   const groups = new Map<string, BatchSpan & { batches: number }>();
   for (const batch of model.batches) {
-    const phase = model.phases.findIndex((p) => batch.start >= p.start && batch.start <= p.end);
+    // The phase it started in: the last that began by then.
+    const phase = model.phases.reduce((found, p, i) => (p.start <= batch.start ? i : found), -1);
     const key = `${batch.step}/${phase}`;
     const group = groups.get(key);
     if (!group) groups.set(key, { step: batch.step, start: batch.start, end: batch.end, hosts: batch.hosts, failed: batch.failed, batches: 1 });
