@@ -12,7 +12,7 @@ import { registerDecisionCommands, registerKeyCommands } from './decisionCommand
 import { getStatus, runId, startRun } from './runs';
 import { readKey, signedPlan } from './signing';
 import { watchExitCode, watchRun } from './watch';
-import { parseReportOptions, writeReport } from './report';
+import { reportOptions, writeReport } from './report';
 
 const json = (value: unknown) => console.log(JSON.stringify(value, null, 2));
 
@@ -112,7 +112,7 @@ export function buildProgram(): Command {
     .option('--md <file>', 'write the Markdown report (.md)')
     .option('--svg <file>', 'write the timeline picture (.svg)')
     .action(async (run: string, opts: Record<string, unknown>) => {
-      const options = parseReportOptions(opts);
+      const options = reportOptions(opts);
       const client = await connectClient();
       try {
         const written = await writeReport(client, run, options);

@@ -3,14 +3,13 @@
  * client's data converter into the events core/report reads, then written as HTML, Markdown and SVG.
  */
 import { writeFileSync } from 'node:fs';
-import { extname } from 'node:path';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { decodeArrayFromPayloads, decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
 import { tsToMs } from '@temporalio/common/lib/time';
-import { z } from 'zod';
 import { UserError } from '../core/errors';
 import { type RunEvent, type RunHistory, reportHtml, reportMarkdown, reportModel, timelineSvg } from '../core/report';
+import { type ReportOptions, parseReportOptions } from '../core/report/options';
 import { PhaseAttribute } from '../workflows/messages';
 import { runId } from './runs';
 
@@ -82,13 +81,14 @@ async function events(client: Client, workflowId: string): Promise<RunEvent[]> {
 /** The run's history and its children's: each child's id is in the parent's history. */
 export async function fetchRunHistory(client: Client, run: string): Promise<RunHistory> {
   const workflowId = runId(run);
-  let parent: RunEvent[];
-  try {
-    parent = await events(client, workflowId);
-  } catch (error) {
-    if (error instanceof WorkflowNotFoundError) throw new UserError(`No run ${workflowId} in namespace ${client.options.namespace}.`);
-    throw error;
-  }
+  // fetchHistory answers a missing run with a bare gRPC NOT_FOUND; describe says it as WorkflowNotFoundError.
+  await client.workflow
+    .getHandle(workflowId)
+    .describe()
+    .catch((error: unknown) => {
+      throw error instanceof WorkflowNotFoundError ? new UserError(`No run ${workflowId} in namespace ${client.options.namespace}.`) : error;
+    });
+  const parent = await events(client, workflowId);
   const childIds = parent.flatMap((event) => (event.kind === 'childStarted' ? [event.workflowId] : []));
   const children: RunHistory['children'] = {};
   for (const id of childIds) {
@@ -99,31 +99,11 @@ export async function fetchRunHistory(client: Client, run: string): Promise<RunH
   return { workflowId, events: parent, children };
 }
 
-const EXTENSIONS = { html: ['.html', '.htm'], md: ['.md', '.markdown'], svg: ['.svg'] } as const;
-
-function outputFile(kind: keyof typeof EXTENSIONS) {
-  const allowed = EXTENSIONS[kind];
-  return z
-    .string()
-    .min(1, 'a file name is needed')
-    .refine((file) => (allowed as readonly string[]).includes(extname(file).toLowerCase()), `the ${kind} report's file name must end in ${allowed.join(' or ')}`);
-}
-
-export const ReportOptions = z
-  .strictObject({ html: outputFile('html').optional(), md: outputFile('md').optional(), svg: outputFile('svg').optional() })
-  .superRefine((options, ctx) => {
-    const files = Object.entries(options).filter(([, file]) => file !== undefined) as [string, string][];
-    for (const [kind, file] of files) {
-      if (files.some(([other, same]) => other !== kind && same === file)) ctx.addIssue({ code: 'custom', path: [kind], message: `${file} is given for another report too` });
-    }
-  });
-export type ReportOptions = z.infer<typeof ReportOptions>;
-
-export function parseReportOptions(raw: unknown): ReportOptions {
-  const parsed = ReportOptions.safeParse(raw);
-  // z.prettifyError's lines ("✖ message" then "→ at html") as one paragraph naming each option.
-  if (!parsed.success) throw new UserError(`cutover report refuses its options: ${z.prettifyError(parsed.error).replace(/\s*→ at (\w+)/g, ' (--$1)').replace(/✖ /g, '').split('\n').join('; ')}`);
-  return parsed.data;
+/** The command's options, parsed (core/report/options.ts); a refusal is the user's to fix. */
+export function reportOptions(raw: unknown): ReportOptions {
+  const parsed = parseReportOptions(raw);
+  if (!parsed.ok) throw new UserError(parsed.message);
+  return parsed.options;
 }
 
 function write(file: string, text: string): void {

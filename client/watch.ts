@@ -3,6 +3,7 @@
  * per change, where output is not a terminal; until the run ends or waits for a person. The view itself is pure
  * (core/watch.ts); this module only polls and draws.
  */
+import { styleText } from 'node:util';
 import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { createLogUpdate } from 'log-update';
 import { UserError } from '../core/errors';
@@ -26,12 +27,37 @@ export interface WatchOptions {
 
 const clock = () => new Date().toISOString().slice(11, 19);
 
+type Style = Parameters<typeof styleText>[0];
+const CELLS: [RegExp, Style][] = [
+  [/█+/g, 'green'],
+  [/✖+/g, 'red'],
+  [/▒+/g, 'yellow'],
+  [/░+/g, 'gray'],
+];
+
+/**
+ * Colours for a terminal: bars' parts, failures red, what waits for a person yellow. styleText leaves the text
+ * plain where the stream has no colours or NO_COLOR is set.
+ */
+function colour(line: string, out: NodeJS.WriteStream): string {
+  const style = (format: Style, text: string) => styleText(format, text, { stream: out });
+  if (/^ {2}✖ /.test(line) || line.startsWith('Failed hosts:') || line.startsWith('Failure:')) return style('red', line);
+  if (line.startsWith('Waiting for')) return style(['yellow', 'bold'], line);
+  if (/^ {2}(approve with|choose|    or): /.test(line)) return line.replace(/cutover .*/, (command) => style('cyan', command));
+  return CELLS.reduce((text, [cells, format]) => text.replace(cells, (run) => style(format, run)), line);
+}
+
 /** Draws frames: redrawn in place on a terminal, or the changed facts as timestamped lines elsewhere. */
 function drawer(out: NodeJS.WriteStream, workflowId: string) {
   if (out.isTTY) {
     const draw = createLogUpdate(out);
     return {
-      show: (status: RunStatus) => draw(watchFrame(watchModel(workflowId, status), clock(), out.columns || 120).join('\n')),
+      show: (status: RunStatus) =>
+        draw(
+          watchFrame(watchModel(workflowId, status), clock(), out.columns || 120)
+            .map((line) => colour(line, out))
+            .join('\n'),
+        ),
       end: (line: string) => {
         draw.done();
         out.write(`${line}\n`);

@@ -23,7 +23,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 .card b{display:block;font-size:22px}.card.bad b{color:#c62828}.card.good b{color:#2e7d32}
 .timeline{background:#fff;border:1px solid #e0e0e0;border-radius:6px;padding:10px;overflow-x:auto}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}th,td{border:1px solid #e0e0e0;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f5f5f5}td.ok{color:#2e7d32}td.bad{color:#c62828;font-weight:600}
+th{background:#f5f5f5;white-space:nowrap}td:not(:last-child){white-space:nowrap}td.ok{color:#2e7d32}td.bad{color:#c62828;font-weight:600}
 details{background:#fff;border:1px solid #e0e0e0;border-radius:6px;margin:8px 0;padding:6px 10px}summary{cursor:pointer;font-weight:600}
 pre{background:#263238;color:#eceff1;padding:8px;border-radius:4px;overflow-x:auto;font-size:12px;white-space:pre-wrap}
 .ids{font-family:ui-monospace,monospace;font-size:12px;color:#424242}.muted{color:#757575}
@@ -74,12 +74,16 @@ function groupSection(model: ReportModel, group: HostGroup): string {
 
 function decisionsTable(model: ReportModel): string {
   if (!model.decisions.length) return '<p class="muted">No decisions.</p>';
+  // Columns that no decision fills (a run decided by name has no keys) are left out.
+  const optional = (['host', 'comment', 'key'] as const).filter((field) => model.decisions.some((d) => d[field]));
   const rows = model.decisions.slice(0, MAX_TABLE_ROWS).map(
     (d, i) =>
-      `<tr><td>${i + 1}</td><td>${e(d.gate)}</td><td>${e(d.decision)}</td><td>${e(d.approver)}</td><td>${e(clockTime(Date.parse(d.at)))}</td><td>${e(d.host ?? '')}</td><td>${e(d.comment ?? '')}</td><td class="ids">${e(d.key ?? '')}</td></tr>`,
+      `<tr><td>${i + 1}</td><td>${e(d.gate)}</td><td>${e(d.decision)}</td><td>${e(d.approver)}</td><td>${e(clockTime(Date.parse(d.at)))}</td>${optional
+        .map((field) => `<td${field === 'key' ? ' class="ids"' : ''}>${e(d[field] ?? '')}</td>`)
+        .join('')}</tr>`,
   );
   const more = model.decisions.length > MAX_TABLE_ROWS ? `<p class="muted">and ${model.decisions.length - MAX_TABLE_ROWS} more</p>` : '';
-  return `<table><tr><th>#</th><th>gate</th><th>decision</th><th>by</th><th>at (UTC)</th><th>host</th><th>comment</th><th>key</th></tr>${rows.join('')}</table>${more}`;
+  return `<table><tr><th>#</th><th>gate</th><th>decision</th><th>by</th><th>at (UTC)</th>${optional.map((field) => `<th>${field}</th>`).join('')}</tr>${rows.join('')}</table>${more}`;
 }
 
 function failuresTable(model: ReportModel): string {

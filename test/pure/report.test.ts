@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type RunEvent, type RunHistory, reportHtml, reportMarkdown, reportModel, timelineSvg } from '../../core/report';
+import { parseReportOptions } from '../../core/report/options';
 import { MAX_BARS } from '../../core/report/svg';
 
 const T0 = Date.parse('2026-11-30T22:00:00Z');
@@ -222,5 +223,20 @@ describe('a 10,000-host run', () => {
     expect(svg).toContain('10000 hosts, 200 batches');
     expect(svg.length).toBeLessThan(50_000);
     expect(model.batches.length).toBeGreaterThan(MAX_BARS);
+  });
+});
+
+describe("cutover report's options", () => {
+  it('takes a file per kind, and refuses a name of another kind (so one file for two reports) or an unknown option, naming each', () => {
+    expect(parseReportOptions({ html: 'r.html', md: 'r.md', svg: 't.svg' })).toEqual({ ok: true, options: { html: 'r.html', md: 'r.md', svg: 't.svg' } });
+    expect(parseReportOptions({})).toEqual({ ok: true, options: {} });
+    const refused = parseReportOptions({ html: 'report.md', md: 'report.md', pdf: 'x.pdf' });
+    expect(refused.ok).toBe(false);
+    const message = refused.ok ? '' : refused.message;
+    expect(message).toContain("the html report's file name must end in .html or .htm (--html)");
+    expect(message).toContain('Unrecognized key: "pdf"');
+    expect(message).not.toContain('\n');
+    const twice = parseReportOptions({ html: 'r.html', md: 'r.html' });
+    expect(twice.ok ? '' : twice.message).toContain("the md report's file name must end in .md or .markdown (--md)");
   });
 });
