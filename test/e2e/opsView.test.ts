@@ -138,7 +138,10 @@ describe('cutover watch and cutover report on a real run', () => {
     // way by a watch that starts after the approval (a CLI takes seconds to start on a busy machine).
     labFault(lab, 'appv-03', 'install', { times: 2 });
     labFault(lab, 'appv-02', 'install', { delaySeconds: 10 });
-    const plan = { ...quickRetries(labPlan(HOSTS)), followUp: [FOLLOW_UP] };
+    // Phases over all four hosts run in child workflows (over 3 hosts), the upgrade of the other three in the run
+    // itself: the report reads the children's histories too, and the watch shows the upgrade's batch under way.
+    const quick = quickRetries(labPlan(HOSTS));
+    const plan = { ...quick, followUp: [FOLLOW_UP], execution: { ...quick.execution, hostsPerWorkflow: 3 } };
     handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: `cutover-${plan.fleet}`, args: [plan] });
     browser = await launchChromium();
   });
@@ -238,6 +241,10 @@ describe('cutover watch and cutover report on a real run', () => {
     expect(await page.locator('ul.check li').allInnerTexts()).toEqual([FOLLOW_UP]);
     expect(await page.locator('p', { hasText: `Backup ${result.backup?.name}, checksum ${result.backup?.checksum}` }).isVisible()).toBe(true);
     expect(fetched).toEqual([`file://${files.html}`]);
+    // preflight, drain, stop, verify and online ran in child workflows: their steps came from the children's histories.
+    expect(await page.locator('p.muted', { hasText: 'Made by cutover report' }).innerText()).toBe(
+      `Made by cutover report from the history of ${workflowId()} and its 5 child workflow(s).`,
+    );
     await page.screenshot({ path: join(ARTIFACTS, 'report.png'), fullPage: true });
     keep(join(ARTIFACTS, 'report.png'), 'report.png');
     await page.close();
