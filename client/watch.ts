@@ -47,17 +47,22 @@ function colour(line: string, out: NodeJS.WriteStream): string {
   return CELLS.reduce((text, [cells, format]) => text.replace(cells, (run) => style(format, run)), line);
 }
 
+/** Each line coloured; a wrapped line's continuations (indented 4 more) take the colour of the line they continue. */
+function colourFrame(lines: string[], out: NodeJS.WriteStream): string[] {
+  let last = '';
+  return lines.map((line) => {
+    const continues = /^ {4}/.test(line) && (last.startsWith('Waiting for') || /^ {2}✖ /.test(last));
+    if (!continues) last = line;
+    return continues ? colour(last, out).replace(last, line) : colour(line, out);
+  });
+}
+
 /** Draws frames: redrawn in place on a terminal, or the changed facts as timestamped lines elsewhere. */
 function drawer(out: NodeJS.WriteStream, workflowId: string) {
   if (out.isTTY) {
     const draw = createLogUpdate(out);
     return {
-      show: (status: RunStatus) =>
-        draw(
-          watchFrame(watchModel(workflowId, status), clock(), out.columns || 120)
-            .map((line) => colour(line, out))
-            .join('\n'),
-        ),
+      show: (status: RunStatus) => draw(colourFrame(watchFrame(watchModel(workflowId, status), clock(), out.columns || 120), out).join('\n')),
       end: (line: string) => {
         draw.done();
         out.write(`${line}\n`);

@@ -152,6 +152,20 @@ describe('the report model', () => {
     expect(model.followUp).toEqual([]);
   });
 
+  it('reports a run still open as running, up to its last event, without a checklist', () => {
+    // Cut where it starts verifying: upgraded, not yet verified nor online.
+    const open = history({ hosts: 2 });
+    open.events = open.events.slice(0, open.events.findIndex((event) => event.kind === 'phase' && event.phase === 'verifying'));
+    const model = reportModel(open);
+    expect(model.outcome).toBe('running');
+    expect(model.end).toBe(open.events.at(-1)?.at);
+    expect(model.followUp).toEqual([]);
+    expect(model.hosts.map((row) => [row.verdict, row.finalVersion])).toEqual([
+      ['not finished', '4.5'],
+      ['not finished', '4.5'],
+    ]);
+  });
+
   it('counts a payload that does not fit its schema instead of failing', () => {
     const broken = history({ hosts: 2 });
     const scheduled = broken.events.find((e) => e.kind === 'activityScheduled');
