@@ -166,6 +166,18 @@ describe('the report model', () => {
     ]);
   });
 
+  it('reads a failed run from its failure: the reason, and the decisions, records and backup of its last status', () => {
+    const failed = history({ hosts: 2 });
+    const closed = failed.events.at(-1);
+    if (closed?.kind !== 'workflowClosed') throw new Error('the made-up history ends with its close');
+    const result = closed.result as { decisions: unknown[]; records: unknown[]; backup: unknown };
+    failed.events[failed.events.length - 1] = { ...closed, status: 'failed', result: undefined, failure: 'verify failed on appv-00002', details: { decisions: result.decisions, records: result.records, backup: result.backup, phase: 'failed' } };
+    const model = reportModel(failed);
+    expect(model).toMatchObject({ outcome: 'failed', reason: 'verify failed on appv-00002', backup: { name: 'APPVDB.bak' }, followUp: [], unreadable: 0 });
+    expect(model.decisions).toHaveLength(1);
+    expect(model.records).toHaveLength(1);
+  });
+
   it('counts a payload that does not fit its schema instead of failing', () => {
     const broken = history({ hosts: 2 });
     const scheduled = broken.events.find((e) => e.kind === 'activityScheduled');
@@ -198,6 +210,13 @@ describe('the renderings', () => {
     expect(md).toContain('| appv-00002 | 4.1-SP1 | upgrade failed: installer: disk full |');
     expect(md).toContain('Backup `APPVDB.bak`, checksum `f673701737fdd9a7`.');
     expect(md).toContain('- [ ] Check the App-V clients refresh');
+  });
+
+  it('the timeline shades the rollback and marks the decision that chose it', () => {
+    const svg = timelineSvg(reportModel(history({ hosts: 4, failUpgrade: ['appv-00003'], rollBack: true })));
+    expect(svg).toMatch(/<rect [^>]*fill="#c62828" opacity="0.08"\/>/);
+    expect(svg).toContain('>rollback</text>');
+    expect(svg).toContain('2. ✖ guided-failure: rollback by olga at');
   });
 
   it('the timeline cuts a long wait to a short break and draws each batch with its host count', () => {
