@@ -116,6 +116,8 @@ function underWayText(status: RunStatus): string[] {
   return [...batches, ...children];
 }
 
+const ENDED_BY_FAILURE = new Set(['failed', 'rolling-back', 'rolled-back', 'rejected', 'awaiting-operator']);
+
 export function watchModel(workflowId: string, status: RunStatus): WatchModel {
   const hosts = Object.entries(status.hosts);
   const failedHosts = hosts.filter(([, host]) => host.state === 'failed');
@@ -150,7 +152,8 @@ export function watchModel(workflowId: string, status: RunStatus): WatchModel {
       : {}),
     failed: failedHosts.slice(0, FAILED_LISTED).map(([id, host]) => failedHostText({ host: id, error: host.error ?? `${host.step ?? 'a step'} failed`, outputTail: host.outputTail ?? '' })),
     moreFailed: Math.max(0, failedHosts.length - FAILED_LISTED),
-    ...(status.failure ? { failure: status.failure } : {}),
+    // The status keeps the last failure after an operator answered it: shown only while it is why the run stops.
+    ...(status.failure && ENDED_BY_FAILURE.has(status.phase) ? { failure: status.failure } : {}),
     ...(gate ? { waitingFor: 'gate' as const } : waiting ? { waitingFor: 'operator' as const } : {}),
   };
 }

@@ -65,6 +65,12 @@ describe('the watch view model', () => {
     expect(watchFrame(model, 'now').filter((line) => line.includes('upgrade failed on 1 host(s)'))).toHaveLength(1);
   });
 
+  it('says why a run failed or rolls back, but not a failure an operator answered before the run completed', () => {
+    const failure = 'upgrade failed on 1 host(s): appv-03';
+    expect(watchModel('r', status({}, { phase: 'rolled-back', failure })).failure).toBe(failure);
+    expect(watchModel('r', status({}, { phase: 'completed', failure })).failure).toBeUndefined();
+  });
+
   it('lists a few failed hosts by name and counts the rest, at 10,000 hosts', () => {
     const hosts = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`h${i}`, { state: 'failed', step: 'verify', error: 'verify failed' } as HostStatus]));
     const model = watchModel('cutover-big', status(hosts));
