@@ -248,7 +248,8 @@ export function watchFacts(model: WatchModel): Map<string, string> {
   model.failed.forEach((text) => facts.set(`failed:${text.slice(0, text.indexOf(':'))}`, `failed ${text}`));
   if (model.moreFailed) facts.set('moreFailed', `and ${model.moreFailed} more failed hosts`);
   if (model.operator) facts.set('operator', `${model.operator.heading} Choose: ${model.operator.choose.join(' | ')}`);
-  if (model.failure) facts.set('failure', `failure: ${model.failure}`);
+  // As in the frame: while an operator is asked, the failure is the question.
+  if (model.failure && !model.operator) facts.set('failure', `failure: ${model.failure}`);
   return facts;
 }
 

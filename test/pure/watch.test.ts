@@ -58,11 +58,12 @@ describe('the watch view model', () => {
 
   it("gives an operator's choices as commands, and says the run waits for one", () => {
     const waiting = { phase: 'upgradeRest', rollingBack: false, reason: 'upgrade failed on 1 host(s)', hosts: [], options: ['retry', 'skip', 'rollback'] as const, skippable: ['appv-03'] };
-    const model = watchModel('cutover-appv-lab', status({}, { awaitingOperator: { ...waiting, options: [...waiting.options] }, failure: 'upgrade failed on 1 host(s)' }));
+    const model = watchModel('cutover-appv-lab', status({}, { phase: 'awaiting-operator', awaitingOperator: { ...waiting, options: [...waiting.options] }, failure: 'upgrade failed on 1 host(s)' }));
     expect(model.waitingFor).toBe('operator');
     expect(model.operator?.choose).toEqual(['cutover retry cutover-appv-lab --as NAME', 'cutover skip cutover-appv-lab --as NAME --host appv-03', 'cutover rollback cutover-appv-lab --as NAME']);
     // The failure is the operator's question: said once.
     expect(watchFrame(model, 'now').filter((line) => line.includes('upgrade failed on 1 host(s)'))).toHaveLength(1);
+    expect([...watchFacts(model).values()].filter((line) => line.includes('upgrade failed on 1 host(s)'))).toHaveLength(1);
   });
 
   it('says why a run failed or rolls back, but not a failure an operator answered before the run completed', () => {
