@@ -14,6 +14,8 @@ import { getStatus, runId, startRun } from './runs';
 import { readKey, signedPlan } from './signing';
 import { codecUserError } from '../codec/codec';
 import type { CodecServerFlags } from '../codec/serve';
+import { watchExitCode, watchRun } from './watch';
+import { reportOptions, writeReport } from './report';
 
 const json = (value: unknown) => console.log(JSON.stringify(value, null, 2));
 
@@ -102,6 +104,35 @@ export function buildProgram(): Command {
       if (opts.json) json(status);
       else console.log(formatStatus(runId(run), status));
       await client.connection.close();
+    });
+
+  program
+    .command('watch <run>')
+    .description('follow a run live until it ends or waits for a person (exit 0 completed, 2 waiting, 1 ended otherwise)')
+    .action(async (run: string) => {
+      const client = await connectClient();
+      try {
+        process.exitCode = watchExitCode(await watchRun(client, run));
+      } finally {
+        await client.connection.close();
+      }
+    });
+
+  program
+    .command('report <run>')
+    .description("a report of a run from its history and its child workflows': HTML, Markdown for a ticket, the SVG timeline (no file: Markdown on stdout)")
+    .option('--html <file>', 'write the self-contained HTML report (.html)')
+    .option('--md <file>', 'write the Markdown report (.md)')
+    .option('--svg <file>', 'write the timeline picture (.svg)')
+    .action(async (run: string, opts: Record<string, unknown>) => {
+      const options = reportOptions(opts);
+      const client = await connectClient();
+      try {
+        const written = await writeReport(client, run, options);
+        if (written.length) console.error(`report of ${runId(run)} written to ${written.join(', ')}`);
+      } finally {
+        await client.connection.close();
+      }
     });
 
   registerDecisionCommands(program);

@@ -1,12 +1,6 @@
 /** Human-readable renderings for the terminal. */
-import { gateProgressText, hostCountsText, startingVersionsText } from '../core/details';
+import { approveCommand, gateProgressText, hostCountsText, operatorCommands, startingVersionsText } from '../core/details';
 import type { RunStatus } from '../core/status';
-
-/** How to approve: with a key where the worker takes signed decisions only, by name where it accepts names. */
-function approveCommand(workflowId: string, status: RunStatus): string {
-  if (status.trust?.decisions !== 'signed') return `cutover approve ${workflowId} --as NAME`;
-  return `cutover approve ${workflowId} --key YOUR.key (for the Web UI: cutover token approve ${workflowId} --key YOUR.key)`;
-}
 
 export function formatStatus(workflowId: string, status: RunStatus): string {
   const lines = [`${workflowId}: ${status.fleet} ${status.source} → ${status.target}`, `  phase: ${status.phase}`, `  hosts: ${hostCountsText(status.hostCounts)}`];
@@ -24,9 +18,7 @@ export function formatStatus(workflowId: string, status: RunStatus): string {
   if (waiting) {
     lines.push(`  waiting for an operator${waiting.rollingBack ? ' (during rollback)' : ''}: ${waiting.reason}`);
     for (const host of waiting.hosts) lines.push(`    ${host.host}: ${host.error}\n      ${host.outputTail.trim().split('\n').slice(-3).join('\n      ')}`);
-    lines.push(
-      `    choose: ${waiting.options.map((o) => `cutover ${o} ${workflowId} --as NAME${o === 'skip' ? ` --host ${waiting.skippable.length > 1 ? `ID... (of ${waiting.skippable.join(', ')})` : waiting.skippable.join('')}` : ''}`).join('  |  ')}`,
-    );
+    lines.push(`    choose: ${operatorCommands(workflowId, waiting).join('  |  ')}`);
     if (waiting.expiresAt) lines.push(`    rolls back automatically at ${waiting.expiresAt}`);
   }
   for (const child of status.children ?? []) lines.push(`  running in child workflow ${child.workflowId} (${child.phase}, ${child.hosts} hosts)`);

@@ -38,6 +38,18 @@ export function failedHostText(host: AwaitingOperator['hosts'][number]): string 
   return `${host.host}: ${host.error}${printed ? ` — ${printed}` : ''}`;
 }
 
+/** The command that approves the pending gate: with a key where the worker takes signed decisions only, by name where it accepts names. */
+export function approveCommand(workflowId: string, status: Pick<RunStatus, 'trust'>): string {
+  if (status.trust?.decisions !== 'signed') return `cutover approve ${workflowId} --as NAME`;
+  return `cutover approve ${workflowId} --key YOUR.key (for the Web UI: cutover token approve ${workflowId} --key YOUR.key)`;
+}
+
+/** The commands an operator chooses from: retry, skip (naming the hosts it may skip), rollback. */
+export function operatorCommands(workflowId: string, waiting: AwaitingOperator): string[] {
+  const skipHosts = waiting.skippable.length > 1 ? `ID... (of ${waiting.skippable.join(', ')})` : waiting.skippable.join('');
+  return waiting.options.map((option) => `cutover ${option} ${workflowId} --as NAME${option === 'skip' ? ` --host ${skipHosts}` : ''}`);
+}
+
 function gateMarkdown(gate: PendingGate, signed: boolean, workflowId: string): string[] {
   return [
     `**Waiting for approval at gate \`${gate.gate}\`** ${gateProgressText(gate)}`,

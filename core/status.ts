@@ -106,6 +106,8 @@ export interface RunStatus {
    * in `hosts`. Each answers the `progress` query; `cutover status` lays it over this status.
    */
   children?: RunningChild[];
+  /** Batches of host steps under way in this workflow (`cutover watch` shows them); a few host ids each, and the count. */
+  batches?: RunningBatch[];
   /** Signals refused (a payload that does not parse, or a decision not allowed): each is also in the worker's log. */
   refusedSignals?: number;
   /** What a signed decision names besides the gate: this run (its first run id) and the plan it runs. */
@@ -137,6 +139,16 @@ export interface TrustSummary {
   /** Whether a decision needs a signed token, or a name is enough (lab and demo policies). */
   decisions: 'signed' | 'by-name';
 }
+
+export interface RunningBatch {
+  step: string;
+  /** The first hosts of the batch (at most RUNNING_BATCH_HOSTS): the status stays small at 10,000 hosts. */
+  hosts: string[];
+  hostCount: number;
+  wave?: number;
+}
+
+export const RUNNING_BATCH_HOSTS = 12;
 
 export interface RunningChild {
   workflowId: string;

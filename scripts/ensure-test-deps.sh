@@ -10,6 +10,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)   # a self-signed certificate for the TLS probe test
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)         # a real terminal for the `cutover watch` test
 
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 

@@ -1,6 +1,6 @@
 /**
- * `npm start`: bring up the stack, upgrade the lab's App-V fleet with examples/appv-lab.yaml, show live progress,
- * and stop at the approval gate (approve here, in the Web UI, or with `cutover approve`).
+ * `npm start`: bring up the stack, upgrade the lab's App-V fleet with examples/appv-lab.yaml, show live progress with
+ * `cutover watch`'s view, and stop at the approval gate (approve here, in the Web UI, or with `cutover approve`).
  */
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { connectClient } from '../client/connection';
 import { formatStatus } from '../client/format';
 import { readPlan } from '../client/readPlan';
 import { decide, queryStatus, startRun } from '../client/runs';
-import { hostCountsText } from '../core/details';
+import { watchRun } from '../client/watch';
 import type { RunStatus } from '../core/status';
 import { labStatus, labUp } from '../lab/lab';
 import { workflowIdForFleet } from '../workflows/messages';
@@ -22,57 +22,67 @@ export const DEMO_PLAN = join(PROJECT_ROOT, 'examples', 'appv-lab.yaml');
 
 const time = () => new Date().toISOString().slice(11, 19);
 
-function summary(status: RunStatus): string {
-  return `${status.phase.padEnd(18)} hosts: ${hostCountsText(status.hostCounts)}`;
+/** What the run asks a person now: a gate's opening or a failure's; undefined when it asks nothing. */
+function question(status: RunStatus | undefined): string | undefined {
+  if (status?.pendingGate) return `gate ${status.pendingGate.gate} ${status.pendingGate.opening ?? ''}`;
+  if (status?.awaitingOperator) return `operator ${status.awaitingOperator.opening ?? ''}`;
+  return undefined;
 }
 
-async function follow(client: Client, handle: WorkflowHandle<typeof upgradeFleet>, stack: Stack, yes: boolean): Promise<void> {
-  let last = '';
-  let prompt: ReturnType<typeof createInterface> | undefined;
-  let promptedGate: string | undefined;
-  const done = handle.result().then(
-    () => undefined,
-    () => undefined,
-  );
+/** Until the question asked in `status` is answered (here, in the Web UI, or with the CLI), or the run closes. */
+async function untilAnswered(client: Client, handle: WorkflowHandle, status: RunStatus): Promise<void> {
+  const asked = question(status);
   for (;;) {
-    const finished = await Promise.race([done.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 400))]);
-    const status = await queryStatus(client, handle.workflowId).catch(() => undefined);
-    if (status) {
-      const line = summary(status);
-      if (line !== last) console.log(`[${time()}] ${line}`);
-      last = line;
-      const gate = status.pendingGate;
-      if (!gate && prompt) {
-        prompt.close();
-        prompt = undefined;
-      }
-      if (gate && promptedGate !== gate.gate) {
-        promptedGate = gate.gate;
-        console.log(`\nGate ${gate.gate}: ${gate.instructions}`);
-        console.log(`  approve in the Web UI (${uiRunUrl(stack, handle.workflowId) ?? 'your Temporal UI'}): Send a Signal "approve" with {"approver": "your name"}`);
-        console.log(`  or: cutover approve ${handle.workflowId} --as NAME\n`);
-        if (yes) {
-          await decide(client, handle.workflowId, 'approve', { gate: gate.gate, approver: 'npm-start --yes', comment: 'approved automatically (--yes)' });
-          console.log(`[${time()}] approved ${gate.gate} automatically (--yes)`);
-        } else if (process.stdin.isTTY) {
-          prompt = createInterface({ input: process.stdin, output: process.stdout });
-          // readline swallows Ctrl-C while it prompts; pass it on so the stack stops as it would otherwise.
-          prompt.on('SIGINT', () => process.emit('SIGINT'));
-          const approver = userInfo().username;
-          prompt.question(`Approve gate ${gate.gate} as ${approver}? [y/N] `, (answer) => {
-            const kind = /^y(es)?$/i.test(answer.trim()) ? 'approve' : 'reject';
-            prompt?.close();
-            prompt = undefined;
-            decide(client, handle.workflowId, kind, { gate: gate.gate, approver, comment: 'at the npm start prompt' })
-              .then(() => console.log(`[${time()}] ${kind === 'approve' ? 'approved' : 'rejected'} ${gate.gate} as ${approver}`))
-              .catch((error: Error) => console.log(`[${time()}] ${error.message}`));
-          });
-        }
-      }
-    }
-    if (finished) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const open = await handle.describe().then((d) => d.status.name === 'RUNNING', () => true);
+    const now = await queryStatus(client, handle.workflowId).catch(() => status);
+    if (!open || question(now) !== asked) return;
   }
-  prompt?.close();
+}
+
+/** A gate: approved automatically with --yes, or asked at the terminal while it may be answered elsewhere too. */
+async function attendGate(client: Client, handle: WorkflowHandle, status: RunStatus, yes: boolean): Promise<void> {
+  const gate = status.pendingGate as NonNullable<RunStatus['pendingGate']>;
+  if (yes) {
+    await decide(client, handle.workflowId, 'approve', { gate: gate.gate, approver: 'npm-start --yes', comment: 'approved automatically (--yes)' });
+    console.log(`[${time()}] approved ${gate.gate} automatically (--yes)`);
+    return;
+  }
+  if (!process.stdin.isTTY) return untilAnswered(client, handle, status);
+  const prompt = createInterface({ input: process.stdin, output: process.stdout });
+  // readline swallows Ctrl-C while it prompts; pass it on so the stack stops as it would otherwise.
+  prompt.on('SIGINT', () => process.emit('SIGINT'));
+  const approver = userInfo().username;
+  const answered = new Promise<void>((resolve) => {
+    prompt.question(`Approve gate ${gate.gate} as ${approver}? [y/N] `, (answer) => {
+      const kind = /^y(es)?$/i.test(answer.trim()) ? 'approve' : 'reject';
+      decide(client, handle.workflowId, kind, { gate: gate.gate, approver, comment: 'at the npm start prompt' })
+        .then(() => console.log(`[${time()}] ${kind === 'approve' ? 'approved' : 'rejected'} ${gate.gate} as ${approver}`))
+        .catch((error: Error) => console.log(`[${time()}] ${error.message}`))
+        .finally(resolve);
+    });
+  });
+  await Promise.race([answered, untilAnswered(client, handle, status)]);
+  prompt.close();
+}
+
+/**
+ * Follows the run with `cutover watch`'s view. At a gate it says where else to approve and asks here (or approves
+ * with --yes); a failure waits for an answer from the Web UI or the commands the view shows.
+ */
+async function follow(client: Client, handle: WorkflowHandle<typeof upgradeFleet>, stack: Stack, yes: boolean): Promise<void> {
+  for (;;) {
+    const end = await watchRun(client, handle.workflowId);
+    if (end.kind === 'ended' || !end.status) return;
+    const where = uiRunUrl(stack, handle.workflowId) ?? 'your Temporal UI';
+    if (end.status.pendingGate) {
+      console.log(`  or in the Web UI (${where}): Send a Signal "approve" with {"approver": "your name"}\n`);
+      await attendGate(client, handle, end.status, yes);
+    } else {
+      console.log(`  or in the Web UI (${where}): Send a Signal "retry", "skip" or "rollback" with {"operator": "your name"}\n`);
+      await untilAnswered(client, handle, end.status);
+    }
+  }
 }
 
 export async function demo(options: { yes: boolean }): Promise<number> {

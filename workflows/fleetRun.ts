@@ -14,7 +14,7 @@ import type { UpgradePlan } from '../core/plan';
 import type { RunPlan, StepBatch } from '../core/planner';
 import type { GateWithin } from '../core/procedure';
 import { STATE_AFTER_STEP } from '../core/progress';
-import type { Decision, HostStatus, OperatorAction, RunResult, RunStatus } from '../core/status';
+import { type Decision, type HostStatus, type OperatorAction, type RunResult, type RunStatus, type RunningBatch, RUNNING_BATCH_HOSTS } from '../core/status';
 import { type CountedApproval, approvalCount } from '../core/trust';
 import { lastLine } from '../core/text';
 import { UndoLog } from '../core/undoLog';
@@ -228,6 +228,27 @@ export class FleetRun {
     if (batch.tasks.length === 0) return undefined;
     this.undoLog.beforeBatch(this.status.phase, batch);
     return batch;
+  }
+
+  /**
+   * Runs `body` (the batch's activity) with the batch listed in the status meanwhile. Only the query's answer
+   * changes, no command, so runs recorded before this replay as they were.
+   */
+  async underWay<T>(batch: StepBatch, body: () => Promise<T>): Promise<T> {
+    const running: RunningBatch = {
+      step: batch.step,
+      hosts: batch.tasks.slice(0, RUNNING_BATCH_HOSTS).map((task) => task.host),
+      hostCount: batch.tasks.length,
+      ...(batch.wave !== undefined ? { wave: batch.wave } : {}),
+    };
+    this.status.batches = [...(this.status.batches ?? []), running];
+    try {
+      return await body();
+    } finally {
+      const left = (this.status.batches ?? []).filter((other) => other !== running);
+      if (left.length > 0) this.status.batches = left;
+      else delete this.status.batches;
+    }
   }
 
   /** Applies a batch's outcomes to its hosts: each moves on, or fails with its error. */

@@ -106,7 +106,7 @@ function inParent({ run, failures, skipping, gateBefore, apply }: PhaseContext, 
     window: (segment) => parentWindow(segment, patched),
     run: async (whole) => {
       const batch = run.prepareBatch(whole, skipping);
-      if (batch) apply(batch, await runBatch(batch));
+      if (batch) apply(batch, await run.underWay(batch, () => runBatch(batch)));
     },
   });
 }

@@ -430,6 +430,9 @@ describe('cutover demo --yes (npm start -- --yes)', () => {
       expect(result.code, describeRun(result)).toBe(0);
       expect(result.ms, describeRun(result)).toBeLessThan(120_000);
       expect(result.stdout).toContain('✔ upgrade completed');
+      // It follows the run with `cutover watch`'s view: plain lines through a pipe, the gate with its command.
+      expect(result.stdout).toMatch(/\] Waiting for approval at gate beforeOffline \(0\/1, approvers: anyone\): .* Approve with: cutover approve cutover-appv-lab --as NAME\n/);
+      expect(result.stdout).toMatch(/\] online: 4\/4 done\n/);
 
       // It started a dev server and a worker of its own, and none of them outlived it.
       expect(spawned.some((p) => p.cmdline.includes('start-dev') && p.cmdline.includes(String(port))), JSON.stringify(spawned)).toBe(true);
