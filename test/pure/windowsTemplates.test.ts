@@ -36,6 +36,51 @@ describe('the Windows templates', () => {
   });
 });
 
+/** What each seed asks of its template, as the plan's fields say it; the lab plans show the same in the lab. */
+describe('the Windows templates follow their seeds', () => {
+  const byFile = (file: string) => {
+    const plan = templates.find((t) => t.file === file)?.plan;
+    if (!plan) throw new Error(`no ${file}`);
+    return plan;
+  };
+  const roleOf = (plan: ReturnType<typeof byFile>, kind: string) => Object.entries(plan.roles).find(([, role]) => role.kind === kind);
+
+  it('GP: a new database beside the old one, undos back on the old one, verify checks the database each host points at', () => {
+    const plan = byFile('gp-web-windows.yaml');
+    expect({ strategy: plan.database.strategy, previous: plan.database.previous, restore: plan.database.restore }).toEqual({
+      strategy: 'new-database',
+      previous: 'CHANGE-ME-OLD-WEBCONFIG-DB',
+      restore: undefined,
+    });
+    const web = roleOf(plan, 'web-site');
+    const session = roleOf(plan, 'session-host');
+    if (!web || !session) throw new Error('a role of kind web-site and one of kind session-host');
+    expect([web[0], session[0]]).toEqual(['web-server', 'session-host']);
+    for (const [name, role] of Object.entries(plan.roles)) {
+      expect({ name, undo: role.steps.upgrade?.undo?.includes('WEBCONFIGDB={{previousDatabase}}') }).toEqual({ name, undo: true });
+    }
+    for (const [name, role] of [web, session]) {
+      expect({ name, verify: role.steps.verify?.run?.includes("-Database '{{database}}'") }).toEqual({ name, verify: true });
+    }
+    // The seed verifies the Session Central Service running on the web host, not only by an HTTP probe.
+    expect(web[1].steps.verify?.run).toMatch(/Get-Service -Name 'DynamicsGPSessionCentralService'\)\.Status -ne 'Running'/);
+  });
+
+  it('App-V: every kind of host the seed upgrades, each with its steps, back to its own starting version', () => {
+    const plan = byFile('appv-windows.yaml');
+    const kinds = ['management-server', 'management-web-service', 'console'];
+    const hostsOfKind = kinds.map((kind) => plan.hosts.filter((host) => host.roles.includes(roleOf(plan, kind)?.[0] ?? '?')).length);
+    expect(hostsOfKind.every((count) => count >= 1)).toBe(true);
+    expect(Object.keys(roleOf(plan, 'console')?.[1].steps ?? {}).sort()).toEqual(['upgrade', 'verify', 'version']);
+    // Each undo installs the host's own starting version ({{source}}), from media staged for both 4.1 and 4.1 SP1.
+    for (const [name, role] of Object.entries(plan.roles)) {
+      expect({ name, undo: /'\/i "C:\\cutover\\\{\{source\}\}\\/.test(role.steps.upgrade?.undo ?? '') }).toEqual({ name, undo: true });
+    }
+    const staging = plan.prerequisites.find((p) => p.name === 'ready-appv-mgmt-01');
+    expect(staging && 'check' in staging ? staging.check.run : '').toContain("foreach ($folder in '4.1', '4.1-SP1', '{{target}}', 'scripts')");
+  });
+});
+
 describe('the PowerShell check', () => {
   it('accepts Windows PowerShell 5.1', async () => {
     expect(await powershellProblems(`$ErrorActionPreference = 'Stop'; & 'C:\\Program Files\\x.exe' /quiet; if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }`)).toEqual([]);
