@@ -73,7 +73,7 @@ export function createHostStepActivities(deps: HostStepDeps) {
         if (journal) {
           // Hosts a killed worker's spawner finished (or is still finishing) after its last heartbeat are done too;
           // the failures it journaled count against the step's attempts as any other (the heartbeat may have missed them).
-          const journaled = await settledJournal(journal, { signal: context.cancellationSignal });
+          const journaled = await settledJournal(journal, { signal: context.cancellationSignal, warn: (message) => context.log.warn(message) });
           for (const [host, outputTail] of journaled.done) {
             if (!progress.done[host]) finish({ host, ok: true, exitCode: 0, outputTail: kept(true, outputTail), attempt });
           }
