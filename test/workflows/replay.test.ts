@@ -26,6 +26,7 @@ const SHAPES = [
   'signed-approvals',
   'refused-messages',
   'signed-plan',
+  'database-task-after-lost-worker',
 ];
 
 it('keeps a recorded history of every workflow shape', () => {
