@@ -10,7 +10,7 @@ import { expect, inject, it } from 'vitest';
 import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
 import { approveUpdate, statusQuery } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
-import { atGate, freshLab, labPlan, recordHistory, uniqueId, useTemporalClient, waitFor, workerProcess } from '../helpers';
+import { approvedRun, atGate, atGuidedFailure, freshLab, labPlan, recordHistory, uniqueId, useTemporalClient, waitFor, workerProcess } from '../helpers';
 
 const temporal = useTemporalClient();
 
@@ -48,3 +48,16 @@ it('a backup whose worker is killed with SIGKILL runs once: the retry waits for 
   expect(backups.map((op) => op.result)).toEqual(['fault', 'ok']);
   expect(labStatus(lab).hosts.every((h) => h.version === '4.5' && h.online)).toBe(true);
 }, 120_000);
+
+it('an empty checksum is refused before the backup, and the operator is asked', async () => {
+  const lab = freshLab({ hosts: 2 });
+  const plan = labPlan(hostIds(PROFILES.appv!, 2));
+  // A checksum command that prints nothing: an empty line equals an empty line, and would prove any restore.
+  const silent = { ...plan, database: { ...plan.database, checksum: { ...plan.database.checksum, run: 'echo' } } };
+  await approvedRun(temporal.client, silent, lab, async (handle) => {
+    const { awaitingOperator } = await atGuidedFailure(handle);
+    expect(awaitingOperator?.reason).toContain('the checksum command printed nothing');
+    await handle.terminate('the test is over');
+  });
+  expect(labOps(lab).filter((op) => op.host === 'db')).toEqual([]);
+});
