@@ -45,6 +45,16 @@ describe('the spawner', () => {
     expect(result.outputTail).toBe(`pid=${process.pid}\n`);
   });
 
+  it('goes on when the journal cannot be written (a full disk): the command runs, its result arrives, the spawner lives', async () => {
+    const transport = createLocalTransport();
+    await transport.run({ id: 'h0', transport: local }, 'true', { timeoutMs: 5_000 });
+    const spawners = sharedSpawner().pids;
+    // /dev/full refuses every write with ENOSPC.
+    const result = await transport.run({ id: 'h1', transport: local }, 'echo installed', { timeoutMs: 5_000, journalFile: '/dev/full' });
+    expect(result).toMatchObject({ exitCode: 0, outputTail: 'installed\n', timedOut: false });
+    expect(sharedSpawner().pids).toEqual(spawners);
+  });
+
   it('journals a host when its command starts and when it ends', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'cutover-journal-')), 'j.jsonl');
     const transport = createLocalTransport();
@@ -66,6 +76,25 @@ describe('the spawner', () => {
 
 describe('the journal', () => {
   const dir = () => mkdtempSync(join(tmpdir(), 'cutover-journal-'));
+
+  it('skips a corrupted or truncated line with a warning, and never takes a line that is no entry for one', () => {
+    const file = join(dir(), 'j.jsonl');
+    writeFileSync(
+      file,
+      [
+        JSON.stringify({ host: 'a', event: 'done', outputTail: 'fine' }),
+        '\u0000\u0000\u0000 garbage',
+        // Valid JSON but no entry: a "done" without its output must not make host b done.
+        JSON.stringify({ host: 'b', event: 'done' }),
+        '{"host":"c","event":"do',
+      ].join('\n'),
+    );
+    const warnings: string[] = [];
+    const state = readJournal(file, (message) => warnings.push(message));
+    expect([...state.done.keys()]).toEqual(['a']);
+    expect(warnings).toHaveLength(3);
+    expect(warnings[0]).toContain('line 2 is not a journal entry, skipped');
+  });
 
   it('counts a started host as running only while the spawner that runs it lives, and survives a cut-off line', () => {
     const file = join(dir(), 'j.jsonl');
