@@ -10,7 +10,7 @@
  * journals them, and the next attempt on this machine skips every host the journal shows done.
  */
 const { spawn } = require('node:child_process');
-const { appendFileSync, mkdirSync } = require('node:fs');
+const { appendFileSync, close, fsync, mkdirSync, open } = require('node:fs');
 const { dirname } = require('node:path');
 
 const OUTPUT_TAIL_CHARS = 4096;
@@ -65,6 +65,41 @@ function journal(file, entry) {
   } catch (error) {
     process.emitWarning(`cutover: cannot journal ${entry.event} of ${entry.host} in ${file}: ${error.message}`);
   }
+}
+
+/**
+ * Group commit: a command's end is on disk before its result is sent, since a journal line lost to a machine crash
+ * would run a finished command again. One fsync covers every end journaled while the one before it ran, so a batch of
+ * hosts finishing together costs one fsync, not one each; it runs on libuv's pool, never blocking the spawner.
+ */
+const commits = new Map();
+
+function durable(file, then) {
+  if (!file) return then();
+  let commit = commits.get(file);
+  if (!commit) {
+    commit = { syncing: false, waiting: [] };
+    commits.set(file, commit);
+  }
+  commit.waiting.push(then);
+  if (!commit.syncing) setImmediate(() => flush(file, commit));
+}
+
+function flush(file, commit) {
+  if (commit.syncing || commit.waiting.length === 0) return;
+  const batch = commit.waiting.splice(0);
+  commit.syncing = true;
+  const done = () => {
+    commit.syncing = false;
+    for (const then of batch) then();
+    if (commit.waiting.length > 0) setImmediate(() => flush(file, commit));
+    else commits.delete(file);
+  };
+  // A file that cannot be opened or synced (a full disk) is no reason to hold a result back: the worker still hears it.
+  open(file, 'r', (error, fd) => {
+    if (error) return done();
+    fsync(fd, () => close(fd, done));
+  });
 }
 
 /**
@@ -123,7 +158,7 @@ function runCommand(request, onOutput) {
       // A failure is journaled with its output too: a retry counts it against the step's attempts, and reports it
       // when it was the last one.
       journal(journalFile, { host: key, event: succeeded ? 'done' : 'failed', exitCode: result.exitCode, outputTail: tail });
-      resolve(result);
+      durable(journalFile, () => resolve(result));
     };
     // The command is done when its shell exits. A service it started in the background may keep the output pipes
     // open; give them a moment to drain, then stop waiting (and never kill what it left running).
