@@ -54,7 +54,8 @@ export function benchPlan(options: PlanOptions): UpgradePlan {
         backup: noop(plan.database.backup),
         restore: noop(plan.database.restore),
         verify: noop(plan.database.verify),
-        checksum: noop(plan.database.checksum),
+        // A checksum must look like one (core/checksum.ts): a constant digest, as every no-op database stays the same.
+        checksum: noop(plan.database.checksum, 'echo 00000000'),
       },
     };
   }

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { type HostOutcome, createHostStepActivities } from '../../activities/hostSteps';
 import { journalFile, readJournal, settledJournal } from '../../activities/journal';
 import type { StepBatch } from '../../core/planner';
-import { LAB_BIN, labOps, labUp } from '../../lab/lab';
+import { LAB_BIN, labFault, labOps, labUp } from '../../lab/lab';
 import { createLocalTransport } from '../../transport/local';
 import { sharedSpawner } from '../../transport/spawner';
 
@@ -153,6 +153,42 @@ describe('the journal', () => {
   });
 });
 
+describe('claims', () => {
+  it('let two overlapping attempts of one batch never start one host twice', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'cutover-claims-'));
+    const lab = join(root, 'lab');
+    labUp(lab, { hosts: 3 });
+    for (const host of ['appv-01', 'appv-02', 'appv-03']) labFault(lab, host, 'drain', { delaySeconds: 1 });
+    const journalDir = join(root, 'journal');
+    const transport = createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH}`, CUTOVER_LAB_DIR: lab } });
+    const { runHostStep } = createHostStepActivities({ runner: transport, journalDir });
+    // One host at a time, so the second attempt arrives while the first is between hosts.
+    const batch = { ...drainBatch(3), maxParallel: 1 };
+    const attempt = (n: number) =>
+      new MockActivityEnvironment({ workflowExecution: { workflowId: 'wf', runId: 'run' }, activityId: '7', attempt: n }, { logger: new DefaultLogger('ERROR') }).run<
+        [StepBatch],
+        HostOutcome[],
+        typeof runHostStep
+      >(runHostStep, batch);
+    // The server gave up on attempt 1 after a heartbeat timeout, but its worker goes on: attempt 2 overlaps it.
+    const [first, second] = await Promise.all([attempt(1), attempt(2)]);
+    expect(first.every((o) => o.ok) && second.every((o) => o.ok)).toBe(true);
+    const drains = labOps(lab).filter((op) => op.result === 'ok');
+    expect(drains.map((op) => op.host).sort()).toEqual(['appv-01', 'appv-02', 'appv-03']);
+  });
+});
+
+function drainBatch(maxAttempts: number): StepBatch {
+  return {
+    step: 'drain',
+    role: 'management-server',
+    maxParallel: 3,
+    timeoutMs: 10_000,
+    retry: { maxAttempts, initialInterval: '1s', backoff: 2, maxInterval: '1m' },
+    tasks: ['appv-01', 'appv-02', 'appv-03'].map((host) => ({ host, command: `labhost ${host} drain`, transport: local })),
+  };
+}
+
 /**
  * Attempt 2 of a drain batch on a fresh 3-host lab, after attempt 1 was lost with its worker, whose spawner left
  * `journaled` in the batch's journal.
@@ -167,14 +203,7 @@ async function retryAfterLostWorker(journaled: object[], maxAttempts: number): P
   writeFileSync(journalFile(journalDir, { ...execution, activityId: '7' }), journaled.map((line) => `${JSON.stringify(line)}\n`).join(''));
   const transport = createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH}`, CUTOVER_LAB_DIR: lab } });
   const { runHostStep } = createHostStepActivities({ runner: transport, journalDir });
-  const batch: StepBatch = {
-    step: 'drain',
-    role: 'management-server',
-    maxParallel: 3,
-    timeoutMs: 10_000,
-    retry: { maxAttempts, initialInterval: '1s', backoff: 2, maxInterval: '1m' },
-    tasks: ['appv-01', 'appv-02', 'appv-03'].map((host) => ({ host, command: `labhost ${host} drain`, transport: local })),
-  };
+  const batch = drainBatch(maxAttempts);
   const env = new MockActivityEnvironment({ workflowExecution: execution, activityId: '7', attempt: 2 }, { logger: new DefaultLogger('ERROR') });
   return { outcomes: await env.run<[StepBatch], HostOutcome[], typeof runHostStep>(runHostStep, batch), lab };
 }
