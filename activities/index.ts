@@ -1,12 +1,14 @@
 import { createDatabaseActivities } from './database';
 import { type HostStepDeps, createHostStepActivities } from './hostSteps';
+import { createPlanActivities } from './plan';
 import { type TrustDeps, createTrustActivities } from './trust';
 
 export function createActivities(deps: HostStepDeps & TrustDeps) {
-  return { ...createHostStepActivities(deps), ...createDatabaseActivities(deps), ...createTrustActivities(deps) };
+  return { ...createHostStepActivities(deps), ...createDatabaseActivities(deps), ...createTrustActivities(deps), ...createPlanActivities() };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
 export type { BatchProgress, HostOutcome } from './hostSteps';
 export type { DatabaseOutcome } from './database';
+export type { NormalizedPlan } from './plan';
 export type { TrustSource } from './trust';

@@ -27,6 +27,7 @@ const SHAPES = [
   'refused-messages',
   'signed-plan',
   'database-task-after-lost-worker',
+  'plan-normalized',
 ];
 
 it('keeps a recorded history of every workflow shape', () => {
