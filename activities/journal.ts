@@ -214,11 +214,12 @@ const CLAIM_POLL_MS = 100;
 export async function claimHost(journal: string, host: string, options: { signal: AbortSignal; warn: (message: string) => void }): Promise<() => Promise<void>> {
   const dir = `${journal}.claims`;
   mkdirSync(dir, { recursive: true });
-  const lockfilePath = join(dir, `${createHash('sha256').update(host).digest('hex').slice(0, 32)}.lock`);
+  // One path per host: proper-lockfile keeps its locks by that path (its `.lock` directory beside it is the claim).
+  const claim = join(dir, createHash('sha256').update(host).digest('hex').slice(0, 32));
   for (;;) {
     options.signal.throwIfAborted();
     try {
-      const release = await lock(journal, { lockfilePath, realpath: false, stale: CLAIM_STALE_MS, onCompromised: (error) => options.warn(`the claim of ${host} was lost: ${error.message}`) });
+      const release = await lock(claim, { realpath: false, stale: CLAIM_STALE_MS, onCompromised: (error) => options.warn(`the claim of ${host} was lost: ${error.message}`) });
       return () => release().catch((error: Error) => options.warn(`cannot release the claim of ${host}: ${error.message}`));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;

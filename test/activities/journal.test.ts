@@ -9,7 +9,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import { type HostOutcome, createHostStepActivities } from '../../activities/hostSteps';
-import { journalFile, readJournal, settledJournal } from '../../activities/journal';
+import { claimHost, journalFile, readJournal, settledJournal } from '../../activities/journal';
 import type { StepBatch } from '../../core/planner';
 import { LAB_BIN, labFault, labOps, labUp } from '../../lab/lab';
 import { createLocalTransport } from '../../transport/local';
@@ -154,6 +154,20 @@ describe('the journal', () => {
 });
 
 describe('claims', () => {
+  it("hold per host: releasing one host's claim leaves another's held", async () => {
+    const journal = join(mkdtempSync(join(tmpdir(), 'cutover-claims-')), 'j.jsonl');
+    const warnings: string[] = [];
+    const options = { signal: new AbortController().signal, warn: (message: string) => warnings.push(message) };
+    const releaseA = await claimHost(journal, 'appv-01', options);
+    const releaseB = await claimHost(journal, 'appv-02', options);
+    await releaseA();
+    // A second claim of appv-02 (another attempt) waits: it gives up when its signal aborts.
+    await expect(claimHost(journal, 'appv-02', { ...options, signal: AbortSignal.timeout(300) })).rejects.toThrow();
+    await releaseB();
+    expect(warnings).toEqual([]);
+    await (await claimHost(journal, 'appv-02', options))();
+  });
+
   it('let two overlapping attempts of one batch never start one host twice', async () => {
     const root = mkdtempSync(join(tmpdir(), 'cutover-claims-'));
     const lab = join(root, 'lab');
