@@ -3,14 +3,15 @@
  * in core/procedure.ts) decides what comes next; this workflow performs what it names (phases.ts: phases and the
  * rollback; waits.ts: gates and guided failures) on the run's state (fleetRun.ts), which handlers.ts exposes.
  */
-import { ApplicationFailure, CancellationScope, isCancellation, patched, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, patched, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { initialTransition, transition } from 'xstate';
 import { type UpgradeAction, type UpgradeEvent, publicPhase, upgradeMachine } from '../core/machine';
 import { type UpgradePlan, validatePlan } from '../core/plan';
 import { backupName, planRun } from '../core/planner';
 import { procedurePhase } from '../core/procedure';
-import type { RunResult } from '../core/status';
+import { type RunResult, startingStatus } from '../core/status';
+import { statusQuery } from './messages';
 import { planDigest, planOfInput } from '../core/trust';
 import { FleetRun } from './fleetRun';
 import { registerHandlers } from './handlers';
@@ -52,6 +53,8 @@ async function planOf(input: unknown, options: { uncapped: boolean }): Promise<U
 }
 
 async function normalized(input: unknown, options: { uncapped: boolean }) {
+  // `cutover status` right after a start asks at once: until the run has its plan, it is starting.
+  setHandler(statusQuery, () => startingStatus(input));
   try {
     return await normalizePlan(input, options);
   } catch (error) {
