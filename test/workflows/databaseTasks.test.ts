@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, inject, it } from 'vitest';
 import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
-import { approveUpdate, statusQuery } from '../../workflows/messages';
+import { approveUpdate, rollbackUpdate, statusQuery } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
-import { approvedRun, atGate, atGuidedFailure, freshLab, labPlan, recordHistory, uniqueId, useTemporalClient, waitFor, workerProcess } from '../helpers';
+import { approvedRun, atGate, atGuidedFailure, freshLab, labPlan, quickRetries, recordHistory, uniqueId, useTemporalClient, waitFor, workerProcess } from '../helpers';
 
 const temporal = useTemporalClient();
 
@@ -61,3 +61,34 @@ it('an empty checksum is refused before the backup, and the operator is asked', 
   });
   expect(labOps(lab).filter((op) => op.host === 'db')).toEqual([]);
 });
+
+it('a rollback whose worker is killed with SIGKILL during the restore restores once and ends fully back', async () => {
+  const lab = freshLab({ hosts: 3 });
+  const checksumBefore = labStatus(lab).database.checksum;
+  labFault(lab, 'appv-03', 'install', 'always');
+  const plan = quickRetries(labPlan(hostIds(PROFILES.appv!, 3)));
+  const taskQueue = uniqueId('rollback-kill9');
+  const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: lab, CUTOVER_STATE_DIR: mkdtempSync(join(tmpdir(), 'cutover-state-')) };
+  const first = await workerProcess(env);
+  let second: Awaited<ReturnType<typeof workerProcess>> | undefined;
+  try {
+    const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('rollback-kill9'), args: [plan] });
+    await atGate(handle, 'beforeOffline');
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+    await atGuidedFailure(handle);
+    labFault(lab, 'appv-03', 'install', 'clear');
+    labFault(lab, 'db', 'restore', { delaySeconds: 4 });
+    await handle.executeUpdate(rollbackUpdate, { args: [{ operator: 'olga' }] });
+    await waitFor(async () => (running(`labhost db restore ${plan.fleet}-before-`) ? true : undefined), 'the restore to run');
+    first.kill('SIGKILL');
+    second = await workerProcess(env);
+    expect((await handle.result()).outcome).toBe('rolled-back');
+  } finally {
+    first.kill('SIGKILL');
+    second?.kill('SIGTERM');
+  }
+  expect(labOps(lab).filter((op) => op.host === 'db' && op.op.startsWith('restore')).map((op) => op.result)).toEqual(['fault', 'ok']);
+  const state = labStatus(lab);
+  expect(state.database).toEqual({ schema: '4.1-SP1', checksum: checksumBefore });
+  expect(state.hosts.every((h) => h.version === '4.1-SP1' && h.services.AppVServer === 'running' && h.online)).toBe(true);
+}, 120_000);
