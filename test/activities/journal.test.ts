@@ -2,6 +2,7 @@
  * The spawner and the journal: host commands run from a lean child process, which journals each host's start and
  * end before the worker hears of it; a retry of the batch on this machine skips what the journal shows done.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,6 +114,23 @@ describe('the journal', () => {
     const state = readJournal(file);
     expect([...state.running.keys()]).toEqual(['a']);
     expect([...state.done.keys()]).toEqual(['c']);
+  });
+
+  it("waits for a command's process group when its spawner is gone, until the group ends or its timeout passes", async () => {
+    const file = join(dir(), 'j.jsonl');
+    // The spawner died with the worker (pid 999999999 lives nowhere); the command's group goes on for a second.
+    const command = spawn('/bin/sh', ['-c', 'sleep 1'], { detached: true, stdio: 'ignore' });
+    const pgid = command.pid as number;
+    writeFileSync(file, `${JSON.stringify({ host: 'a', event: 'start', pid: 999_999_999, pgid, until: Date.now() + 10_000 })}\n`);
+    const started = Date.now();
+    const state = await settledJournal(file, { pollMs: 50 });
+    expect(Date.now() - started).toBeGreaterThan(700);
+    expect(state.running.size).toBe(0);
+    // A group alive after its command's timeout is what the command left behind: not waited for.
+    const leftover = spawn('/bin/sh', ['-c', 'sleep 5'], { detached: true, stdio: 'ignore' });
+    writeFileSync(file, `${JSON.stringify({ host: 'b', event: 'start', pid: 999_999_999, pgid: leftover.pid, until: Date.now() - 1 })}\n`);
+    expect(readJournal(file).running.size).toBe(0);
+    process.kill(-(leftover.pid as number), 'SIGKILL');
   });
 
   it('waits for a host another spawner is still running, then reports it done', async () => {
