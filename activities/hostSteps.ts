@@ -11,7 +11,7 @@ import type { HostOutcome } from '../core/outcomes';
 import { type StepBatch, batchActivityAttempts } from '../core/planner';
 import type { HostRunner } from '../transport/transport';
 import { hostStepOutcome } from '../core/metrics';
-import { journalFile, removeJournal, settledJournal } from './journal';
+import { JournalReader, claimHost, journalFile, removeJournal, settledJournal } from './journal';
 import { hostStepMeter } from './metrics';
 import { runTask } from './runTask';
 import { lastLine } from '../core/text';
@@ -34,6 +34,8 @@ export interface BatchProgress {
 
 const HEARTBEAT_EVERY_MS = 2_000;
 const SUCCESS_TAIL_CHARS = 200;
+/** How long a finished batch's journal stays for an overlapping attempt (one the server gave up on lags by about a heartbeat timeout). */
+const JOURNAL_KEPT_MS = 10 * 60_000;
 
 export interface HostStepDeps {
   runner: HostRunner;
@@ -71,12 +73,13 @@ export function createHostStepActivities(deps: HostStepDeps) {
         if (times >= batch.retry.maxAttempts) finish(outcome);
         else retryable.push(outcome);
       };
+      const warn = (message: string) => context.log.warn(message);
       const beat = setInterval(heartbeat, HEARTBEAT_EVERY_MS);
       try {
         if (journal) {
           // Hosts a killed worker's spawner finished (or is still finishing) after its last heartbeat are done too;
           // the failures it journaled count against the step's attempts as any other (the heartbeat may have missed them).
-          const journaled = await settledJournal(journal, { signal: context.cancellationSignal });
+          const journaled = await settledJournal(journal, { signal: context.cancellationSignal, warn });
           for (const [host, outputTail] of journaled.done) {
             if (!progress.done[host]) finish({ host, ok: true, exitCode: 0, outputTail: kept(true, outputTail), attempt });
           }
@@ -89,12 +92,42 @@ export function createHostStepActivities(deps: HostStepDeps) {
           }
         }
         const todo = batch.tasks.filter((task) => !progress.done[task.host]);
+        const reader = journal ? new JournalReader(journal, warn) : undefined;
+        /**
+         * After claiming a host: what another attempt of this batch did with it meanwhile (it may have run it while
+         * this one waited). True when that decided the host.
+         */
+        const decidedElsewhere = async (host: string): Promise<boolean> => {
+          if (!reader) return false;
+          let seen = reader.host(host);
+          while (seen.running && !context.cancellationSignal.aborted) {
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            seen = reader.host(host);
+          }
+          if (seen.done !== undefined) {
+            finish({ host, ok: true, exitCode: 0, outputTail: kept(true, seen.done), attempt });
+            return true;
+          }
+          if (!seen.failed || seen.failed.times <= (failures[host] ?? 0)) return false;
+          failures[host] = seen.failed.times;
+          if (seen.failed.times < batch.retry.maxAttempts) return false;
+          finish({ host, ok: false, exitCode: seen.failed.exitCode, outputTail: kept(false, seen.failed.outputTail), attempt });
+          return true;
+        };
         await inLanes(todo, batch.maxParallel, async (task) => {
           // Cancellation (or worker shutdown) starts no new host, but lets commands under way finish: killing an
           // installer half-way leaves a host worse off than either version. Each command still has its timeout.
           if (context.cancellationSignal.aborted) return;
+          let release: (() => Promise<void>) | undefined;
+          try {
+            release = journal ? await claimHost(journal, task.host, { signal: context.cancellationSignal, warn }) : undefined;
+          } catch (error) {
+            if (context.cancellationSignal.aborted) return;
+            throw error;
+          }
           const started = Date.now();
           try {
+            if (await decidedElsewhere(task.host)) return;
             const result = await runTask(deps.runner, task, { timeoutMs: batch.timeoutMs, ...(journal ? { journalFile: journal } : {}) });
             observe(hostStepOutcome(result), started);
             const ok = result.exitCode === 0 && !result.timedOut;
@@ -111,6 +144,8 @@ export function createHostStepActivities(deps: HostStepDeps) {
             } else {
               commandFailed({ host: task.host, ok: false, exitCode: -1, outputTail: kept(false, `cannot reach ${task.host}: ${message}`), attempt });
             }
+          } finally {
+            await release?.();
           }
           // Failures too, so a retry after a lost attempt still knows how many attempts each host has used.
           heartbeat();
@@ -133,7 +168,8 @@ export function createHostStepActivities(deps: HostStepDeps) {
           'HostStepFailed',
         );
       }
-      if (journal) removeJournal(journal);
+      // Not at once: an attempt that overlaps this one (see claimHost) still reads the journal to skip what this one did.
+      if (journal) setTimeout(() => removeJournal(journal), JOURNAL_KEPT_MS).unref();
       const byHost = new Map([...Object.values(progress.done), ...retryable].map((outcome) => [outcome.host, outcome]));
       return batch.tasks.map((task) => byHost.get(task.host) as HostOutcome);
     },

@@ -5,11 +5,22 @@
  * every host it shows done, and waits for commands a killed worker's spawner is still finishing.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { lock } from 'proper-lockfile';
+import { z } from 'zod';
+
+/** Who runs a started command: its spawner (pid, token) and, in newer journals, its process group and deadline. */
+export interface Runner {
+  pid: number;
+  token?: string;
+  pgid?: number;
+  /** When the spawner would have killed the command (its timeout): a group alive after this is what it left behind. */
+  until?: number;
+}
 
 type JournalEntry =
-  | { host: string; event: 'start'; pid: number; token?: string }
+  | ({ host: string; event: 'start' } & Runner)
   | { host: string; event: 'done'; outputTail: string }
   // Journals written before failures kept their exit status and output have neither.
   | { host: string; event: 'failed'; exitCode?: number; outputTail?: string };
@@ -25,7 +36,7 @@ export interface JournalState {
   /** Hosts whose command succeeded, with its output tail. */
   done: Map<string, string>;
   /** Hosts whose command started and has not finished, where the spawner running it still lives. */
-  running: Map<string, { pid: number; token?: string }>;
+  running: Map<string, Runner>;
   /** Hosts whose command failed and has not succeeded since, with the last failure. */
   failed: Map<string, JournaledFailure>;
 }
@@ -36,8 +47,26 @@ export function journalFile(dir: string, activity: { workflowId: string; runId: 
   return join(dir, `${key}.jsonl`);
 }
 
+/**
+ * Whether a started command may still run: the spawner that journaled it lives (it journals the end), or, with the
+ * spawner gone (killed with the worker's whole process tree), the command's process group lives and is within its
+ * timeout. A retry waits for either rather than start the command a second time.
+ */
+function stillRunning(runner: Runner): boolean {
+  return spawnerAlive(runner) || (runner.pgid !== undefined && Date.now() < (runner.until ?? 0) && groupAlive(runner.pgid));
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Whether the spawner that journaled a start still runs: its pid, and (where /proc tells) its token, not a pid reused. */
-function alive({ pid, token }: { pid: number; token?: string }): boolean {
+function spawnerAlive({ pid, token }: Runner): boolean {
   try {
     process.kill(pid, 0);
   } catch {
@@ -51,41 +80,157 @@ function alive({ pid, token }: { pid: number; token?: string }): boolean {
   }
 }
 
-export function readJournal(file: string): JournalState {
-  const state: JournalState = { done: new Map(), running: new Map(), failed: new Map() };
-  if (!existsSync(file)) return state;
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line) continue;
-    let entry: JournalEntry;
+const Entry = z.discriminatedUnion('event', [
+  z.object({ host: z.string(), event: z.literal('start'), pid: z.int(), token: z.string().optional(), pgid: z.int().optional(), until: z.number().optional() }),
+  z.object({ host: z.string(), event: z.literal('done'), outputTail: z.string() }),
+  z.object({ host: z.string(), event: z.literal('failed'), exitCode: z.int().optional(), outputTail: z.string().optional() }),
+]);
+
+function parseEntry(line: string): JournalEntry | undefined {
+  try {
+    const parsed = Entry.safeParse(JSON.parse(line));
+    return parsed.success ? (parsed.data as JournalEntry) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads a journal as it grows: each refresh parses only the lines appended since the last, so an attempt can look
+ * again before each host it starts at no more than the cost of the new lines. A line that is not an entry (cut off
+ * by a crash or a full disk, or corrupted) is skipped and `warn` is told: as far as the journal knows, that host's
+ * command did not get to succeed.
+ */
+export class JournalReader {
+  /** As journaled: `running` still lists starts whose spawner may be gone (see `state()`). */
+  private readonly raw: JournalState = { done: new Map(), running: new Map(), failed: new Map() };
+  private offset = 0;
+  private lineNo = 0;
+  private partial = '';
+
+  constructor(
+    private readonly file: string,
+    private readonly warn: (message: string) => void = () => {},
+  ) {}
+
+  /** The state with only the commands that may still run counted as running. */
+  state(): JournalState {
+    this.refresh();
+    const running = new Map([...this.raw.running].filter(([, runner]) => stillRunning(runner)));
+    return { done: new Map(this.raw.done), running, failed: new Map([...this.raw.failed].filter(([host]) => !this.raw.done.has(host))) };
+  }
+
+  /** One host's state: cheaper than `state()` for a batch of many hosts. */
+  host(host: string): { done?: string; running: boolean; failed?: JournaledFailure } {
+    this.refresh();
+    const done = this.raw.done.get(host);
+    const runner = this.raw.running.get(host);
+    const failed = done === undefined ? this.raw.failed.get(host) : undefined;
+    return { ...(done !== undefined ? { done } : {}), running: runner !== undefined && stillRunning(runner), ...(failed ? { failed } : {}) };
+  }
+
+  private refresh(): void {
+    let text: string;
     try {
-      entry = JSON.parse(line) as JournalEntry;
-    } catch {
-      continue; // a line cut off by a crash: that host's command did not get to succeed
+      const fd = openSync(this.file, 'r');
+      try {
+        const size = fstatSync(fd).size;
+        const buffer = Buffer.alloc(Math.max(0, size - this.offset));
+        const read = buffer.length > 0 ? readSync(fd, buffer, 0, buffer.length, this.offset) : 0;
+        this.offset += read;
+        text = this.partial + buffer.subarray(0, read).toString('utf8');
+      } finally {
+        closeSync(fd);
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
     }
+    const lines = text.split('\n');
+    // The last piece has no line end yet: a write under way, or one cut off (read again with what follows).
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) this.apply(line);
+  }
+
+  private apply(line: string): void {
+    this.lineNo++;
+    if (!line) return;
+    const entry = parseEntry(line);
+    if (!entry) {
+      this.warn(`journal ${this.file}: line ${this.lineNo} is not a journal entry, skipped: ${JSON.stringify(line.slice(0, 80))}`);
+      return;
+    }
+    const state = this.raw;
     if (entry.event === 'done') state.done.set(entry.host, entry.outputTail);
     if (entry.event === 'failed') {
       const times = (state.failed.get(entry.host)?.times ?? 0) + 1;
       state.failed.set(entry.host, { times, exitCode: entry.exitCode ?? -1, outputTail: entry.outputTail ?? '' });
     }
-    if (entry.event === 'start' && !state.done.has(entry.host)) state.running.set(entry.host, { pid: entry.pid, ...(entry.token ? { token: entry.token } : {}) });
-    else state.running.delete(entry.host);
+    if (entry.event === 'start' && !state.done.has(entry.host)) {
+      const { host: _host, event: _event, ...runner } = entry;
+      state.running.set(entry.host, runner);
+    } else state.running.delete(entry.host);
   }
-  for (const host of state.done.keys()) state.failed.delete(host);
-  for (const [host, spawner] of state.running) if (!alive(spawner)) state.running.delete(host);
-  return state;
+
+  /** A last line without its line end, once no writer will finish it: skipped with a warning like any other. */
+  flushPartial(): void {
+    if (this.partial) this.apply(this.partial);
+    this.partial = '';
+  }
 }
 
-/** Waits until no command of this batch is still running in another (orphaned) spawner. */
-export async function settledJournal(file: string, options: { pollMs?: number; signal?: AbortSignal } = {}): Promise<JournalState> {
+/** The journal's state, read once (see JournalReader). */
+export function readJournal(file: string, warn: (message: string) => void = () => {}): JournalState {
+  const reader = new JournalReader(file, warn);
+  reader.state();
+  reader.flushPartial();
+  return reader.state();
+}
+
+/** Waits until no command of this batch is still running in another (orphaned) spawner, or its process group. */
+export async function settledJournal(file: string, options: { pollMs?: number; signal?: AbortSignal; warn?: (message: string) => void } = {}): Promise<JournalState> {
+  let warned = false;
+  // Told once per wait, not once per poll.
+  const warn = (message: string) => {
+    if (!warned) options.warn?.(message);
+    warned = true;
+  };
   for (;;) {
-    const state = readJournal(file);
+    const state = readJournal(file, warn);
     if (state.running.size === 0 || options.signal?.aborted) return state;
     await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 200));
   }
 }
 
+const CLAIM_STALE_MS = 10_000;
+const CLAIM_POLL_MS = 100;
+
+/**
+ * Claims a host of a batch before its command starts, and waits while another attempt of the same batch holds it:
+ * two attempts that overlap (the server gave up on one after a heartbeat timeout, but its worker goes on) never start
+ * one host together. A claim lives while the attempt that holds it does (proper-lockfile refreshes it); a claim left
+ * by a killed worker goes stale after 10 s, and the command its spawner may still run is in the journal.
+ */
+export async function claimHost(journal: string, host: string, options: { signal: AbortSignal; warn: (message: string) => void }): Promise<() => Promise<void>> {
+  const dir = `${journal}.claims`;
+  mkdirSync(dir, { recursive: true });
+  // One path per host: proper-lockfile keeps its locks by that path (its `.lock` directory beside it is the claim).
+  const claim = join(dir, createHash('sha256').update(host).digest('hex').slice(0, 32));
+  for (;;) {
+    options.signal.throwIfAborted();
+    try {
+      const release = await lock(claim, { realpath: false, stale: CLAIM_STALE_MS, onCompromised: (error) => options.warn(`the claim of ${host} was lost: ${error.message}`) });
+      return () => release().catch((error: Error) => options.warn(`cannot release the claim of ${host}: ${error.message}`));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
+      await new Promise((resolve) => setTimeout(resolve, CLAIM_POLL_MS));
+    }
+  }
+}
+
 export function removeJournal(file: string): void {
   rmSync(file, { force: true });
+  rmSync(`${file}.claims`, { recursive: true, force: true });
 }
 
 /** Journals of batches that never finished (a run abandoned mid-batch) are dropped after a week. */
@@ -94,6 +239,6 @@ export function pruneJournals(dir: string, maxAgeMs = 7 * 86_400_000): void {
   const cutoff = Date.now() - maxAgeMs;
   for (const name of readdirSync(dir)) {
     const file = join(dir, name);
-    if (statSync(file).mtimeMs < cutoff) rmSync(file, { force: true });
+    if (statSync(file).mtimeMs < cutoff) rmSync(file, { recursive: true, force: true });
   }
 }

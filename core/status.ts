@@ -171,3 +171,15 @@ export interface RunResult {
   records: StepRecord[];
   recordsNotKept?: number;
 }
+
+/**
+ * The status of a run whose plan is still being normalized (the first moments of a run): what the raw input says of
+ * the fleet, if it says it as text, and nothing else. It reads untrusted input, so it only looks.
+ */
+export function startingStatus(input: unknown): RunStatus {
+  const field = (name: string): string => {
+    const value = typeof input === 'object' && input !== null && Object.hasOwn(input, name) ? (input as Record<string, unknown>)[name] : undefined;
+    return typeof value === 'string' ? value.slice(0, 253) : '';
+  };
+  return { fleet: field('fleet'), source: field('source'), target: field('target'), phase: 'starting', hosts: {}, hostCounts: {}, decisions: [], records: [], undoLog: [] };
+}

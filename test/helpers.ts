@@ -1,5 +1,5 @@
 /** Shared test plumbing: the real dev server from globalSetup, a fresh lab and task queue per test. */
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,6 +69,8 @@ export async function labWorker(labDir: string, options: { trustFile?: string; d
     workflowBundle: await workflowBundle(options.dataConverter?.failureConverterPath),
     lab: true,
     commandEnv: { CUTOVER_LAB_DIR: labDir },
+    // The lab's own journals: a database's lock and journal belong to its lab, not to every test's worker.
+    journalDir: join(labDir, '..', 'journal'),
     ...options,
   });
   return { worker, taskQueue, close: () => connection.close() };
@@ -199,4 +201,22 @@ export function allText(value: unknown, out: string[] = []): string[] {
   else if (Array.isArray(value)) for (const item of value) allText(item, out);
   else if (value && typeof value === 'object') for (const item of Object.values(value)) allText(item, out);
   return out;
+}
+
+/** A worker in its own process, as in production, so it can be killed for real. */
+export function workerProcess(env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'cutover.js'), 'worker'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const onData = (data: Buffer) => {
+      output += data.toString();
+      if (output.includes('polling task queue')) resolve(child);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (data: Buffer) => (output += data.toString()));
+    child.once('exit', (code) => reject(new Error(`worker exited (${code}):\n${output}`)));
+  });
 }

@@ -10,7 +10,7 @@
  * journals them, and the next attempt on this machine skips every host the journal shows done.
  */
 const { spawn } = require('node:child_process');
-const { appendFileSync, mkdirSync } = require('node:fs');
+const { appendFileSync, close, fsync, mkdirSync, open } = require('node:fs');
 const { dirname } = require('node:path');
 
 const OUTPUT_TAIL_CHARS = 4096;
@@ -53,10 +53,54 @@ function commandEnvironment(base, withoutNames = []) {
   return Object.fromEntries(Object.entries(base).filter(([name]) => !excludes(patterns, name)));
 }
 
+/**
+ * Appends one line. A write that fails (a full disk: ENOSPC) must not throw: it would kill the spawner, and with it
+ * every command under way. The command goes on; the worker still hears its result over IPC, and only a retry after
+ * a lost worker misses the line (it then waits for the command's process group, see activities/journal.ts).
+ */
 function journal(file, entry) {
   if (!file) return;
-  mkdirSync(dirname(file), { recursive: true });
-  appendFileSync(file, `${JSON.stringify(entry)}\n`);
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    appendFileSync(file, `${JSON.stringify(entry)}\n`);
+  } catch (error) {
+    process.emitWarning(`cutover: cannot journal ${entry.event} of ${entry.host} in ${file}: ${error.message}`);
+  }
+}
+
+/**
+ * Group commit: a command's end is on disk before its result is sent, since a journal line lost to a machine crash
+ * would run a finished command again. One fsync covers every end journaled while the one before it ran, so a batch of
+ * hosts finishing together costs one fsync, not one each; it runs on libuv's pool, never blocking the spawner.
+ */
+const commits = new Map();
+
+function durable(file, then) {
+  if (!file) return then();
+  let commit = commits.get(file);
+  if (!commit) {
+    commit = { syncing: false, waiting: [] };
+    commits.set(file, commit);
+  }
+  commit.waiting.push(then);
+  if (!commit.syncing) setImmediate(() => flush(file, commit));
+}
+
+function flush(file, commit) {
+  if (commit.syncing || commit.waiting.length === 0) return;
+  const batch = commit.waiting.splice(0);
+  commit.syncing = true;
+  const done = () => {
+    commit.syncing = false;
+    for (const then of batch) then();
+    if (commit.waiting.length > 0) setImmediate(() => flush(file, commit));
+    else commits.delete(file);
+  };
+  // A file that cannot be opened or synced (a full disk) is no reason to hold a result back: the worker still hears it.
+  open(file, 'r', (error, fd) => {
+    if (error) return done();
+    fsync(fd, () => close(fd, done));
+  });
 }
 
 /**
@@ -65,15 +109,20 @@ function journal(file, entry) {
  */
 function runCommand(request, onOutput) {
   const { command, host, env, withoutEnv, timeoutMs, journalFile } = request;
+  // What the journal files the command under: the host, or the activity for a database task (activities/database.ts).
+  const key = request.journalKey ?? host;
   let kill = () => {};
   const done = new Promise((resolve, reject) => {
-    // The token tells this spawner from a later process that happens to get the same pid (activities/journal.ts).
-    journal(journalFile, { host, event: 'start', pid: process.pid, ...(spawnerToken ? { token: spawnerToken } : {}) });
     const child = spawn('/bin/sh', ['-c', command], {
       env: { ...commandEnvironment(process.env, withoutEnv), ...env, CUTOVER_HOST: host },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
+    // The token tells this spawner from a later process that happens to get the same pid; the process group (the
+    // shell's pid, as it leads its own group) and the time it may run let a retry wait for the command itself when
+    // the spawner is gone too (activities/journal.ts).
+    const started = { pid: process.pid, ...(spawnerToken ? { token: spawnerToken } : {}), ...(child.pid ? { pgid: child.pid } : {}), until: Date.now() + timeoutMs };
+    journal(journalFile, { host: key, event: 'start', ...started });
     let tail = '';
     let timedOut = false;
     const onData = (data) => {
@@ -96,7 +145,7 @@ function runCommand(request, onOutput) {
     }, timeoutMs);
     child.on('error', (error) => {
       clearTimeout(timer);
-      journal(journalFile, { host, event: 'failed', exitCode: -1, outputTail: error.message });
+      journal(journalFile, { host: key, event: 'failed', exitCode: -1, outputTail: error.message });
       reject(error);
     });
     let settled = false;
@@ -109,8 +158,8 @@ function runCommand(request, onOutput) {
       const succeeded = result.exitCode === 0 && !timedOut;
       // A failure is journaled with its output too: a retry counts it against the step's attempts, and reports it
       // when it was the last one.
-      journal(journalFile, { host, event: succeeded ? 'done' : 'failed', exitCode: result.exitCode, outputTail: tail });
-      resolve(result);
+      journal(journalFile, { host: key, event: succeeded ? 'done' : 'failed', exitCode: result.exitCode, outputTail: tail });
+      durable(journalFile, () => resolve(result));
     };
     // The command is done when its shell exits. A service it started in the background may keep the output pipes
     // open; give them a moment to drain, then stop waiting (and never kill what it left running).

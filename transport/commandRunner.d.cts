@@ -8,6 +8,8 @@ export interface CommandRequest {
   timeoutMs: number;
   /** Where to journal the command's start and success (see activities/journal.ts). */
   journalFile?: string;
+  /** What the journal files the command under (default: the host). */
+  journalKey?: string;
 }
 
 export interface CommandResult {

@@ -20,8 +20,8 @@ export interface LocalTransportOptions {
 export function createLocalTransport(options: LocalTransportOptions = {}): HostRunner {
   const env = options.env ?? {};
   return {
-    async run(host, command, { timeoutMs, signal, onOutput, journalFile, withoutEnv }) {
-      const request = { command, host: host.id, env, timeoutMs, ...(journalFile ? { journalFile } : {}), ...(withoutEnv?.length ? { withoutEnv } : {}) };
+    async run(host, command, { timeoutMs, signal, onOutput, journalFile, journalKey, withoutEnv }) {
+      const request = { command, host: host.id, env, timeoutMs, ...(journalFile ? { journalFile, ...(journalKey ? { journalKey } : {}) } : {}), ...(withoutEnv?.length ? { withoutEnv } : {}) };
       if (options.spawnFrom !== 'worker') {
         return sharedSpawner().run(request, { ...(signal ? { signal } : {}), ...(onOutput ? { onOutput } : {}) });
       }

@@ -32,6 +32,15 @@ export interface SshTransportOptions {
   keepaliveIntervalMs?: number;
   /** Sessions open at once on one connection (OpenSSH allows 10 by default: MaxSessions). */
   maxSessionsPerHost?: number;
+  /** Connections open at once, to all hosts: over it, the least recently used idle one is closed first (default 64). */
+  maxConnections?: number;
+  /** A connection nothing ran on for this long is closed (default 60 s). */
+  idleMs?: number;
+  /**
+   * A connection older than this takes no new command and closes once its last one ends (default 30 min): the next
+   * command logs in again, so a rotated key or a revoked host key is checked again.
+   */
+  maxAgeMs?: number;
 }
 
 /**
@@ -48,6 +57,16 @@ interface Connection {
   sessions: number;
   queue: (() => void)[];
   inFlight: Set<Lost>;
+  openedAt: number;
+  /** In the pool (new commands may use it); a retired connection only finishes what runs on it. */
+  pooled: boolean;
+  idleTimer?: NodeJS.Timeout;
+}
+
+/** A pool entry: the connection once it is ready. */
+interface Pooled {
+  promise: Promise<Connection>;
+  connection?: Connection;
 }
 
 function where(spec: SshSpec): string {
@@ -73,15 +92,56 @@ function signalChannel(channel: ClientChannel, name: string): void {
   }
 }
 
-export function createSshTransport(options: SshTransportOptions = {}): HostRunner {
+/** The ssh transport, and what it holds open (for tests and the worker's logs). */
+export interface SshRunner extends HostRunner {
+  openConnections(): number;
+}
+
+export function createSshTransport(options: SshTransportOptions = {}): SshRunner {
   const defaultKnownHosts = options.knownHosts ?? `${homedir()}/.ssh/known_hosts`;
   const connectTimeoutMs = options.connectTimeoutMs ?? 20_000;
   const keepaliveIntervalMs = options.keepaliveIntervalMs ?? 10_000;
   const maxSessions = options.maxSessionsPerHost ?? 8;
-  /** One connection per distinct way of reaching a host; an entry leaves as soon as its connection is gone. */
-  const pool = new Map<string, Promise<Connection>>();
+  const maxConnections = Math.max(1, options.maxConnections ?? 64);
+  const idleMs = options.idleMs ?? 60_000;
+  const maxAgeMs = options.maxAgeMs ?? 30 * 60_000;
+  /**
+   * One connection per distinct way of reaching a host, least recently used first (a Map keeps insertion order; a use
+   * moves an entry to the end); an entry leaves as soon as its connection is gone.
+   */
+  const pool = new Map<string, Pooled>();
   const live = new Set<Connection>();
+  /** Commands waiting for room under maxConnections: told whenever a connection goes idle or away. */
+  let roomWaiters: (() => void)[] = [];
   let closing = false;
+
+  const roomMade = () => {
+    const waiters = roomWaiters;
+    roomWaiters = [];
+    for (const wake of waiters) wake();
+  };
+  /** Sockets open or opening: the pool's, and retired ones still finishing a command. */
+  const open = () => pool.size + [...live].filter((connection) => !connection.pooled).length;
+  const idle = (connection: Connection) => connection.sessions === 0 && connection.queue.length === 0;
+
+  /** Takes a connection out of the pool; it closes once nothing runs on it. */
+  function retire(key: string, connection: Connection): void {
+    if (pool.get(key)?.connection === connection) pool.delete(key);
+    connection.pooled = false;
+    clearTimeout(connection.idleTimer);
+    if (idle(connection) && !connection.closed) connection.client.end();
+  }
+
+  /** Closes the least recently used idle connection, if there is one. */
+  function evictIdle(): boolean {
+    for (const [key, entry] of pool) {
+      if (entry.connection && idle(entry.connection)) {
+        retire(key, entry.connection);
+        return true;
+      }
+    }
+    return false;
+  }
 
   async function hostKeyCheck(hostId: string, spec: SshSpec): Promise<{ verify: (key: Buffer) => string | undefined; algorithms?: string[] }> {
     const seen = (key: Buffer) => `${fingerprint(key)} (${keyType(key)})`;
@@ -144,7 +204,7 @@ export function createSshTransport(options: SshTransportOptions = {}): HostRunne
 
     return new Promise<Connection>((resolve, reject) => {
       const client = new Client();
-      const connection: Connection = { client, closed: false, sessions: 0, queue: [], inFlight: new Set() };
+      const connection: Connection = { client, closed: false, sessions: 0, queue: [], inFlight: new Set(), openedAt: Date.now(), pooled: true };
       let settled = false;
       let refusedKey: string | undefined;
       const fail = (error: Error) => {
@@ -166,8 +226,10 @@ export function createSshTransport(options: SshTransportOptions = {}): HostRunne
       });
       client.on('close', () => {
         connection.closed = true;
+        clearTimeout(connection.idleTimer);
         live.delete(connection);
         gone();
+        roomMade();
         const lost = new ConnectionError(`the connection to ${where(spec)} was lost`);
         for (const notify of connection.inFlight) notify(lost);
         connection.inFlight.clear();
@@ -196,28 +258,54 @@ export function createSshTransport(options: SshTransportOptions = {}): HostRunne
     });
   }
 
-  function connection(hostId: string, spec: SshSpec): Promise<Connection> {
+  async function connection(hostId: string, spec: SshSpec): Promise<{ key: string; connection: Connection }> {
     const key = JSON.stringify([spec.address, spec.port, spec.user, spec.key, spec.passphrase, spec.hostKey, spec.knownHosts]);
-    const pooled = pool.get(key);
-    if (pooled) return pooled;
-    const entry: Promise<Connection> = connect(hostId, spec, () => {
-      if (pool.get(key) === entry) pool.delete(key);
-    });
-    pool.set(key, entry);
-    entry.catch(() => {
-      if (pool.get(key) === entry) pool.delete(key);
-    });
-    return entry;
+    for (;;) {
+      const pooled = pool.get(key);
+      if (pooled) {
+        pool.delete(key);
+        pool.set(key, pooled);
+        const connection = await pooled.promise;
+        if (!connection.closed && Date.now() - connection.openedAt < maxAgeMs) return { key, connection };
+        retire(key, connection);
+        continue;
+      }
+      if (open() >= maxConnections) {
+        // The evicted connection counts until it has closed: only then is there room.
+        evictIdle();
+        await new Promise<void>((resolve) => roomWaiters.push(resolve));
+        continue;
+      }
+      const entry: Pooled = {
+        promise: connect(hostId, spec, () => {
+          if (pool.get(key) === entry) pool.delete(key);
+        }),
+      };
+      pool.set(key, entry);
+      entry.promise.then(
+        (connection) => (entry.connection = connection),
+        () => {
+          if (pool.get(key) === entry) pool.delete(key);
+          roomMade();
+        },
+      );
+      return { key, connection: await entry.promise };
+    }
   }
 
-  async function session(connection: Connection): Promise<() => void> {
+  async function session(key: string, connection: Connection): Promise<() => void> {
+    clearTimeout(connection.idleTimer);
     // A released slot passes straight to the next waiter, so a newcomer cannot take it in between.
     if (connection.sessions >= maxSessions) await new Promise<void>((resolve) => connection.queue.push(resolve));
     else connection.sessions++;
     return () => {
       const next = connection.queue.shift();
-      if (next) next();
-      else connection.sessions--;
+      if (next) return next();
+      connection.sessions--;
+      if (!idle(connection)) return;
+      if (!connection.pooled) retire(key, connection);
+      else connection.idleTimer = setTimeout(() => retire(key, connection), idleMs).unref();
+      roomMade();
     };
   }
 
@@ -317,8 +405,8 @@ export function createSshTransport(options: SshTransportOptions = {}): HostRunne
       if (host.transport.kind !== 'ssh') throw new Error(`the ssh transport was asked to run on ${host.id}, a ${host.transport.kind} host`);
       if (closing) throw new ConnectionError(`this worker is shutting down`);
       const spec = host.transport;
-      const connected = await connection(host.id, spec);
-      const release = await session(connected);
+      const { key, connection: connected } = await connection(host.id, spec);
+      const release = await session(key, connected);
       try {
         if (connected.closed) throw new ConnectionError(`the connection to ${where(spec)} was lost`);
         return await exec(host.id, spec, connected, command, timeoutMs, signal, onOutput);
@@ -326,9 +414,10 @@ export function createSshTransport(options: SshTransportOptions = {}): HostRunne
         release();
       }
     },
+    openConnections: () => open(),
     async close() {
       closing = true;
-      await Promise.allSettled([...pool.values()]);
+      await Promise.allSettled([...pool.values()].map((entry) => entry.promise));
       await Promise.all(
         [...live].map(
           (connection) =>

@@ -10,6 +10,8 @@ export interface CommandOptions {
    * machine, so a retry after the worker was killed knows what finished (activities/journal.ts).
    */
   journalFile?: string;
+  /** What the journal files the command under (default: the host id): a database task's activity. */
+  journalKey?: string;
   /**
    * Variables of the worker's environment a command on this machine must not inherit (the local transport; an ssh
    * session has the server's environment): the env: secrets its step resolved and substituted.

@@ -2,7 +2,8 @@
  * What the machine's `runPhase` and `runRollback` do: a phase's database commands and batches of host steps, the
  * prerequisites at the end of preflight, and rollback by compensation. Each returns the event the machine takes next.
  */
-import { isCancellation } from '@temporalio/workflow';
+import { isCancellation, patched } from '@temporalio/workflow';
+import { checksumProblem } from '../core/checksum';
 import type { Failure, UpgradeEvent } from '../core/machine';
 import { type PhaseName, type SingleHostTask, planRun } from '../core/planner';
 import { procedurePhase } from '../core/procedure';
@@ -21,6 +22,20 @@ function taskFailed(type: FailedEvent['type'], prefix: string, task: SingleHostT
   const message = failureMessage(error);
   const failure: Failure = { hosts: [{ host: task.host, error: `database ${task.action} failed`, outputTail: message }] };
   return { type, reason: `${prefix}database ${task.action} on ${task.host} failed: ${message}`, failure };
+}
+
+/**
+ * Why a checksum proves nothing (core/checksum.ts), or undefined. Runs from before this check took any checksum, so
+ * they replay; the marker is written only when a checksum is refused.
+ */
+function refusedChecksum(run: FleetRun, checksum: string): string | undefined {
+  const problem = checksumProblem(checksum, run.plan.database.checksumPattern);
+  return problem && patched('checksum-proof') ? problem : undefined;
+}
+
+function checksumFailed(type: FailedEvent['type'], prefix: string, task: SingleHostTask, problem: string): FailedEvent {
+  const failure: Failure = { hosts: [{ host: task.host, error: 'the checksum proves nothing', outputTail: problem }] };
+  return { type, reason: `${prefix}database checksum on ${task.host}: ${problem}`, failure };
 }
 
 async function runTask(task: SingleHostTask) {
@@ -79,7 +94,11 @@ async function runDatabaseTasks(run: FleetRun, phase: PhaseName): Promise<Upgrad
     } catch (error) {
       return taskFailed('PHASE_FAILED', `${procedurePhase(phase).title}: `, task, error);
     }
-    if (task.action === 'checksum') checksum = result.result;
+    if (task.action === 'checksum') {
+      checksum = result.result;
+      const problem = refusedChecksum(run, checksum);
+      if (problem) return checksumFailed('PHASE_FAILED', `${procedurePhase(phase).title}: `, task, problem);
+    }
     if (task.action === 'backup') run.recordBackup(run.planned.backup, checksum);
     if (task.action === 'rehearse') run.record('rehearse', task.host, result.outputTail);
   }
@@ -147,6 +166,8 @@ async function restoreDatabase(run: FleetRun, step: Extract<ReturnType<typeof pl
   } catch (error) {
     return taskFailed('ROLLBACK_FAILED', 'rollback: ', step.restore, error);
   }
+  const problem = refusedChecksum(run, checksum);
+  if (problem) return checksumFailed('ROLLBACK_FAILED', 'rollback: ', step.checksum, problem);
   if (checksum !== step.expectedChecksum) {
     const failure: Failure = { hosts: [{ host: step.restore.host, error: 'restored database differs from the backup', outputTail: checksum }] };
     return { type: 'ROLLBACK_FAILED', reason: `rollback: the restored database's checksum ${checksum} is not the backup's ${step.expectedChecksum}`, failure };

@@ -3,13 +3,15 @@
  * in core/procedure.ts) decides what comes next; this workflow performs what it names (phases.ts: phases and the
  * rollback; waits.ts: gates and guided failures) on the run's state (fleetRun.ts), which handlers.ts exposes.
  */
-import { ApplicationFailure, CancellationScope, isCancellation, patched, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, patched, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
 import { initialTransition, transition } from 'xstate';
 import { type UpgradeAction, type UpgradeEvent, publicPhase, upgradeMachine } from '../core/machine';
 import { type UpgradePlan, validatePlan } from '../core/plan';
 import { backupName, planRun } from '../core/planner';
 import { procedurePhase } from '../core/procedure';
-import type { RunResult } from '../core/status';
+import { type RunResult, startingStatus } from '../core/status';
+import { statusQuery } from './messages';
 import { planDigest, planOfInput } from '../core/trust';
 import { FleetRun } from './fleetRun';
 import { registerHandlers } from './handlers';
@@ -24,7 +26,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   // as they did, so they replay.
   const trusted = patched('trust-policy');
   const { plan: rawPlan, signature } = planOfInput(input);
-  const plan = planOf(rawPlan, { uncapped: !trusted });
+  const plan = await planOf(rawPlan, { uncapped: !trusted });
   // Runs from before rehearsed inside the outage, after the production backup; today's rehearse before beforeOffline.
   const rehearseInBackup = plan.database.rehearse !== undefined && !patched('rehearsal-before-offline');
   // The first run id survives resets and continue-as-new, so the restore always finds this run's backup.
@@ -46,15 +48,32 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   return run.result();
 }
 
-/** The input validated again (the workflow trusts no client), or the run fails at once with the readable problems. */
-function planOf(input: unknown, options: { uncapped: boolean }): UpgradePlan {
-  const validated = invalidIfThrows(() => validatePlan(input, options));
+const { normalizePlan } = proxyLocalActivities<Activities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 3 } });
+
+/**
+ * The input validated again (the workflow trusts no client), or the run fails at once with the readable problems.
+ * New runs have it normalized by a local activity, whose result the history keeps: replay never depends on today's
+ * defaults. Runs from before validate in the workflow, as they did.
+ */
+async function planOf(input: unknown, options: { uncapped: boolean }): Promise<UpgradePlan> {
+  const validated = patched('plan-normalized') ? await normalized(input, options) : invalidIfThrows(() => validatePlan(input, options));
   if (!validated.ok) throw ApplicationFailure.nonRetryable(`The upgrade plan is invalid:\n${validated.message}`, 'InvalidPlan');
   // Runs started before sites had task queues of their own ran every host on the run's queue: they still do.
   if (validated.plan.hosts.some((host) => host.site) && !patched('site-task-queues')) {
     return { ...validated.plan, hosts: validated.plan.hosts.map(({ site: _site, ...host }) => host) };
   }
   return validated.plan;
+}
+
+async function normalized(input: unknown, options: { uncapped: boolean }) {
+  // `cutover status` right after a start asks at once: until the run has its plan, it is starting.
+  setHandler(statusQuery, () => startingStatus(input));
+  try {
+    return await normalizePlan(input, options);
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    throw ApplicationFailure.nonRetryable(`The upgrade plan could not be read: ${error instanceof Error ? error.message : String(error)}`, 'InvalidPlan');
+  }
 }
 
 /** Feeds the machine the outcome of each piece of work it asks for, until it stops. Cancelling rolls back. */

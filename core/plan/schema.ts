@@ -4,6 +4,7 @@
  * client/readPlan.ts; the workflow validates its raw input again with validatePlan.
  */
 import { z } from 'zod';
+import { checksumPatternProblem } from '../checksum';
 import { parseHostKeyPin } from '../hostKeys';
 import { parseSecretRef } from '../secrets';
 import { HOST_KINDS, HOST_STEPS, type HostStepName } from './hosts';
@@ -343,6 +344,13 @@ function planSchemas(limits: PlanLimits) {
       verify: Command,
       /** Prints the database's content checksum as its last output line. in-place: required. */
       checksum: Command.optional(),
+      /** What a checksum looks like (a regular expression); default: a hex digest or a whole number (core/checksum.ts). */
+      checksumPattern: capped(limits.name)
+        .superRefine((pattern, ctx) => {
+          const problem = checksumPatternProblem(pattern);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        })
+        .optional(),
       /** Optional rehearsal: the schema upgrade tried on a copy of this run's backup (on a test server) first. */
       rehearse: Command.optional(),
     }),

@@ -2,6 +2,7 @@
  * The spawner and the journal: host commands run from a lean child process, which journals each host's start and
  * end before the worker hears of it; a retry of the batch on this machine skips what the journal shows done.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,9 +10,9 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import { type HostOutcome, createHostStepActivities } from '../../activities/hostSteps';
-import { journalFile, readJournal, settledJournal } from '../../activities/journal';
+import { claimHost, journalFile, readJournal, settledJournal } from '../../activities/journal';
 import type { StepBatch } from '../../core/planner';
-import { LAB_BIN, labOps, labUp } from '../../lab/lab';
+import { LAB_BIN, labFault, labOps, labUp } from '../../lab/lab';
 import { createLocalTransport } from '../../transport/local';
 import { sharedSpawner } from '../../transport/spawner';
 
@@ -45,6 +46,16 @@ describe('the spawner', () => {
     expect(result.outputTail).toBe(`pid=${process.pid}\n`);
   });
 
+  it('goes on when the journal cannot be written (a full disk): the command runs, its result arrives, the spawner lives', async () => {
+    const transport = createLocalTransport();
+    await transport.run({ id: 'h0', transport: local }, 'true', { timeoutMs: 5_000 });
+    const spawners = sharedSpawner().pids;
+    // /dev/full refuses every write with ENOSPC.
+    const result = await transport.run({ id: 'h1', transport: local }, 'echo installed', { timeoutMs: 5_000, journalFile: '/dev/full' });
+    expect(result).toMatchObject({ exitCode: 0, outputTail: 'installed\n', timedOut: false });
+    expect(sharedSpawner().pids).toEqual(spawners);
+  });
+
   it('journals a host when its command starts and when it ends', async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'cutover-journal-')), 'j.jsonl');
     const transport = createLocalTransport();
@@ -67,6 +78,25 @@ describe('the spawner', () => {
 describe('the journal', () => {
   const dir = () => mkdtempSync(join(tmpdir(), 'cutover-journal-'));
 
+  it('skips a corrupted or truncated line with a warning, and never takes a line that is no entry for one', () => {
+    const file = join(dir(), 'j.jsonl');
+    writeFileSync(
+      file,
+      [
+        JSON.stringify({ host: 'a', event: 'done', outputTail: 'fine' }),
+        '\u0000\u0000\u0000 garbage',
+        // Valid JSON but no entry: a "done" without its output must not make host b done.
+        JSON.stringify({ host: 'b', event: 'done' }),
+        '{"host":"c","event":"do',
+      ].join('\n'),
+    );
+    const warnings: string[] = [];
+    const state = readJournal(file, (message) => warnings.push(message));
+    expect([...state.done.keys()]).toEqual(['a']);
+    expect(warnings).toHaveLength(3);
+    expect(warnings[0]).toContain('line 2 is not a journal entry, skipped');
+  });
+
   it('counts a started host as running only while the spawner that runs it lives, and survives a cut-off line', () => {
     const file = join(dir(), 'j.jsonl');
     writeFileSync(
@@ -84,6 +114,23 @@ describe('the journal', () => {
     const state = readJournal(file);
     expect([...state.running.keys()]).toEqual(['a']);
     expect([...state.done.keys()]).toEqual(['c']);
+  });
+
+  it("waits for a command's process group when its spawner is gone, until the group ends or its timeout passes", async () => {
+    const file = join(dir(), 'j.jsonl');
+    // The spawner died with the worker (pid 999999999 lives nowhere); the command's group goes on for a second.
+    const command = spawn('/bin/sh', ['-c', 'sleep 1'], { detached: true, stdio: 'ignore' });
+    const pgid = command.pid as number;
+    writeFileSync(file, `${JSON.stringify({ host: 'a', event: 'start', pid: 999_999_999, pgid, until: Date.now() + 10_000 })}\n`);
+    const started = Date.now();
+    const state = await settledJournal(file, { pollMs: 50 });
+    expect(Date.now() - started).toBeGreaterThan(700);
+    expect(state.running.size).toBe(0);
+    // A group alive after its command's timeout is what the command left behind: not waited for.
+    const leftover = spawn('/bin/sh', ['-c', 'sleep 5'], { detached: true, stdio: 'ignore' });
+    writeFileSync(file, `${JSON.stringify({ host: 'b', event: 'start', pid: 999_999_999, pgid: leftover.pid, until: Date.now() - 1 })}\n`);
+    expect(readJournal(file).running.size).toBe(0);
+    process.kill(-(leftover.pid as number), 'SIGKILL');
   });
 
   it('waits for a host another spawner is still running, then reports it done', async () => {
@@ -124,6 +171,56 @@ describe('the journal', () => {
   });
 });
 
+describe('claims', () => {
+  it("hold per host: releasing one host's claim leaves another's held", async () => {
+    const journal = join(mkdtempSync(join(tmpdir(), 'cutover-claims-')), 'j.jsonl');
+    const warnings: string[] = [];
+    const options = { signal: new AbortController().signal, warn: (message: string) => warnings.push(message) };
+    const releaseA = await claimHost(journal, 'appv-01', options);
+    const releaseB = await claimHost(journal, 'appv-02', options);
+    await releaseA();
+    // A second claim of appv-02 (another attempt) waits: it gives up when its signal aborts.
+    await expect(claimHost(journal, 'appv-02', { ...options, signal: AbortSignal.timeout(300) })).rejects.toThrow();
+    await releaseB();
+    expect(warnings).toEqual([]);
+    await (await claimHost(journal, 'appv-02', options))();
+  });
+
+  it('let two overlapping attempts of one batch never start one host twice', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'cutover-claims-'));
+    const lab = join(root, 'lab');
+    labUp(lab, { hosts: 3 });
+    for (const host of ['appv-01', 'appv-02', 'appv-03']) labFault(lab, host, 'drain', { delaySeconds: 1 });
+    const journalDir = join(root, 'journal');
+    const transport = createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH}`, CUTOVER_LAB_DIR: lab } });
+    const { runHostStep } = createHostStepActivities({ runner: transport, journalDir });
+    // One host at a time, so the second attempt arrives while the first is between hosts.
+    const batch = { ...drainBatch(3), maxParallel: 1 };
+    const attempt = (n: number) =>
+      new MockActivityEnvironment({ workflowExecution: { workflowId: 'wf', runId: 'run' }, activityId: '7', attempt: n }, { logger: new DefaultLogger('ERROR') }).run<
+        [StepBatch],
+        HostOutcome[],
+        typeof runHostStep
+      >(runHostStep, batch);
+    // The server gave up on attempt 1 after a heartbeat timeout, but its worker goes on: attempt 2 overlaps it.
+    const [first, second] = await Promise.all([attempt(1), attempt(2)]);
+    expect(first.every((o) => o.ok) && second.every((o) => o.ok)).toBe(true);
+    const drains = labOps(lab).filter((op) => op.result === 'ok');
+    expect(drains.map((op) => op.host).sort()).toEqual(['appv-01', 'appv-02', 'appv-03']);
+  });
+});
+
+function drainBatch(maxAttempts: number): StepBatch {
+  return {
+    step: 'drain',
+    role: 'management-server',
+    maxParallel: 3,
+    timeoutMs: 10_000,
+    retry: { maxAttempts, initialInterval: '1s', backoff: 2, maxInterval: '1m' },
+    tasks: ['appv-01', 'appv-02', 'appv-03'].map((host) => ({ host, command: `labhost ${host} drain`, transport: local })),
+  };
+}
+
 /**
  * Attempt 2 of a drain batch on a fresh 3-host lab, after attempt 1 was lost with its worker, whose spawner left
  * `journaled` in the batch's journal.
@@ -138,14 +235,7 @@ async function retryAfterLostWorker(journaled: object[], maxAttempts: number): P
   writeFileSync(journalFile(journalDir, { ...execution, activityId: '7' }), journaled.map((line) => `${JSON.stringify(line)}\n`).join(''));
   const transport = createLocalTransport({ env: { PATH: `${LAB_BIN}:${process.env.PATH}`, CUTOVER_LAB_DIR: lab } });
   const { runHostStep } = createHostStepActivities({ runner: transport, journalDir });
-  const batch: StepBatch = {
-    step: 'drain',
-    role: 'management-server',
-    maxParallel: 3,
-    timeoutMs: 10_000,
-    retry: { maxAttempts, initialInterval: '1s', backoff: 2, maxInterval: '1m' },
-    tasks: ['appv-01', 'appv-02', 'appv-03'].map((host) => ({ host, command: `labhost ${host} drain`, transport: local })),
-  };
+  const batch = drainBatch(maxAttempts);
   const env = new MockActivityEnvironment({ workflowExecution: execution, activityId: '7', attempt: 2 }, { logger: new DefaultLogger('ERROR') });
   return { outcomes: await env.run<[StepBatch], HostOutcome[], typeof runHostStep>(runHostStep, batch), lab };
 }

@@ -7,7 +7,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type HostOutcome, createHostStepActivities } from '../../activities/hostSteps';
 import type { StepBatch } from '../../core/planner';
-import { HostKeyRejected, createSshTransport } from '../../transport/ssh';
+import { HostKeyRejected, type SshRunner, createSshTransport } from '../../transport/ssh';
 import { ConnectionError, type HostRunner, OUTPUT_TAIL_CHARS, PermanentError } from '../../transport/transport';
 import { type SshFleet, keygen, startProxy, startSshFleet } from '../sshd';
 
@@ -355,5 +355,52 @@ describe('ssh transport: a host with ed25519, ECDSA and RSA host keys (as Window
     expect(error.message).toBe(
       `host key of w1 (127.0.0.1:${multi.host('w1').port}) is ${key('rsa').fingerprint} (ssh-rsa), not the pinned ssh-rsa ${other}: if the host was reinstalled, check the new key with its administrator and update transport.hostKey`,
     );
+  });
+});
+
+/** Connections the test's sshd servers hold established, as the kernel lists them (server side: local port). */
+function serverConnections(ports: number[]): number {
+  const wanted = new Set(ports.map((port) => port.toString(16).toUpperCase().padStart(4, '0')));
+  return ['/proc/net/tcp', '/proc/net/tcp6']
+    .flatMap((file) => readFileSync(file, 'utf8').split('\n').slice(1))
+    .filter((line) => {
+      const fields = line.trim().split(/\s+/);
+      return fields[3] === '01' && wanted.has(fields[1]?.split(':')[1] ?? '');
+    }).length;
+}
+
+describe('ssh transport: bounded connections', () => {
+  const ports = () => ['h1', 'h2', 'h3'].map((id) => (fleet.transport(id) as { port: number }).port);
+
+  it('holds the cap with more hosts than the cap, closing the least recently used idle connection first', async () => {
+    const ssh: SshRunner = createSshTransport({ maxConnections: 2 });
+    transport = ssh;
+    let most = 0;
+    const watch = setInterval(() => (most = Math.max(most, serverConnections(ports()))), 10);
+    try {
+      for (let round = 0; round < 2; round++) {
+        const results = await Promise.all(['h1', 'h2', 'h3'].map((id) => run(id, 'sleep 0.2; echo ok')));
+        expect(results.map((r) => r.exitCode)).toEqual([0, 0, 0]);
+      }
+    } finally {
+      clearInterval(watch);
+    }
+    expect(most).toBe(2);
+    expect(ssh.openConnections()).toBeLessThanOrEqual(2);
+  });
+
+  it('closes a connection left idle, and logs in again once one is older than its maximum age', async () => {
+    const ssh = createSshTransport({ idleMs: 300, maxAgeMs: 1_000 });
+    transport = ssh;
+    const logins = () => fleet.host('h1').logins();
+    const before = logins();
+    await run('h1', 'true');
+    expect(ssh.openConnections()).toBe(1);
+    await expect.poll(() => ssh.openConnections(), { timeout: 5_000 }).toBe(0);
+    await run('h1', 'true');
+    // Kept busy past its maximum age (never idle for 300 ms): the next command logs in again.
+    await run('h1', 'sleep 1.1');
+    await run('h1', 'true');
+    expect(logins() - before).toBe(3);
   });
 });

@@ -31,6 +31,8 @@ const SHAPES = [
   'new-database-rollback',
   'rehearsal-before-offline',
   'offline-confirmation',
+  'database-task-after-lost-worker',
+  'plan-normalized',
 ];
 
 it('keeps a recorded history of every workflow shape', () => {

@@ -2,7 +2,6 @@
  * Crashes: a worker killed with SIGKILL in the middle of a batch, and the Temporal dev server stopped and started
  * again on its database file. The run resumes, and the lab's operation log shows no completed step ran twice.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,27 +15,9 @@ import { HEARTBEAT_TIMEOUT_MS } from '../../workflows/activities';
 import { approveUpdate, statusQuery } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
 import { createCutoverWorker } from '../../worker/worker';
-import { ROOT, atGate, freshLab, labPlan, uniqueId, waitFor, workflowBundle, useTemporalClient } from '../helpers';
+import { atGate, freshLab, labPlan, uniqueId, waitFor, workerProcess, workflowBundle, useTemporalClient } from '../helpers';
 
 const temporal = useTemporalClient();
-
-/** A worker in its own process, as in production, so it can be killed for real. */
-function workerProcess(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'cutover.js'), 'worker'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const onData = (data: Buffer) => {
-      output += data.toString();
-      if (output.includes('polling task queue')) resolve(child);
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (data: Buffer) => (output += data.toString()));
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}):\n${output}`)));
-  });
-}
 
 /** The plan's retry of the upgrade steps (the DB owner's and the others'). */
 function withUpgradeRetry(plan: UpgradePlan, retry: Partial<RetryPolicy>): UpgradePlan {

@@ -1,0 +1,94 @@
+/**
+ * A database task never runs twice at once: the worker is killed with SIGKILL while the backup runs, and the run
+ * that a new worker resumes takes the backup its spawner finished instead of starting a second one.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, inject, it } from 'vitest';
+import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
+import { approveUpdate, rollbackUpdate, statusQuery } from '../../workflows/messages';
+import { upgradeFleet } from '../../workflows/upgradeFleet';
+import { approvedRun, atGate, atGuidedFailure, freshLab, labPlan, quickRetries, recordHistory, uniqueId, useTemporalClient, waitFor, workerProcess } from '../helpers';
+
+const temporal = useTemporalClient();
+
+/** Whether a command line containing `text` runs on this machine. */
+function running(text: string): boolean {
+  return execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').some((line) => line.includes(text));
+}
+
+it('a backup whose worker is killed with SIGKILL runs once: the retry waits for it and takes its result', async () => {
+  const lab = freshLab({ hosts: 3 });
+  labFault(lab, 'db', 'backup', { delaySeconds: 4 });
+  const plan = labPlan(hostIds(PROFILES.appv!, 3));
+  const taskQueue = uniqueId('db-kill9');
+  const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: lab, CUTOVER_STATE_DIR: mkdtempSync(join(tmpdir(), 'cutover-state-')) };
+  const first = await workerProcess(env);
+  const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('db-kill9'), args: [plan] });
+  await atGate(handle, 'beforeOffline');
+  await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+  // The backup's command runs (the lab's delay holds it for 4 s): the worker goes, its spawner finishes the backup.
+  await waitFor(async () => (running(`labhost db backup ${plan.fleet}-before-`) ? true : undefined), 'the backup to run');
+  first.kill('SIGKILL');
+
+  const second = await workerProcess(env);
+  try {
+    const result = await handle.result();
+    expect(result.outcome).toBe('completed');
+    expect((await handle.query(statusQuery)).phase).toBe('completed');
+    // Recorded before the plan was normalized in an activity: a run of the code before that change.
+    await recordHistory(handle, 'database-task-after-lost-worker');
+  } finally {
+    second.kill('SIGTERM');
+  }
+  const backups = labOps(lab).filter((op) => op.host === 'db' && op.op.startsWith('backup'));
+  // One backup started (the delay's line) and finished: the retry did not start a second.
+  expect(backups.map((op) => op.result)).toEqual(['fault', 'ok']);
+  expect(labStatus(lab).hosts.every((h) => h.version === '4.5' && h.online)).toBe(true);
+}, 120_000);
+
+it('an empty checksum is refused before the backup, and the operator is asked', async () => {
+  const lab = freshLab({ hosts: 2 });
+  const plan = labPlan(hostIds(PROFILES.appv!, 2));
+  // A checksum command that prints nothing: an empty line equals an empty line, and would prove any restore.
+  const silent = { ...plan, database: { ...plan.database, checksum: { ...plan.database.checksum!, run: 'echo' } } };
+  await approvedRun(temporal.client, silent, lab, async (handle) => {
+    const { awaitingOperator } = await atGuidedFailure(handle);
+    expect(awaitingOperator?.reason).toContain('the checksum command printed nothing');
+    await handle.terminate('the test is over');
+  });
+  expect(labOps(lab).filter((op) => op.host === 'db')).toEqual([]);
+});
+
+it('a rollback whose worker is killed with SIGKILL during the restore restores once and ends fully back', async () => {
+  const lab = freshLab({ hosts: 3 });
+  const checksumBefore = labStatus(lab).database.checksum;
+  labFault(lab, 'appv-03', 'install', 'always');
+  const plan = quickRetries(labPlan(hostIds(PROFILES.appv!, 3)));
+  const taskQueue = uniqueId('rollback-kill9');
+  const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: lab, CUTOVER_STATE_DIR: mkdtempSync(join(tmpdir(), 'cutover-state-')) };
+  const first = await workerProcess(env);
+  let second: Awaited<ReturnType<typeof workerProcess>> | undefined;
+  try {
+    const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('rollback-kill9'), args: [plan] });
+    await atGate(handle, 'beforeOffline');
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+    await atGuidedFailure(handle);
+    labFault(lab, 'appv-03', 'install', 'clear');
+    labFault(lab, 'db', 'restore', { delaySeconds: 4 });
+    await handle.executeUpdate(rollbackUpdate, { args: [{ operator: 'olga' }] });
+    await waitFor(async () => (running(`labhost db restore ${plan.fleet}-before-`) ? true : undefined), 'the restore to run');
+    first.kill('SIGKILL');
+    second = await workerProcess(env);
+    expect((await handle.result()).outcome).toBe('rolled-back');
+  } finally {
+    first.kill('SIGKILL');
+    second?.kill('SIGTERM');
+  }
+  expect(labOps(lab).filter((op) => op.host === 'db' && op.op.startsWith('restore')).map((op) => op.result)).toEqual(['fault', 'ok']);
+  const state = labStatus(lab);
+  expect(state.database).toEqual({ schema: '4.1-SP1', checksum: checksumBefore });
+  expect(state.hosts.every((h) => h.version === '4.1-SP1' && h.services.AppVServer === 'running' && h.online)).toBe(true);
+}, 120_000);
