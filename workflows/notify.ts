@@ -4,7 +4,7 @@
  * bounded retries and shows in the status (`notifications`), and the run waits for deliveries under way only once
  * it has ended, so its last message is sent before it closes.
  */
-import { CancellationScope, log, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { type NotifyEvent, type RunRef, describeEvent, messageBody, targetsFor } from '../core/notify';
 import type { NotifyTarget } from '../core/plan';
@@ -81,7 +81,7 @@ export class Notifier {
 /** A notifier for a plan with targets. Runs recorded before notifications never had one, and replay without. */
 export function notifierFor(run: FleetRun): Notifier | undefined {
   const targets = run.plan.notify ?? [];
-  return targets.length > 0 && patched('notifications') ? new Notifier(run, targets) : undefined;
+  return targets.length > 0 ? new Notifier(run, targets) : undefined;
 }
 
 function runRef(run: FleetRun): RunRef {

@@ -3,7 +3,7 @@
  * in core/procedure.ts) decides what comes next; this workflow performs what it names (phases.ts: phases and the
  * rollback; waits.ts: gates and guided failures) on the run's state (fleetRun.ts), which handlers.ts exposes.
  */
-import { ApplicationFailure, CancellationScope, isCancellation, patched, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { initialTransition, transition } from 'xstate';
 import { type UpgradeAction, type UpgradeEvent, publicPhase, upgradeMachine } from '../core/machine';
@@ -19,27 +19,27 @@ import { invalidIfThrows } from './invalidPlan';
 import { notifierFor, notifyOutcome } from './notify';
 import { readTrust } from './trust';
 import { runPhase, runRollback } from './phases';
+import { type RunVersions, runVersions } from './versions';
 import { waitAtGate, waitForOperator } from './waits';
 
 export async function upgradeFleet(input: unknown): Promise<RunResult> {
-  // Runs started before trust policies read their plan (without length caps) and their messages, and decide by name,
-  // as they did, so they replay.
-  const trusted = patched('trust-policy');
+  // Runs started before each change (workflows/versions.ts) run as they did, so they replay: before trust policies
+  // they read their plan without length caps and their messages leniently, and decide by name.
+  const versions = runVersions();
   const { plan: rawPlan, signature } = planOfInput(input);
-  const plan = await planOf(rawPlan, { uncapped: !trusted });
+  const plan = await planOf(rawPlan, versions);
   // Runs from before rehearsed inside the outage, after the production backup; today's rehearse before beforeOffline.
-  const rehearseInBackup = plan.database.rehearse !== undefined && !patched('rehearsal-before-offline');
+  const rehearseInBackup = plan.database.rehearse !== undefined && !versions.rehearseBeforeOffline;
   // The first run id survives resets and continue-as-new, so the restore always finds this run's backup.
   const backup = backupName(plan.fleet, plan.target, workflowInfo().firstExecutionRunId);
   const run = new FleetRun(plan, invalidIfThrows(() => planRun(plan, { backup, rehearseInBackup })));
   run.rehearseInBackup = rehearseInBackup;
-  run.legacyMessages = !trusted;
-  run.notifier = notifierFor(run);
-  // Runs from before per-host versions required every host at the plan's source, and roll back to it.
-  run.perHostVersions = patched('per-host-versions');
-  run.confirmsOfflineSkips = patched('preflight-offline-confirmation');
+  run.legacyMessages = !versions.trusted;
+  run.notifier = versions.notifications ? notifierFor(run) : undefined;
+  run.perHostVersions = versions.perHostVersions;
+  run.confirmsOfflineSkips = versions.confirmsOfflineSkips;
   registerHandlers(run);
-  if (trusted) run.trust = await readTrust(run, invalidIfThrows(() => planDigest(rawPlan)), signature);
+  if (versions.trusted) run.trust = await readTrust(run, invalidIfThrows(() => planDigest(rawPlan)), signature);
   try {
     await drive(run);
   } finally {
@@ -55,11 +55,12 @@ const { normalizePlan } = proxyLocalActivities<Activities>({ startToCloseTimeout
  * New runs have it normalized by a local activity, whose result the history keeps: replay never depends on today's
  * defaults. Runs from before validate in the workflow, as they did.
  */
-async function planOf(input: unknown, options: { uncapped: boolean }): Promise<UpgradePlan> {
-  const validated = patched('plan-normalized') ? await normalized(input, options) : invalidIfThrows(() => validatePlan(input, options));
+async function planOf(input: unknown, versions: RunVersions): Promise<UpgradePlan> {
+  const options = { uncapped: !versions.trusted };
+  const validated = versions.planNormalized ? await normalized(input, options) : invalidIfThrows(() => validatePlan(input, options));
   if (!validated.ok) throw ApplicationFailure.nonRetryable(`The upgrade plan is invalid:\n${validated.message}`, 'InvalidPlan');
   // Runs started before sites had task queues of their own ran every host on the run's queue: they still do.
-  if (validated.plan.hosts.some((host) => host.site) && !patched('site-task-queues')) {
+  if (validated.plan.hosts.some((host) => host.site) && !versions.siteQueues) {
     return { ...validated.plan, hosts: validated.plan.hosts.map(({ site: _site, ...host }) => host) };
   }
   return validated.plan;
