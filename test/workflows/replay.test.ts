@@ -33,6 +33,7 @@ const SHAPES = [
   'offline-confirmation',
   'database-task-after-lost-worker',
   'plan-normalized',
+  'every-change',
 ];
 
 it('keeps a recorded history of every workflow shape', () => {
