@@ -58,7 +58,12 @@ function allText(value: unknown, out: string[] = []): string[] {
  * Plaintext by design: search attributes are the server's indexes (README), and a patch marker holds the id of a
  * patched() change of Cutover's code, written by the SDK's core, not by a codec. Everything else must be encrypted.
  */
-const plaintextByDesign = (found: FoundPayload) => found.path.includes('searchAttributes') || found.path.includes('markerRecordedEventAttributes.details.patch-data');
+// Search attributes are indexes; a patch marker's data is the patch id; a local activity marker's `data` is the SDK's
+// own bookkeeping (sequence, attempt, activity type, times), while its `result` goes through the codec.
+const plaintextByDesign = (found: FoundPayload) =>
+  found.path.includes('searchAttributes') ||
+  found.path.includes('markerRecordedEventAttributes.details.patch-data') ||
+  found.path.includes('markerRecordedEventAttributes.details.data.');
 
 let raw: Client;
 beforeAll(async () => {

@@ -64,8 +64,7 @@ describe('fail once at every step (the retry fixes it)', () => {
       ['gp-web-01', 'version'],
       ['gp-session-01', 'drain'],
       ['gp-session-02', 'stop'],
-      ['db', 'checksum'],
-      ['db', 'backup'],
+      // A new-database plan takes no backup: the old configuration database is never changed.
       ['gp-web-01', 'install'],
       ['gp-session-03', 'install'],
       ['gp-session-04', 'start'],
@@ -80,10 +79,12 @@ describe('fail once at every step (the retry fixes it)', () => {
     }, gates);
     expect(labOps(lab).filter((o) => o.result === 'fault')).toHaveLength(faults.length);
     expectEachOnce(lab, hosts, ['version', 'drain', 'stop', 'install', 'start', 'verify', 'online']);
-    expectEachOnce(lab, ['db'], ['checksum', 'backup', 'verify']);
+    expectEachOnce(lab, ['db'], ['verify']);
     const state = labStatus(lab);
-    expect(state.database.schema).toBe('18.0');
-    expect(state.hosts.every((h) => h.version === '18.0' && h.online)).toBe(true);
+    // The old configuration database as it was; the new one at 18.0, and every host on it.
+    expect(state.database.schema).toBe('16.0');
+    expect(state.newDatabases?.GPCONFIGURATION?.schema).toBe('18.0');
+    expect(state.hosts.every((h) => h.version === '18.0' && h.online && h.database === 'GPCONFIGURATION')).toBe(true);
   });
 });
 
