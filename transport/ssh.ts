@@ -258,7 +258,13 @@ export function createSshTransport(options: SshTransportOptions = {}): SshRunner
     });
   }
 
-  async function connection(hostId: string, spec: SshSpec): Promise<{ key: string; connection: Connection }> {
+  const usable = (connection: Connection) => !connection.closed && connection.pooled && Date.now() - connection.openedAt < maxAgeMs;
+
+  /**
+   * A connection to the host, with its session already asked for: the session counts from this synchronous step on,
+   * so no other command can find the connection idle and evict it before the session starts.
+   */
+  async function connection(hostId: string, spec: SshSpec): Promise<{ connection: Connection; started: Promise<() => void> }> {
     const key = JSON.stringify([spec.address, spec.port, spec.user, spec.key, spec.passphrase, spec.hostKey, spec.knownHosts]);
     for (;;) {
       const pooled = pool.get(key);
@@ -266,7 +272,7 @@ export function createSshTransport(options: SshTransportOptions = {}): SshRunner
         pool.delete(key);
         pool.set(key, pooled);
         const connection = await pooled.promise;
-        if (!connection.closed && Date.now() - connection.openedAt < maxAgeMs) return { key, connection };
+        if (usable(connection)) return { connection, started: session(key, connection) };
         retire(key, connection);
         continue;
       }
@@ -289,7 +295,9 @@ export function createSshTransport(options: SshTransportOptions = {}): SshRunner
           roomMade();
         },
       );
-      return { key, connection: await entry.promise };
+      const connection = await entry.promise;
+      if (usable(connection)) return { connection, started: session(key, connection) };
+      retire(key, connection);
     }
   }
 
@@ -405,8 +413,8 @@ export function createSshTransport(options: SshTransportOptions = {}): SshRunner
       if (host.transport.kind !== 'ssh') throw new Error(`the ssh transport was asked to run on ${host.id}, a ${host.transport.kind} host`);
       if (closing) throw new ConnectionError(`this worker is shutting down`);
       const spec = host.transport;
-      const { key, connection: connected } = await connection(host.id, spec);
-      const release = await session(key, connected);
+      const { connection: connected, started } = await connection(host.id, spec);
+      const release = await started;
       try {
         if (connected.closed) throw new ConnectionError(`the connection to ${where(spec)} was lost`);
         return await exec(host.id, spec, connected, command, timeoutMs, signal, onOutput);
