@@ -21,6 +21,7 @@ import { UndoLog } from '../core/undoLog';
 import { FleetAttribute, PhaseAttribute } from './messages';
 import { phaseChanged } from './metrics';
 import type { Notifier } from './notify';
+import type { RunVersions } from './versions';
 
 export type GateOutcome = { approved: true } | { approved: false; reason: string };
 /** What the operator chose about a failure, as the event the machine takes. */
@@ -75,21 +76,15 @@ export class FleetRun {
   private readonly openings = new Map<string, number>();
   /** The worker's trust policy and who this run is; undefined for runs started before signed decisions. */
   trust: RunTrust | undefined;
-  /** A run started before signed decisions reads its messages as it always did (core/inputs.ts), so it replays. */
-  legacyMessages = false;
   /** Tells the plan's notify targets about gates, failures and the end; undefined without targets (workflows/notify.ts). */
   notifier: Notifier | undefined;
-  /** Hosts may start at any version on the upgrade path and roll back to their own (false: runs from before). */
-  perHostVersions = false;
-  /** Hosts that failed preflight may be left out once confirmed offline (false: runs from before failed at once). */
-  confirmsOfflineSkips = false;
-  /** The rehearsal runs after the production backup, as in runs from before (false: at the end of preflight). */
-  rehearseInBackup = false;
 
   constructor(
     readonly plan: UpgradePlan,
     /** Planned again once preflight has found each host's version (phases.ts). */
     public planned: RunPlan,
+    /** Which of the workflow's changes this run takes (versions.ts): runs from before run as they did. */
+    readonly versions: RunVersions,
   ) {
     this.status = {
       fleet: plan.fleet,
@@ -253,10 +248,10 @@ export class FleetRun {
 
   /** Applies a batch's outcomes to its hosts: each moves on, or fails with its error. */
   applyBatch(batch: StepBatch, outcomes: HostOutcome[]): AppliedBatch {
-    const { succeeded, failed } = judgeOutcomes(this.plan, batch, outcomes, this.failedTailChars, { perHost: this.perHostVersions });
+    const { succeeded, failed } = judgeOutcomes(this.plan, batch, outcomes, this.failedTailChars, { perHost: this.versions.perHostVersions });
     for (const outcome of succeeded) {
       if (batch.record) this.record(batch.step, outcome.host, outcome.outputTail);
-      if (batch.step === 'version' && this.perHostVersions) (this.status.versions ??= {})[outcome.host] = lastLine(outcome.outputTail);
+      if (batch.step === 'version' && this.versions.perHostVersions) (this.status.versions ??= {})[outcome.host] = lastLine(outcome.outputTail);
       this.done.add(`${batch.step}/${outcome.host}`);
       this.status.hosts[outcome.host] = { state: STATE_AFTER_STEP[batch.step], step: batch.step };
     }

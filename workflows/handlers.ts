@@ -47,7 +47,7 @@ interface DecisionMessage<Named> {
 }
 
 function checked<Named>(run: FleetRun, message: DecisionMessage<Named>, raw: unknown, name: string): Authenticated {
-  const parsed = parseDecisionInput(message.named, raw, name, run.legacyMessages ? message.legacy : undefined);
+  const parsed = parseDecisionInput(message.named, raw, name, run.versions.trusted ? undefined : message.legacy);
   return parsed.ok ? message.check(parsed.value) : parsed;
 }
 

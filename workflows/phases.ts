@@ -11,6 +11,7 @@ import { OFFLINE_GATE, offlineConfirmation } from '../core/operator';
 import { planRollback } from '../core/rollback';
 import { failureMessage, singleHostActivity } from './activities';
 import type { FleetRun } from './fleetRun';
+import { rehearsesInBackup } from './versions';
 import { type PhaseBatches, runPhaseBatches } from './phaseBatches';
 import { waitAtGate } from './waits';
 
@@ -110,7 +111,7 @@ async function runDatabaseTasks(run: FleetRun, phase: PhaseName): Promise<Upgrad
  * (core/operator.ts): the approval is the recorded confirmation. Undefined when they cannot be left out.
  */
 async function confirmedOffline(run: FleetRun, failure: Failure): Promise<UpgradeEvent | undefined> {
-  const gate = run.confirmsOfflineSkips ? offlineConfirmation(run.plan, failure.hosts) : undefined;
+  const gate = run.versions.confirmsOfflineSkips ? offlineConfirmation(run.plan, failure.hosts) : undefined;
   if (!gate) return undefined;
   const decision = await waitAtGate(run, OFFLINE_GATE, gate);
   // Neither drained nor stopped, so the rollback has nothing of theirs to undo either.
@@ -147,8 +148,8 @@ export async function runPhase(run: FleetRun, phase: PhaseName): Promise<Upgrade
     if (confirmed?.type !== 'GATE_APPROVED') return confirmed ?? { type: 'PHASE_FAILED', reason: `${procedurePhase(phase).title}: ${outcome.problem}`, failure: outcome.failure };
   }
   if (phase === 'preflight') {
-    if (run.perHostVersions) {
-      run.planned = planRun(run.plan, { backup: run.planned.backup, rehearseInBackup: run.rehearseInBackup, ...(run.status.versions ? { sources: run.status.versions } : {}) });
+    if (run.versions.perHostVersions) {
+      run.planned = planRun(run.plan, { backup: run.planned.backup, rehearseInBackup: rehearsesInBackup(run.plan, run.versions), ...(run.status.versions ? { sources: run.status.versions } : {}) });
     }
     const unmet = await checkPrerequisites(run);
     return unmet.type === 'PHASE_SUCCEEDED' ? rehearse(run) : unmet;

@@ -19,7 +19,7 @@ import { invalidIfThrows } from './invalidPlan';
 import { notifierFor, notifyOutcome } from './notify';
 import { readTrust } from './trust';
 import { runPhase, runRollback } from './phases';
-import { type RunVersions, runVersions } from './versions';
+import { type RunVersions, rehearsesInBackup, runVersions } from './versions';
 import { waitAtGate, waitForOperator } from './waits';
 
 export async function upgradeFleet(input: unknown): Promise<RunResult> {
@@ -28,16 +28,10 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   const versions = runVersions();
   const { plan: rawPlan, signature } = planOfInput(input);
   const plan = await planOf(rawPlan, versions);
-  // Runs from before rehearsed inside the outage, after the production backup; today's rehearse before beforeOffline.
-  const rehearseInBackup = plan.database.rehearse !== undefined && !versions.rehearseBeforeOffline;
   // The first run id survives resets and continue-as-new, so the restore always finds this run's backup.
   const backup = backupName(plan.fleet, plan.target, workflowInfo().firstExecutionRunId);
-  const run = new FleetRun(plan, invalidIfThrows(() => planRun(plan, { backup, rehearseInBackup })));
-  run.rehearseInBackup = rehearseInBackup;
-  run.legacyMessages = !versions.trusted;
+  const run = new FleetRun(plan, invalidIfThrows(() => planRun(plan, { backup, rehearseInBackup: rehearsesInBackup(plan, versions) })), versions);
   run.notifier = versions.notifications ? notifierFor(run) : undefined;
-  run.perHostVersions = versions.perHostVersions;
-  run.confirmsOfflineSkips = versions.confirmsOfflineSkips;
   registerHandlers(run);
   if (versions.trusted) run.trust = await readTrust(run, invalidIfThrows(() => planDigest(rawPlan)), signature);
   try {

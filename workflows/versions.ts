@@ -6,6 +6,7 @@
  * runs recorded before each change asked them (test/histories), so every recorded history still replays.
  */
 import { patched } from '@temporalio/workflow';
+import type { UpgradePlan } from '../core/plan';
 
 export interface RunVersions {
   /** Trust policies: capped plans, strict messages, signed decisions. */
@@ -34,4 +35,9 @@ export function runVersions(): RunVersions {
     confirmsOfflineSkips: patched('preflight-offline-confirmation'),
     planNormalized: patched('plan-normalized'),
   };
+}
+
+/** Runs from before rehearsed inside the outage, after the production backup; today's rehearse before beforeOffline. */
+export function rehearsesInBackup(plan: UpgradePlan, versions: RunVersions): boolean {
+  return plan.database.rehearse !== undefined && !versions.rehearseBeforeOffline;
 }
