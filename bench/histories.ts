@@ -80,6 +80,8 @@ export interface Breakdown {
     retried: number;
     failed: number;
     timedOut: number;
+    /** Heartbeat timeouts, those that closed an activity and those that led to a retry (heartbeatTimeouts()). */
+    heartbeatTimeouts: number;
     byType: Record<string, number>;
   };
   children: { count: number; startMs: number; toNextWorkflowTaskMs: number; runMs: number };
@@ -105,7 +107,7 @@ export function breakdown(runs: RunHistory[]): Breakdown {
     largestByBytes: { workflowId: '', runId: '', events: 0, bytes: 0 },
     workflowSpanMs: 0,
     workflowTasks: { count: 0, execMs: 0, queueMs: 0, failed: 0, timedOut: 0 },
-    activities: { count: 0, queueMs: 0, execMs: 0, toNextWorkflowTaskMs: 0, retried: 0, failed: 0, timedOut: 0, byType: {} },
+    activities: { count: 0, queueMs: 0, execMs: 0, toNextWorkflowTaskMs: 0, retried: 0, failed: 0, timedOut: 0, heartbeatTimeouts: heartbeatTimeouts(runs).length, byType: {} },
     children: { count: 0, startMs: 0, toNextWorkflowTaskMs: 0, runMs: 0 },
   };
   const rootStart = first(runs);
@@ -193,6 +195,49 @@ function payloadText(data: Uint8Array | null | undefined): string {
   } catch {
     return text;
   }
+}
+
+/** temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_HEARTBEAT */
+const TIMEOUT_TYPE_HEARTBEAT = 4;
+
+type Failure = NonNullable<NonNullable<HistoryEvent['activityTaskTimedOutEventAttributes']>['failure']>;
+
+function isHeartbeatTimeout(failure: Failure | null | undefined): boolean {
+  for (let f = failure; f; f = f.cause) if (num(f.timeoutFailureInfo?.timeoutType) === TIMEOUT_TYPE_HEARTBEAT) return true;
+  return false;
+}
+
+export interface HeartbeatTimeout {
+  workflowId: string;
+  type: string;
+  summary: string;
+  /** The server's time of the event that tells of it: the ActivityTaskTimedOut, or the retried attempt's start. */
+  atMs: number;
+  /** `closed`: the activity timed out for good; `retried`: the attempt that closed it followed this timeout. */
+  kind: 'closed' | 'retried';
+}
+
+/**
+ * Every heartbeat timeout the histories show. A history keeps only an activity's closing attempt: a timeout that led to
+ * a retry is that attempt's ActivityTaskStarted `lastFailure` (the last failure before it, so one of several timeouts
+ * of the same activity is all that shows, and the closing attempt number says how many attempts there were).
+ */
+export function heartbeatTimeouts(runs: RunHistory[]): HeartbeatTimeout[] {
+  const found: HeartbeatTimeout[] = [];
+  for (const run of runs) {
+    const events = run.history.events ?? [];
+    const byId = new Map<number, HistoryEvent>(events.map((event) => [num(event.eventId), event]));
+    for (const event of events) {
+      const done = event.activityTaskCompletedEventAttributes ?? event.activityTaskFailedEventAttributes ?? event.activityTaskTimedOutEventAttributes ?? event.activityTaskCanceledEventAttributes;
+      if (!done) continue;
+      const scheduled = byId.get(num(done.scheduledEventId));
+      const started = byId.get(num(done.startedEventId));
+      const about = { workflowId: run.workflowId, type: scheduled?.activityTaskScheduledEventAttributes?.activityType?.name ?? '?', summary: payloadText(scheduled?.userMetadata?.summary?.data) };
+      if (isHeartbeatTimeout(event.activityTaskTimedOutEventAttributes?.failure)) found.push({ ...about, atMs: timeOf(event), kind: 'closed' });
+      if (started && isHeartbeatTimeout(started.activityTaskStartedEventAttributes?.lastFailure)) found.push({ ...about, atMs: timeOf(started), kind: 'retried' });
+    }
+  }
+  return found;
 }
 
 /** Activities (in any of the histories) that were scheduled before `atMs` and closed after it. */

@@ -2,13 +2,15 @@
  * kill -9 of the worker in the middle of a batch: a lab fleet whose installs are slowed by the lab's delay fault,
  * the worker process killed once the remaining hosts' install batch is part-way, a new worker process started at
  * once. The lab's operation log says how long the run stood still and whether completed host-steps ran again.
+ * With `signal: 'SIGTERM'` the worker is stopped gracefully instead (what `systemctl stop` does), which hands the
+ * batch over at once.
  */
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { type LabOp, labFault, labOps, labUp } from '../lab/lab';
 import { startCutoverStack, timeCutover } from './cutover';
-import { activitiesSpanning } from './histories';
+import { type HeartbeatTimeout, activitiesSpanning, heartbeatTimeouts } from './histories';
 import { benchPlan, LAB_PROFILE } from './plan';
 import { cmdline, descendants, processesWithEnv } from './procs';
 import { checkLab } from './lab';
@@ -22,6 +24,8 @@ export interface KillOptions {
   delaySeconds: number;
   /** Kill once this share of the remaining hosts' installs is done. */
   killAt: number;
+  /** SIGKILL (a crash) or SIGTERM (a graceful stop). */
+  signal: 'SIGKILL' | 'SIGTERM';
 }
 
 interface Duplicate {
@@ -32,6 +36,7 @@ interface Duplicate {
 }
 
 export interface KillResult {
+  signal: KillOptions['signal'];
   hosts: number;
   parallel: number;
   delaySeconds: number;
@@ -45,6 +50,10 @@ export interface KillResult {
   firstSpawn?: { afterKillMs: number; command: string };
   firstNewOp?: { host: string; op: string; result: string; afterKillMs: number };
   spanning: ReturnType<typeof activitiesSpanning>;
+  /** Heartbeat timeouts of the activities under way at the kill, after it: the ones the kill causes. */
+  heartbeatTimeoutsOfKill: HeartbeatTimeout[];
+  /** Every other heartbeat timeout: false ones (a live worker's activity given up on). */
+  otherHeartbeatTimeouts: HeartbeatTimeout[];
   outcome: string;
   wallMs: number;
   labCheck: string;
@@ -93,10 +102,10 @@ export async function runKill(options: KillOptions, log: (line: string) => void)
       const worker = stack.worker;
       // The commands under way, read just before the kill: once killed, their processes leave the worker's tree.
       processes = labhostCommands(descendants(worker.pid as number).slice(1));
-      worker.kill('SIGKILL');
+      worker.kill(options.signal);
       killedAt = Date.now();
       killAfterStartMs = performance.now() - started;
-      log(`kill: worker ${worker.pid} killed with SIGKILL; starting a new worker`);
+      log(`kill: worker ${worker.pid} sent ${options.signal}; starting a new worker`);
       const starting = stack.startWorker();
       // A command forked just before the kill still shows the worker's command line until it execs: look again
       // for this lab's labhost processes, now orphans, a few times over 300 ms (a new node process needs seconds
@@ -164,7 +173,11 @@ export async function runKill(options: KillOptions, log: (line: string) => void)
     }
     duplicatesOfCompleted.sort((a, b) => a.firstOkBeforeKillMs - b.firstOkBeforeKillMs);
 
+    const spanning = activitiesSpanning(runs, killedAt);
+    const ofKill = (t: HeartbeatTimeout) => t.atMs >= killedAt && spanning.some((a) => a.workflowId === t.workflowId && a.summary === t.summary && a.closedMs >= t.atMs);
+    const timeouts = heartbeatTimeouts(runs);
     return {
+      signal: options.signal,
       hosts: options.hosts,
       parallel: options.parallel,
       delaySeconds: options.delaySeconds,
@@ -176,7 +189,9 @@ export async function runKill(options: KillOptions, log: (line: string) => void)
       ...(firstSpawn ? { firstSpawn: { afterKillMs: firstSpawn.at - killedAt, command: firstSpawn.command } } : {}),
       newWorkerReadyMs,
       ...(firstNew ? { firstNewOp: { host: firstNew.host, op: firstNew.op, result: firstNew.result, afterKillMs: Date.parse(firstNew.time) - killedAt } } : {}),
-      spanning: activitiesSpanning(runs, killedAt),
+      spanning,
+      heartbeatTimeoutsOfKill: timeouts.filter(ofKill),
+      otherHeartbeatTimeouts: timeouts.filter((t) => !ofKill(t)),
       outcome: result.outcome,
       wallMs: result.wallMs,
       labCheck: checkLab(labDir, plan.target),

@@ -3,6 +3,7 @@ import type { AnsibleResult } from './ansible';
 import type { Leg } from './compare';
 import type { CutoverResult } from './cutover';
 import type { FloorResult } from './floor';
+import type { HeartbeatTimeout } from './histories';
 import type { KillResult } from './kill';
 
 export interface HostCountResult {
@@ -144,6 +145,7 @@ export function formatHostCount(r: HostCountResult): string {
         .map(([type, n]) => `${type} ${n}`)
         .join(', ')}`,
       `gate polled ${c.approval.polls} times${c.approval.refused ? `, approval refused ${c.approval.refused} times` : ''}`,
+      `heartbeat timeouts ${b.activities.heartbeatTimeouts} [9]`,
     ].filter(Boolean);
     out.push('', notes.join('; ') + '.');
   }
@@ -180,14 +182,16 @@ export const FOOTNOTES = `Notes:
   itself, so each spawn forks it, instead of sending the command to its lean spawner processes
   (transport/commandRunner.cjs). Measured up to 1,000 hosts.
 - [8] the same Cutover run with CUTOVER_SPAWN_FROM unchanged and CUTOVER_CODEC_KEYS set (a fresh key): every payload
-  the worker and the client send is encrypted with AES-256-GCM, every one they receive decrypted (codec/).`;
+  the worker and the client send is encrypted with AES-256-GCM, every one they receive decrypted (codec/).
+- [9] heartbeat timeouts in all the histories of [2]: ActivityTaskTimedOut events of type HEARTBEAT, and retried
+  attempts whose ActivityTaskStarted names a HEARTBEAT timeout as the last failure before them (a history keeps only
+  an activity's closing attempt). With no worker lost, every one is false: a live worker's activity given up on.`;
 
 export function formatKill(k: KillResult): string {
   const out: string[] = [];
-  out.push(
-    `### kill -9 of the worker mid-batch: ${k.hosts} hosts, steps lab, parallel ${k.parallel}, every non-owner install delayed ${k.delaySeconds} s`,
-    '',
-  );
+  const what = k.signal === 'SIGKILL' ? 'kill -9 of the worker' : 'SIGTERM to the worker';
+  out.push(`### ${what} mid-batch: ${k.hosts} hosts, steps lab, parallel ${k.parallel}, every non-owner install delayed ${k.delaySeconds} s`, '');
+  const timeouts = (list: HeartbeatTimeout[]) => `${list.length}${list.length ? `: ${list.slice(0, 4).map((t) => `${t.type} "${t.summary}" (${t.kind})`).join('; ')}` : ''}`;
   const rows: string[][] = [
     ['killed when', `${k.installsDoneAtKill} of ${k.restHosts} remaining hosts' installs were ok in ops.log (${seconds(k.killAfterStartMs)} after the run started)`],
     [
@@ -207,6 +211,8 @@ export function formatKill(k: KillResult): string {
         : 'none found',
     ],
     ['first new operation − heartbeat timeout', k.firstNewOp && k.spanning[0] ? seconds(k.firstNewOp.afterKillMs - k.spanning[0].heartbeatTimeoutMs) : 'n/a'],
+    ['heartbeat timeouts of the activities under way, after the signal', timeouts(k.heartbeatTimeoutsOfKill)],
+    ['other heartbeat timeouts (false: a live worker given up on) [9]', timeouts(k.otherHeartbeatTimeouts)],
     ['run', `${k.outcome} after ${seconds(k.wallMs)}; lab at the end: ${k.labCheck}`],
     ['completed host-steps that ran again (ok twice or more)', `${k.duplicatesOfCompleted.length}${k.duplicatesOfCompleted.length ? `: ${k.duplicatesOfCompleted.slice(0, 8).map((d) => `${d.host} ${d.op} ×${d.oks} (first ok ${millis(d.firstOkBeforeKillMs)} before the kill)`).join(', ')}${k.duplicatesOfCompleted.length > 8 ? ', …' : ''}` : ''}`],
     [
@@ -218,8 +224,8 @@ export function formatKill(k: KillResult): string {
   out.push(table(['', ''], rows, ['l', 'l']));
   out.push(
     '',
-    `Notes: the kill is SIGKILL to the worker process only; the commands it had started keep running (each is in its
-own process group) and finish on their own: "in flight" counts them. "First operation by the new worker" is the
+    `Notes: the kill is ${k.signal} to the worker process only; the commands it had started keep running (each is in its
+own process group, run by its spawner) and finish on their own: "in flight" counts them. "First operation by the new worker" is the
 first ops.log line after the kill that is not one of those commands' own lines; "first command spawned" is the first
 labhost process seen in the new worker's process tree (checked every 20 ms). A host-step "ran again" when
 ops.log has more than one ok line for the same host and operation; "completed" means its first ok line was

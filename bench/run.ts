@@ -9,6 +9,7 @@ import { ensureTemporal } from '../stack/temporalBinary';
 import { ansibleVersion, ensureAnsible } from './ansible';
 import { cleanupAll, installSignalHandlers, interrupted, keepTempDirs, keptDirs, removeTempDir, tempDir } from './cleanup';
 import { type Leg, compareAt } from './compare';
+import { CONTENDER_COMMAND, startContenders } from './contend';
 import { runKill } from './kill';
 import { describeMachine, formatMachine } from './machine';
 import { FOOTNOTES, formatHostCount, formatKill, type HostCountResult } from './report';
@@ -19,6 +20,11 @@ const ANSIBLE_MAX_HOSTS = 10_000;
 const positiveInt = (name: string) => (text: string) => {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got "${text}"`);
+  return n;
+};
+const nonNegativeInt = (name: string) => (text: string) => {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number of at least 0, got "${text}"`);
   return n;
 };
 const hostList = (text: string) =>
@@ -43,6 +49,8 @@ interface Options {
   kill?: boolean;
   killHosts: number;
   killDelay: number;
+  signal: 'KILL' | 'TERM';
+  contend: number;
   out?: string;
   keep?: boolean;
 }
@@ -60,6 +68,8 @@ async function main(argv: string[]): Promise<void> {
     .option('--kill', 'run the kill -9 scenario instead of the comparison')
     .option('--kill-hosts <n>', 'hosts in the kill scenario', positiveInt('--kill-hosts'), 200)
     .option('--kill-delay <seconds>', "the lab's delay fault on every non-owner install in the kill scenario", positiveInt('--kill-delay'), 1)
+    .addOption(new Option('--signal <name>', 'how the kill scenario stops the worker: KILL (a crash) or TERM (a graceful stop)').choices(['KILL', 'TERM']).default('KILL'))
+    .option('--contend <n>', `run N CPU-bound processes (${CONTENDER_COMMAND}) for the whole invocation`, nonNegativeInt('--contend'), 0)
     .option('--out <file>', 'also write the results as JSON')
     .option('--keep', 'keep the temp dirs (lab, logs, dev server database, playbook, histories as JSON) for inspection')
     .parse(argv);
@@ -72,7 +82,9 @@ async function main(argv: string[]): Promise<void> {
   const needsAnsible = !options.kill && options.only.includes('ansible') && options.hosts.some((n) => n < ANSIBLE_MAX_HOSTS);
   if (needsAnsible) ensureAnsible();
   const machine = describeMachine(binary, needsAnsible ? ansibleVersion() : undefined);
-  console.log(`## npm run bench\n\n\`\`\`\n${formatMachine(machine, command)}\n\`\`\`\n`);
+  const contending = options.contend > 0 ? `\ncontending: ${options.contend} CPU-bound process(es) (${CONTENDER_COMMAND}) throughout` : '';
+  console.log(`## npm run bench\n\n\`\`\`\n${formatMachine(machine, command)}${contending}\n\`\`\`\n`);
+  const stopContenders = startContenders(options.contend);
 
   const output: { command: string; machine: typeof machine; results: HostCountResult[]; kill?: unknown } = { command, machine, results: [] };
   const save = () => {
@@ -83,7 +95,7 @@ async function main(argv: string[]): Promise<void> {
       const dir = tempDir('cutover-bench-kill-');
       try {
         const kill = await runKill(
-          { binary, dir, hosts: options.killHosts, parallel: options.parallel, delaySeconds: options.killDelay, killAt: 0.3, ...(options.batchSize ? { batchSize: options.batchSize } : {}) },
+          { binary, dir, hosts: options.killHosts, parallel: options.parallel, delaySeconds: options.killDelay, killAt: 0.3, signal: `SIG${options.signal}`, ...(options.batchSize ? { batchSize: options.batchSize } : {}) },
           log,
         );
         output.kill = kill;
@@ -105,6 +117,7 @@ async function main(argv: string[]): Promise<void> {
     }
     save();
   } finally {
+    await stopContenders();
     await cleanupAll();
     for (const dir of keptDirs()) log(`kept ${dir}`);
   }
