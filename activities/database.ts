@@ -1,5 +1,6 @@
 /** The shared database: backup, restore, verify and checksum, each a command run on the database host. */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { HEARTBEAT_EVERY_MS } from '../core/heartbeat';
 import type { SingleHostTask } from '../core/planner';
 import type { HostRunner } from '../transport/transport';
 import { lastLine } from '../core/text';
@@ -21,7 +22,7 @@ export function createDatabaseActivities(deps: { runner: HostRunner; journalDir?
   return {
     async runDatabaseTask(task: SingleHostTask): Promise<DatabaseOutcome> {
       const context = Context.current();
-      const beat = setInterval(() => context.heartbeat(), 2_000);
+      const beat = setInterval(() => context.heartbeat(), HEARTBEAT_EVERY_MS);
       const { workflowExecution, activityId } = context.info;
       const journal = deps.journalDir && workflowExecution ? { file: databaseJournalFile(deps.journalDir, task), key: activityKey({ ...workflowExecution, activityId }) } : undefined;
       let held: Awaited<ReturnType<typeof holdDatabase>> | undefined;

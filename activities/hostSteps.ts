@@ -11,6 +11,8 @@ import type { HostOutcome } from '../core/outcomes';
 import { type StepBatch, batchActivityAttempts } from '../core/planner';
 import type { HostRunner } from '../transport/transport';
 import { hostStepOutcome } from '../core/metrics';
+import { HEARTBEAT_EVERY_MS } from '../core/heartbeat';
+import { handOverFailure, readyToHandOver } from './handover';
 import { JournalReader, claimHost, journalFile, removeJournal, settledJournal } from './journal';
 import { hostStepMeter } from './metrics';
 import { runTask } from './runTask';
@@ -32,7 +34,6 @@ export interface BatchProgress {
   failures?: Record<string, number>;
 }
 
-const HEARTBEAT_EVERY_MS = 2_000;
 const SUCCESS_TAIL_CHARS = 200;
 /** How long a finished batch's journal stays for an overlapping attempt (one the server gave up on lags by about a heartbeat timeout). */
 const JOURNAL_KEPT_MS = 10 * 60_000;
@@ -51,7 +52,9 @@ export function createHostStepActivities(deps: HostStepDeps) {
       const earlier = context.info.heartbeatDetails as BatchProgress | undefined;
       const failures: Record<string, number> = { ...(earlier?.failures ?? {}) };
       const progress: BatchProgress = { done: { ...(earlier?.done ?? {}) }, failures };
-      const heartbeat = () => context.heartbeat(progress);
+      /** Once the batch is handed over (activities/handover.ts), what its commands still do is the retry's to report. */
+      let handedOver = false;
+      const heartbeat = () => handedOver || context.heartbeat(progress);
       const observe = hostStepMeter(context, batch.step);
       const { workflowId, runId } = workflowExecution ?? {};
       const journal = deps.journalDir && workflowId && runId ? journalFile(deps.journalDir, { workflowId, runId, activityId }) : undefined;
@@ -74,6 +77,9 @@ export function createHostStepActivities(deps: HostStepDeps) {
         else retryable.push(outcome);
       };
       const warn = (message: string) => context.log.warn(message);
+      const lastAttempt = isLastAttempt(attempt, retryPolicy ? retryPolicy.maximumAttempts : batchActivityAttempts(batch.retry));
+      /** Hosts whose command this attempt has started and not heard the end of. */
+      const underWay = new Set<string>();
       const beat = setInterval(heartbeat, HEARTBEAT_EVERY_MS);
       try {
         if (journal) {
@@ -114,7 +120,7 @@ export function createHostStepActivities(deps: HostStepDeps) {
           finish({ host, ok: false, exitCode: seen.failed.exitCode, outputTail: kept(false, seen.failed.outputTail), attempt });
           return true;
         };
-        await inLanes(todo, batch.maxParallel, async (task) => {
+        const lanes = inLanes(todo, batch.maxParallel, async (task) => {
           // Cancellation (or worker shutdown) starts no new host, but lets commands under way finish: killing an
           // installer half-way leaves a host worse off than either version. Each command still has its timeout.
           if (context.cancellationSignal.aborted) return;
@@ -127,8 +133,9 @@ export function createHostStepActivities(deps: HostStepDeps) {
           }
           const started = Date.now();
           try {
-            if (await decidedElsewhere(task.host)) return;
-            const result = await runTask(deps.runner, task, { timeoutMs: batch.timeoutMs, ...(journal ? { journalFile: journal } : {}) });
+            if ((await decidedElsewhere(task.host)) || context.cancellationSignal.aborted) return;
+            underWay.add(task.host);
+            const result = await runTask(deps.runner, task, { timeoutMs: batch.timeoutMs, ...(journal ? { journalFile: journal } : {}) }).finally(() => underWay.delete(task.host));
             observe(hostStepOutcome(result), started);
             const ok = result.exitCode === 0 && !result.timedOut;
             const outcome = { host: task.host, ok, exitCode: result.exitCode, outputTail: kept(ok, result.outputTail), attempt };
@@ -150,6 +157,15 @@ export function createHostStepActivities(deps: HostStepDeps) {
           // Failures too, so a retry after a lost attempt still knows how many attempts each host has used.
           heartbeat();
         });
+        // A lane failing after the hand-over has nobody to tell.
+        lanes.catch(() => undefined);
+        // Temporal's last attempt reports every host's outcome, so it waits for its commands instead.
+        const handOver = lastAttempt ? new Promise<void>(() => {}) : readyToHandOver(context.cancellationSignal, () => underWay, (host) => reader?.host(host).running ?? false);
+        if (await Promise.race([lanes.then(() => false), handOver.then(() => true)])) {
+          heartbeat();
+          handedOver = true;
+          throw handOverFailure(underWay.size);
+        }
       } finally {
         clearInterval(beat);
       }
@@ -160,7 +176,6 @@ export function createHostStepActivities(deps: HostStepDeps) {
       // heartbeat keeps the hosts that are done. Temporal's last attempt (reached only when attempts were lost to the
       // infrastructure, or under the policy of a batch scheduled by older workflow code) reports every host's outcome
       // instead, so the workflow still decides host by host.
-      const lastAttempt = isLastAttempt(attempt, retryPolicy ? retryPolicy.maximumAttempts : batchActivityAttempts(batch.retry));
       if (retryable.length > 0 && !lastAttempt) {
         const first = retryable[0] as HostOutcome;
         throw ApplicationFailure.retryable(

@@ -197,6 +197,13 @@ function payloadText(data: Uint8Array | null | undefined): string {
   }
 }
 
+/** What failed the attempt before the closing one: an application failure's type, or a timeout. */
+function failureKind(failure: Failure | null | undefined): { lastFailure?: string } {
+  if (!failure) return {};
+  if (isHeartbeatTimeout(failure)) return { lastFailure: 'heartbeat timeout' };
+  return { lastFailure: failure.applicationFailureInfo?.type || failure.message || 'a failure' };
+}
+
 /** temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_HEARTBEAT */
 const TIMEOUT_TYPE_HEARTBEAT = 4;
 
@@ -242,7 +249,7 @@ export function heartbeatTimeouts(runs: RunHistory[]): HeartbeatTimeout[] {
 
 /** Activities (in any of the histories) that were scheduled before `atMs` and closed after it. */
 export function activitiesSpanning(runs: RunHistory[], atMs: number) {
-  const spanning: { workflowId: string; type: string; summary: string; heartbeatTimeoutMs: number; attempt: number; scheduledMs: number; startedMs: number; closedMs: number }[] = [];
+  const spanning: { workflowId: string; type: string; summary: string; heartbeatTimeoutMs: number; attempt: number; lastFailure?: string; scheduledMs: number; startedMs: number; closedMs: number }[] = [];
   for (const run of runs) {
     const events = run.history.events ?? [];
     const byId = new Map<number, HistoryEvent>(events.map((event) => [num(event.eventId), event]));
@@ -259,6 +266,7 @@ export function activitiesSpanning(runs: RunHistory[], atMs: number) {
         summary: payloadText(scheduled.userMetadata?.summary?.data),
         heartbeatTimeoutMs: attributes?.heartbeatTimeout ? tsToMs(attributes.heartbeatTimeout) : 0,
         attempt: num(started?.activityTaskStartedEventAttributes?.attempt ?? 0),
+        ...failureKind(started?.activityTaskStartedEventAttributes?.lastFailure),
         scheduledMs: timeOf(scheduled),
         startedMs: started ? timeOf(started) : 0,
         closedMs: timeOf(event),

@@ -46,6 +46,8 @@ export interface KillResult {
   inFlightOps: number;
   inFlightProcesses: number;
   newWorkerReadyMs: number;
+  /** When the signalled worker process exited (after SIGTERM, once its spawners had finished their commands). */
+  oldWorkerExitedMs?: number;
   /** The new worker's first labhost process, seen in its process tree. */
   firstSpawn?: { afterKillMs: number; command: string };
   firstNewOp?: { host: string; op: string; result: string; afterKillMs: number };
@@ -90,6 +92,7 @@ export async function runKill(options: KillOptions, log: (line: string) => void)
     let killedAt = 0;
     let killAfterStartMs = 0;
     let newWorkerReadyMs = 0;
+    let oldWorkerExitedAt: number | undefined;
     let firstSpawn: { at: number; command: string } | undefined;
     let watch: NodeJS.Timeout | undefined;
     const started = performance.now();
@@ -102,6 +105,7 @@ export async function runKill(options: KillOptions, log: (line: string) => void)
       const worker = stack.worker;
       // The commands under way, read just before the kill: once killed, their processes leave the worker's tree.
       processes = labhostCommands(descendants(worker.pid as number).slice(1));
+      worker.once('exit', () => (oldWorkerExitedAt = Date.now()));
       worker.kill(options.signal);
       killedAt = Date.now();
       killAfterStartMs = performance.now() - started;
@@ -188,6 +192,7 @@ export async function runKill(options: KillOptions, log: (line: string) => void)
       inFlightProcesses: new Set(fromProcesses).size,
       ...(firstSpawn ? { firstSpawn: { afterKillMs: firstSpawn.at - killedAt, command: firstSpawn.command } } : {}),
       newWorkerReadyMs,
+      ...(oldWorkerExitedAt ? { oldWorkerExitedMs: oldWorkerExitedAt - killedAt } : {}),
       ...(firstNew ? { firstNewOp: { host: firstNew.host, op: firstNew.op, result: firstNew.result, afterKillMs: Date.parse(firstNew.time) - killedAt } } : {}),
       spanning,
       heartbeatTimeoutsOfKill: timeouts.filter(ofKill),

@@ -200,17 +200,18 @@ export function formatKill(k: KillResult): string {
     ],
     ['first command spawned by the new worker', k.firstSpawn ? `${seconds(k.firstSpawn.afterKillMs)} after the kill: ${k.firstSpawn.command}` : 'none seen'],
     ['new worker polling', `${seconds(k.newWorkerReadyMs)} after the kill`],
+    ['signalled worker exited', k.oldWorkerExitedMs !== undefined ? `${seconds(k.oldWorkerExitedMs)} after the kill` : 'not seen'],
     [
-      'first operation by the new worker',
+      k.signal === 'SIGKILL' ? 'first operation by the new worker' : 'first operation started after the signal (by either worker)',
       k.firstNewOp ? `${seconds(k.firstNewOp.afterKillMs)} after the kill: ${k.firstNewOp.host} ${k.firstNewOp.op} (${k.firstNewOp.result})` : 'none seen',
     ],
     [
       'heartbeat timeout of the activities under way at the kill',
       k.spanning.length
-        ? k.spanning.map((a) => `${a.type} "${a.summary}": heartbeat timeout ${seconds(a.heartbeatTimeoutMs)}, closed on attempt ${a.attempt}`).join('; ')
+        ? k.spanning.map((a) => `${a.type} "${a.summary}": heartbeat timeout ${seconds(a.heartbeatTimeoutMs)}, closed on attempt ${a.attempt}${a.lastFailure ? ` after ${a.lastFailure}` : ''}`).join('; ')
         : 'none found',
     ],
-    ['first new operation − heartbeat timeout', k.firstNewOp && k.spanning[0] ? seconds(k.firstNewOp.afterKillMs - k.spanning[0].heartbeatTimeoutMs) : 'n/a'],
+    ...(k.signal === 'SIGKILL' ? [['first new operation − heartbeat timeout', k.firstNewOp && k.spanning[0] ? seconds(k.firstNewOp.afterKillMs - k.spanning[0].heartbeatTimeoutMs) : 'n/a']] : []),
     ['heartbeat timeouts of the activities under way, after the signal', timeouts(k.heartbeatTimeoutsOfKill)],
     ['other heartbeat timeouts (false: a live worker given up on) [9]', timeouts(k.otherHeartbeatTimeouts)],
     ['run', `${k.outcome} after ${seconds(k.wallMs)}; lab at the end: ${k.labCheck}`],

@@ -76,8 +76,10 @@ const workerTuning = {
   // this machine's journal). The default throttle (up to 0.8 x the heartbeat timeout) could lose 16 s of finished
   // hosts, so send each second.
   maxHeartbeatThrottleInterval: '1s',
-  // On SIGTERM, host commands under way get time to finish before the worker exits (they are never killed).
-  shutdownGraceTime: '60s',
+  // On SIGTERM, activities are told at once (a CancelledFailure 'WORKER_SHUTDOWN'): a batch hands over to the next
+  // worker at once, its commands under way finishing in their spawners (activities/handover.ts); a database task lets
+  // its command finish. Host commands are never killed, and the worker exits once its spawners have.
+  shutdownGraceTime: 0,
 } as const;
 
 /** The main worker: upgradeFleet and its child workflows, and the host steps of hosts without a site. */

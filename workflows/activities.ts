@@ -9,8 +9,8 @@ import type { HostOutcome } from '../core/outcomes';
 import { type RetryPolicy, durationMs } from '../core/plan';
 import { type SingleHostTask, type StepBatch, batchActivityAttempts, describeBatch, siteTaskQueue } from '../core/planner';
 
-/** A worker that dies mid-batch is noticed within this, not within the (possibly hour-long) step timeout. */
-export const HEARTBEAT_TIMEOUT_MS = 20_000;
+/** A worker that dies mid-batch is noticed within this (core/heartbeat.ts), not within the (possibly hour-long) step timeout. */
+export { HEARTBEAT_TIMEOUT_MS } from '../core/heartbeat';
 
 function retryOptions(retry: RetryPolicy): ActivityOptions['retry'] {
   return {
@@ -27,16 +27,17 @@ function siteQueue(site: string | undefined): Pick<ActivityOptions, 'taskQueue'>
 }
 
 /**
- * Activity option profile of a host step: time for every wave of the batch, and always a heartbeat timeout. The
+ * Activity option profile of a host step: time for every wave of the batch, and always a heartbeat timeout (the run's,
+ * core/heartbeat.ts heartbeatTimeoutMs). The
  * activity counts the plan's attempts per host command itself, so Temporal's attempts go beyond them: an attempt lost
  * to the infrastructure (a worker killed, a timeout) leaves every host's attempts as they were. Runs recorded before
  * this replay unchanged, since the retry policy is no part of what replay compares.
  */
-export function hostStepActivity(batch: StepBatch) {
+export function hostStepActivity(batch: StepBatch, heartbeatTimeoutMs: number) {
   const waves = Math.ceil(batch.tasks.length / batch.maxParallel);
   return proxyActivities<Activities>({
     startToCloseTimeout: batch.timeoutMs * waves + 30_000,
-    heartbeatTimeout: HEARTBEAT_TIMEOUT_MS,
+    heartbeatTimeout: heartbeatTimeoutMs,
     retry: { ...retryOptions(batch.retry), maximumAttempts: batchActivityAttempts(batch.retry) },
     summary: describeBatch(batch),
     ...siteQueue(batch.site),
@@ -44,10 +45,10 @@ export function hostStepActivity(batch: StepBatch) {
 }
 
 /** Activity option profile of one database command or prerequisite check. */
-export function singleHostActivity(task: SingleHostTask) {
+export function singleHostActivity(task: SingleHostTask, heartbeatTimeoutMs: number) {
   return proxyActivities<Activities>({
     startToCloseTimeout: task.timeoutMs + 30_000,
-    heartbeatTimeout: HEARTBEAT_TIMEOUT_MS,
+    heartbeatTimeout: heartbeatTimeoutMs,
     retry: retryOptions(task.retry),
     summary: `${task.action === 'check' ? 'prerequisite check' : `database ${task.action}`} on ${task.host}`,
     ...siteQueue(task.site),
@@ -64,9 +65,9 @@ export function failureMessage(error: unknown): string {
  * its last heartbeat recorded as done keep their outcomes (success, or a failure for good), and every other host in it
  * failed with the batch's error.
  */
-export async function runBatch(batch: StepBatch): Promise<HostOutcome[]> {
+export async function runBatch(batch: StepBatch, heartbeatTimeoutMs: number): Promise<HostOutcome[]> {
   try {
-    return await hostStepActivity(batch)(batch);
+    return await hostStepActivity(batch, heartbeatTimeoutMs)(batch);
   } catch (error) {
     if (isCancellation(error)) throw error;
     return outcomesOfLostBatch(batch, error);

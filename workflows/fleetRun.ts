@@ -22,6 +22,7 @@ import { FleetAttribute, PhaseAttribute } from './messages';
 import { phaseChanged } from './metrics';
 import type { Notifier } from './notify';
 import type { RunVersions } from './versions';
+import { heartbeatTimeoutMs } from '../core/heartbeat';
 
 export type GateOutcome = { approved: true } | { approved: false; reason: string };
 /** What the operator chose about a failure, as the event the machine takes. */
@@ -78,6 +79,11 @@ export class FleetRun {
   trust: RunTrust | undefined;
   /** Tells the plan's notify targets about gates, failures and the end; undefined without targets (workflows/notify.ts). */
   notifier: Notifier | undefined;
+
+  /** The heartbeat timeout this run's activities are scheduled with (core/heartbeat.ts). */
+  get heartbeatTimeoutMs(): number {
+    return heartbeatTimeoutMs(this.versions);
+  }
 
   constructor(
     readonly plan: UpgradePlan,

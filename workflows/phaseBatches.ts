@@ -106,7 +106,7 @@ function inParent({ run, failures, skipping, gateBefore, apply }: PhaseContext, 
     window: (segment) => parentWindow(segment, patched),
     run: async (whole) => {
       const batch = run.prepareBatch(whole, skipping);
-      if (batch) apply(batch, await run.underWay(batch, () => runBatch(batch)));
+      if (batch) apply(batch, await run.underWay(batch, () => runBatch(batch, run.heartbeatTimeoutMs)));
     },
   });
 }
@@ -137,7 +137,8 @@ async function runChild(run: FleetRun, label: string, batches: StepBatch[], fail
   try {
     const child = await executeChild(runHostSteps, {
       workflowId,
-      args: [{ batches: batches.map(compactBatch), failureBudget }],
+      // Children of runs from before the short heartbeat timeout were started without one, and use the old one.
+      args: [{ batches: batches.map(compactBatch), failureBudget, ...(run.versions.shortHeartbeat ? { heartbeatTimeoutMs: run.heartbeatTimeoutMs } : {}) }],
       staticSummary: `${label}: ${batches.length} batch(es) on ${hosts} hosts`,
     });
     return child.batches;

@@ -39,8 +39,8 @@ function checksumFailed(type: FailedEvent['type'], prefix: string, task: SingleH
   return { type, reason: `${prefix}database checksum on ${task.host}: ${problem}`, failure };
 }
 
-async function runTask(task: SingleHostTask) {
-  return singleHostActivity(task)(task);
+async function runTask(run: FleetRun, task: SingleHostTask) {
+  return singleHostActivity(task, run.heartbeatTimeoutMs)(task);
 }
 
 /** Preflight's last part: each prerequisite checked by its command, or confirmed by a person. */
@@ -52,7 +52,7 @@ async function checkPrerequisites(run: FleetRun): Promise<UpgradeEvent> {
       continue;
     }
     try {
-      const outcome = await runTask(prerequisite.check);
+      const outcome = await runTask(run, prerequisite.check);
       run.record(`prerequisite:${prerequisite.name}`, prerequisite.check.host, outcome.outputTail);
     } catch (error) {
       return taskFailed('PHASE_FAILED', `prerequisite ${prerequisite.name} is not met: `, prerequisite.check, error);
@@ -71,7 +71,7 @@ async function rehearse(run: FleetRun): Promise<UpgradeEvent> {
   if (decision.type === 'GATE_REJECTED') return decision;
   for (const task of run.planned.rehearsal) {
     try {
-      const outcome = await runTask(task);
+      const outcome = await runTask(run, task);
       if (task.action === 'rehearse') run.record('rehearse', task.host, outcome.outputTail);
     } catch (error) {
       return taskFailed('PHASE_FAILED', 'the rehearsal failed, nothing was changed: ', task, error);
@@ -91,7 +91,7 @@ async function runDatabaseTasks(run: FleetRun, phase: PhaseName): Promise<Upgrad
     }
     let result;
     try {
-      result = await runTask(task);
+      result = await runTask(run, task);
     } catch (error) {
       return taskFailed('PHASE_FAILED', `${procedurePhase(phase).title}: `, task, error);
     }
@@ -162,8 +162,8 @@ async function restoreDatabase(run: FleetRun, step: Extract<ReturnType<typeof pl
   if (run.restored) return undefined;
   let checksum: string;
   try {
-    await runTask(step.restore);
-    checksum = (await runTask(step.checksum)).result;
+    await runTask(run, step.restore);
+    checksum = (await runTask(run, step.checksum)).result;
   } catch (error) {
     return taskFailed('ROLLBACK_FAILED', 'rollback: ', step.restore, error);
   }

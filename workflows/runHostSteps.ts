@@ -8,6 +8,7 @@ import { ApplicationFailure, setHandler, workflowInfo } from '@temporalio/workfl
 import { windowFor } from '../core/batching';
 import { CHILD_RESULT_CHARS, tailShare } from '../core/budget';
 import type { HostStepsProgress } from '../core/progress';
+import { LEGACY_HEARTBEAT_TIMEOUT_MS } from '../core/heartbeat';
 import { runBatch } from './activities';
 import { type CompactBatch, type CompactOutcomes, compactOutcomes, expandBatch } from './compact';
 import { runSegments } from './hostBatches';
@@ -17,6 +18,8 @@ export interface HostStepsInput {
   batches: CompactBatch[];
   /** Failed hosts this group may have before it starts no new batch (what the phase's threshold has left). */
   failureBudget: number;
+  /** The parent run's heartbeat timeout (core/heartbeat.ts); absent from children of runs that predate it. */
+  heartbeatTimeoutMs?: number;
 }
 
 export interface HostStepsResult {
@@ -36,6 +39,12 @@ function refuseWithoutParent(): void {
   }
 }
 
+/** Only the parent sets it; anything but a positive number of milliseconds counts as absent, never a failed task. */
+function childHeartbeatTimeoutMs(input: HostStepsInput): number {
+  const ms = input.heartbeatTimeoutMs;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? ms : LEGACY_HEARTBEAT_TIMEOUT_MS;
+}
+
 export async function runHostSteps(input: HostStepsInput): Promise<HostStepsResult> {
   refuseWithoutParent();
   const batches = input.batches.map(expandBatch);
@@ -52,7 +61,7 @@ export async function runHostSteps(input: HostStepsInput): Promise<HostStepsResu
     run: async (whole) => {
       const batch = { ...whole, tasks: whole.tasks.filter((task) => !failed.has(task.host)) };
       if (batch.tasks.length === 0) return;
-      const outcomes = await runBatch(batch);
+      const outcomes = await runBatch(batch, childHeartbeatTimeoutMs(input));
       for (const outcome of outcomes) if (!outcome.ok) failed.add(outcome.host);
       results[index.get(whole) as number] = compactOutcomes(batch, outcomes, tailChars);
       progress.batches.push({ step: batch.step, ok: outcomes.filter((o) => o.ok).map((o) => o.host), failed: outcomes.filter((o) => !o.ok).map((o) => o.host) });

@@ -23,6 +23,8 @@ export interface RunVersions {
   confirmsOfflineSkips: boolean;
   /** The plan is validated and its defaults filled by a local activity whose result the history keeps. */
   planNormalized: boolean;
+  /** Activities are scheduled with the short heartbeat timeout (core/heartbeat.ts), so a lost worker is noticed in seconds. */
+  shortHeartbeat: boolean;
 }
 
 export function runVersions(): RunVersions {
@@ -34,6 +36,7 @@ export function runVersions(): RunVersions {
     perHostVersions: patched('per-host-versions'),
     confirmsOfflineSkips: patched('preflight-offline-confirmation'),
     planNormalized: patched('plan-normalized'),
+    shortHeartbeat: patched('short-heartbeat-timeout'),
   };
 }
 

@@ -1,12 +1,14 @@
 /**
  * What deploy/cutover-worker.service promises: systemd accepts the unit, and stopping it signals the worker alone
- * (KillMode=process), which leaves the host commands under way running to their end; a new worker carries the run on
- * and no host-step runs twice.
+ * (KillMode=process), which hands the batch under way over at once and leaves the host commands under way running to
+ * their end; a new worker carries the run on and no host-step runs twice.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
+import { tsToMs } from '@temporalio/common/lib/time';
 import { expect, inject, it } from 'vitest';
 import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
 import { approveUpdate } from '../../workflows/messages';
@@ -24,10 +26,25 @@ it.skipIf(!hasSystemdAnalyze)('the systemd unit passes systemd-analyze verify wi
   expect(readFileSync(UNIT, 'utf8')).toMatch(/^KillMode=process$/m);
 });
 
-it('SIGTERM to the worker alone lets the install under way finish, and a new worker carries the run on', async () => {
+/** The install batch's activity in the run's history: the attempt that closed it, and the failure before that attempt. */
+async function installBatch(handle: WorkflowHandle) {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes && payloadText(e.userMetadata?.summary?.data).startsWith('upgrade on appv-02'));
+  const started = events.find((e) => e.activityTaskStartedEventAttributes?.scheduledEventId?.toString() === scheduled?.eventId?.toString());
+  const closed = events.find((e) => e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === scheduled?.eventId?.toString());
+  const attributes = started?.activityTaskStartedEventAttributes;
+  return { attempt: attributes?.attempt, lastFailure: attributes?.lastFailure?.applicationFailureInfo?.type, closedAt: closed?.eventTime ? tsToMs(closed.eventTime) : Infinity };
+}
+
+const payloadText = (data: Uint8Array | null | undefined) => (data ? String(JSON.parse(Buffer.from(data).toString('utf8'))) : '');
+
+/** The install under way when SIGTERM comes, and how soon the next worker must have finished the batch after it. */
+const INSTALL_DELAY_S = 5;
+const HANDED_OVER_WITHIN_MS = INSTALL_DELAY_S * 1000 + 3_000;
+
+it('SIGTERM to the worker alone hands the batch over at once: the install under way finishes, and a new worker finishes the batch', async () => {
   const lab = freshLab({ hosts: 3 });
-  // Longer than a test would wait for a worker's shutdown grace would be better; 5 s is enough to be mid-command.
-  labFault(lab, 'appv-03', 'install', { delaySeconds: 5 });
+  labFault(lab, 'appv-03', 'install', { delaySeconds: INSTALL_DELAY_S });
   const taskQueue = uniqueId('sigterm');
   const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: lab, CUTOVER_STATE_DIR: mkdtempSync(join(tmpdir(), 'cutover-state-')) };
   const first = await workerProcess(env);
@@ -40,12 +57,22 @@ it('SIGTERM to the worker alone lets the install under way finish, and a new wor
   const exited = new Promise((resolve) => first.once('exit', resolve));
   first.kill('SIGTERM');
   const second = await workerProcess(env);
+  const polling = Date.now();
   try {
     expect((await handle.result()).outcome).toBe('completed');
   } finally {
     second.kill('SIGTERM');
   }
   await exited;
-  for (const host of ['appv-01', 'appv-02', 'appv-03']) expect(ops(host, 'install').filter((o) => o.result === 'ok'), host).toHaveLength(1);
+  // Handed over: the batch failed retryably on the stopping worker (not after a heartbeat timeout, nor finished by
+  // it), and the new worker's attempt finished it once appv-03's install, which it waited for, was done.
+  const batch = await installBatch(handle);
+  expect(batch).toMatchObject({ attempt: 2, lastFailure: 'WorkerShutdown' });
+  expect(batch.closedAt - polling).toBeLessThan(HANDED_OVER_WITHIN_MS);
+  for (const host of ['appv-01', 'appv-02', 'appv-03']) {
+    for (const step of ['drain', 'stop', 'install', 'start', 'verify', 'online']) {
+      expect(ops(host, step).filter((o) => o.result === 'ok'), `${host} ${step}`).toHaveLength(1);
+    }
+  }
   expect(labStatus(lab).hosts.every((h) => h.version === '4.5' && h.online)).toBe(true);
 });
