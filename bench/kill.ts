@@ -7,6 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import type { WorkflowHandle } from '@temporalio/client';
 import { type LabOp, labFault, labOps, labUp } from '../lab/lab';
 import { startCutoverStack, timeCutover } from './cutover';
@@ -26,6 +27,11 @@ export interface KillOptions {
   killAt: number;
   /** SIGKILL (a crash) or SIGTERM (a graceful stop). */
   signal: 'SIGKILL' | 'SIGTERM';
+  /**
+   * Start the second worker once the batch is under way on the first, and signal the first only when the second
+   * polls: a standby, as with two workers on a queue, so the resume is not the new worker's start-up.
+   */
+  standby?: boolean;
 }
 
 interface Duplicate {
@@ -37,6 +43,7 @@ interface Duplicate {
 
 export interface KillResult {
   signal: KillOptions['signal'];
+  standby: boolean;
   hosts: number;
   parallel: number;
   delaySeconds: number;
@@ -96,12 +103,23 @@ export async function runKill(options: KillOptions, log: (line: string) => void)
     let firstSpawn: { at: number; command: string } | undefined;
     let watch: NodeJS.Timeout | undefined;
     const started = performance.now();
-    const during = async (_handle: WorkflowHandle) => {
-      const deadline = Date.now() + 10 * 60_000;
-      while (installsDone() < killWhen) {
-        if (Date.now() > deadline) throw new Error(`the remaining hosts' installs did not reach ${killWhen} within 10 minutes`);
+    const deadline = Date.now() + 10 * 60_000;
+    const installsReach = async (count: number) => {
+      while (installsDone() < count) {
+        if (Date.now() > deadline) throw new Error(`the remaining hosts' installs did not reach ${count} within 10 minutes`);
         await new Promise((r) => setTimeout(r, 100));
       }
+    };
+    const during = async (_handle: WorkflowHandle) => {
+      let standby: Promise<ChildProcess> | undefined;
+      if (options.standby) {
+        // Started once the batch runs on the first worker, so the batch cannot have gone to the standby.
+        await installsReach(1);
+        log('kill: the batch is under way; starting a standby worker');
+        standby = stack.startWorker();
+        await standby;
+      }
+      await installsReach(killWhen);
       const worker = stack.worker;
       // The commands under way, read just before the kill: once killed, their processes leave the worker's tree.
       processes = labhostCommands(descendants(worker.pid as number).slice(1));
@@ -109,8 +127,8 @@ export async function runKill(options: KillOptions, log: (line: string) => void)
       worker.kill(options.signal);
       killedAt = Date.now();
       killAfterStartMs = performance.now() - started;
-      log(`kill: worker ${worker.pid} sent ${options.signal}; starting a new worker`);
-      const starting = stack.startWorker();
+      log(`kill: worker ${worker.pid} sent ${options.signal}${standby ? '; a standby worker polls' : '; starting a new worker'}`);
+      const starting = standby ?? stack.startWorker();
       // A command forked just before the kill still shows the worker's command line until it execs: look again
       // for this lab's labhost processes, now orphans, a few times over 300 ms (a new node process needs seconds
       // before it can run anything).
@@ -182,6 +200,7 @@ export async function runKill(options: KillOptions, log: (line: string) => void)
     const timeouts = heartbeatTimeouts(runs);
     return {
       signal: options.signal,
+      standby: Boolean(options.standby),
       hosts: options.hosts,
       parallel: options.parallel,
       delaySeconds: options.delaySeconds,

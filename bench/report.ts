@@ -190,7 +190,8 @@ export const FOOTNOTES = `Notes:
 export function formatKill(k: KillResult): string {
   const out: string[] = [];
   const what = k.signal === 'SIGKILL' ? 'kill -9 of the worker' : 'SIGTERM to the worker';
-  out.push(`### ${what} mid-batch: ${k.hosts} hosts, steps lab, parallel ${k.parallel}, every non-owner install delayed ${k.delaySeconds} s`, '');
+  const replacement = k.standby ? ', a standby worker already polling' : '';
+  out.push(`### ${what} mid-batch${replacement}: ${k.hosts} hosts, steps lab, parallel ${k.parallel}, every non-owner install delayed ${k.delaySeconds} s`, '');
   const timeouts = (list: HeartbeatTimeout[]) => `${list.length}${list.length ? `: ${list.slice(0, 4).map((t) => `${t.type} "${t.summary}" (${t.kind})`).join('; ')}` : ''}`;
   const rows: string[][] = [
     ['killed when', `${k.installsDoneAtKill} of ${k.restHosts} remaining hosts' installs were ok in ops.log (${seconds(k.killAfterStartMs)} after the run started)`],
@@ -199,7 +200,7 @@ export function formatKill(k: KillResult): string {
       `${k.inFlightOps} host-steps (${k.inFlightProcesses} seen as labhost processes of the killed worker, in its tree just before the kill or orphaned just after; the rest from starts logged in ops.log without a result)`,
     ],
     ['first command spawned by the new worker', k.firstSpawn ? `${seconds(k.firstSpawn.afterKillMs)} after the kill: ${k.firstSpawn.command}` : 'none seen'],
-    ['new worker polling', `${seconds(k.newWorkerReadyMs)} after the kill`],
+    ['new worker polling', k.standby ? 'before the kill (a standby)' : `${seconds(k.newWorkerReadyMs)} after the kill`],
     ['signalled worker exited', k.oldWorkerExitedMs !== undefined ? `${seconds(k.oldWorkerExitedMs)} after the kill` : 'not seen'],
     [
       k.signal === 'SIGKILL' ? 'first operation by the new worker' : 'first operation started after the signal (by either worker)',

@@ -50,6 +50,7 @@ interface Options {
   killHosts: number;
   killDelay: number;
   signal: 'KILL' | 'TERM';
+  standby?: boolean;
   contend: number;
   out?: string;
   keep?: boolean;
@@ -69,6 +70,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--kill-hosts <n>', 'hosts in the kill scenario', positiveInt('--kill-hosts'), 200)
     .option('--kill-delay <seconds>', "the lab's delay fault on every non-owner install in the kill scenario", positiveInt('--kill-delay'), 1)
     .addOption(new Option('--signal <name>', 'how the kill scenario stops the worker: KILL (a crash) or TERM (a graceful stop)').choices(['KILL', 'TERM']).default('KILL'))
+    .option('--standby', 'kill scenario: the second worker polls before the first is signalled (two workers on the queue)')
     .option('--contend <n>', `run N CPU-bound processes (${CONTENDER_COMMAND}) for the whole invocation`, nonNegativeInt('--contend'), 0)
     .option('--out <file>', 'also write the results as JSON')
     .option('--keep', 'keep the temp dirs (lab, logs, dev server database, playbook, histories as JSON) for inspection')
@@ -95,7 +97,7 @@ async function main(argv: string[]): Promise<void> {
       const dir = tempDir('cutover-bench-kill-');
       try {
         const kill = await runKill(
-          { binary, dir, hosts: options.killHosts, parallel: options.parallel, delaySeconds: options.killDelay, killAt: 0.3, signal: `SIG${options.signal}`, ...(options.batchSize ? { batchSize: options.batchSize } : {}) },
+          { binary, dir, hosts: options.killHosts, parallel: options.parallel, delaySeconds: options.killDelay, killAt: 0.3, signal: `SIG${options.signal}`, standby: Boolean(options.standby), ...(options.batchSize ? { batchSize: options.batchSize } : {}) },
           log,
         );
         output.kill = kill;
