@@ -27,11 +27,10 @@ function siteQueue(site: string | undefined): Pick<ActivityOptions, 'taskQueue'>
 }
 
 /**
- * Activity option profile of a host step: time for every wave of the batch, and always a heartbeat timeout (the run's,
- * core/heartbeat.ts heartbeatTimeoutMs). The
- * activity counts the plan's attempts per host command itself, so Temporal's attempts go beyond them: an attempt lost
- * to the infrastructure (a worker killed, a timeout) leaves every host's attempts as they were. Runs recorded before
- * this replay unchanged, since the retry policy is no part of what replay compares.
+ * Activity option profile of a host step: time for every wave of the batch, and always a heartbeat timeout (the run's:
+ * core/heartbeat.ts). The activity counts the plan's attempts per host command itself, so Temporal's attempts go
+ * beyond them: an attempt lost to the infrastructure (a worker killed, a timeout) leaves every host's attempts as they
+ * were. Runs recorded before this replay unchanged, since the retry policy is no part of what replay compares.
  */
 export function hostStepActivity(batch: StepBatch, heartbeatTimeoutMs: number) {
   const waves = Math.ceil(batch.tasks.length / batch.maxParallel);
