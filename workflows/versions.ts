@@ -23,6 +23,8 @@ export interface RunVersions {
   confirmsOfflineSkips: boolean;
   /** The plan is validated and its defaults filled by a local activity whose result the history keeps. */
   planNormalized: boolean;
+  /** The backup is read back (database.verifyBackup) and its checksum compared before the schema gate. */
+  backupVerified: boolean;
 }
 
 export function runVersions(): RunVersions {
@@ -34,10 +36,16 @@ export function runVersions(): RunVersions {
     perHostVersions: patched('per-host-versions'),
     confirmsOfflineSkips: patched('preflight-offline-confirmation'),
     planNormalized: patched('plan-normalized'),
+    backupVerified: patched('backup-verified'),
   };
 }
 
 /** Runs from before rehearsed inside the outage, after the production backup; today's rehearse before beforeOffline. */
 export function rehearsesInBackup(plan: UpgradePlan, versions: RunVersions): boolean {
   return plan.database.rehearse !== undefined && !versions.rehearseBeforeOffline;
+}
+
+/** What planRun needs to know of a run's versions, so the first plan and the one after preflight agree. */
+export function planOptions(plan: UpgradePlan, versions: RunVersions): { rehearseInBackup: boolean; backupVerified: boolean } {
+  return { rehearseInBackup: rehearsesInBackup(plan, versions), backupVerified: versions.backupVerified };
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, inject, it } from 'vitest';
 import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
-import { approveUpdate, rollbackUpdate, statusQuery } from '../../workflows/messages';
+import { approveUpdate, retryUpdate, rollbackUpdate, statusQuery } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
 import { approvedRun, atGate, atGuidedFailure, freshLab, labPlan, quickRetries, recordHistory, uniqueId, useTemporalClient, waitFor, workerProcess } from '../helpers';
 
@@ -60,6 +60,42 @@ it('an empty checksum is refused before the backup, and the operator is asked', 
     await handle.terminate('the test is over');
   });
   expect(labOps(lab).filter((op) => op.host === 'db')).toEqual([]);
+});
+
+it('a backup that does not read back as taken stops the run before the schema gate, with nothing upgraded; a retry takes a good one', async () => {
+  const lab = freshLab({ hosts: 2 });
+  const checksumBefore = labStatus(lab).database.checksum;
+  // The backup command succeeds, but the file it leaves is cut short: only reading it back shows it.
+  labFault(lab, 'db', 'backup', 'truncate');
+  const plan = labPlan(hostIds(PROFILES.appv!, 2));
+  const gated = { ...plan, gates: { ...plan.gates, beforeSchemaUpgrade: { instructions: 'the backup is verified', approvers: [], quorum: 1 } } };
+  await approvedRun(temporal.client, gated, lab, async (handle) => {
+    const { awaitingOperator, backup, decisions } = await atGuidedFailure(handle);
+    expect(awaitingOperator?.reason).toContain('backup verification on appv-01: the backup reads back with checksum');
+    expect(awaitingOperator?.reason).toContain(`not the database's ${checksumBefore} taken before it`);
+    // Not the rollback's backup, and the schema gate never opened.
+    expect(backup).toBeUndefined();
+    expect(decisions.map((d) => d.gate)).toEqual(['beforeOffline']);
+    const state = labStatus(lab);
+    expect(state.database).toEqual({ schema: '4.1-SP1', checksum: checksumBefore });
+    expect(state.hosts.every((h) => h.version === '4.1-SP1')).toBe(true);
+    expect(labOps(lab).filter((op) => op.op.startsWith('install'))).toEqual([]);
+
+    await handle.executeUpdate(retryUpdate, { args: [{ operator: 'olga' }] });
+    await atGate(handle, 'beforeSchemaUpgrade');
+    expect((await handle.query(statusQuery)).backup?.checksum).toBe(checksumBefore);
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+    expect((await handle.result()).outcome).toBe('completed');
+    await recordHistory(handle, 'backup-verified');
+  });
+  expect(labOps(lab).filter((op) => op.host === 'db' && /^(backup|verify-backup)/.test(op.op)).map((op) => `${op.op.split(' ')[0]} ${op.result}`)).toEqual([
+    'backup fault',
+    'backup ok',
+    'verify-backup ok',
+    'backup ok',
+    'verify-backup ok',
+  ]);
+  expect(labStatus(lab).hosts.every((h) => h.version === '4.5')).toBe(true);
 });
 
 it('a rollback whose worker is killed with SIGKILL during the restore restores once and ends fully back', async () => {

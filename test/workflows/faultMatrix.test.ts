@@ -25,7 +25,7 @@ function expectEachOnce(lab: string, hosts: string[], ops: string[]): void {
 }
 
 describe('fail once at every step (the retry fixes it)', () => {
-  it('App-V: version, drain, stop, checksum, backup, the owner upgrade, a remaining host upgrade, start, verify, database verify, online', async () => {
+  it('App-V: version, drain, stop, checksum, backup, the backup read back, the owner upgrade, a remaining host upgrade, start, verify, database verify, online', async () => {
     const hosts = hostIds(PROFILES.appv!, 3);
     const lab = freshLab({ hosts: 3 });
     const faults: [string, string][] = [
@@ -34,6 +34,7 @@ describe('fail once at every step (the retry fixes it)', () => {
       ['appv-03', 'stop'],
       ['db', 'checksum'],
       ['db', 'backup'],
+      ['db', 'verify-backup'],
       ['appv-01', 'install'],
       ['appv-02', 'install'],
       ['appv-03', 'start'],
@@ -49,7 +50,7 @@ describe('fail once at every step (the retry fixes it)', () => {
     expect(labOps(lab).filter((o) => o.result === 'fault').map((o) => `${o.host} ${o.op.split(' ')[0]}`)).toEqual(expect.arrayContaining(faults.map((f) => f.join(' '))));
     expect(labOps(lab).filter((o) => o.result === 'fault')).toHaveLength(faults.length);
     expectEachOnce(lab, hosts, ['version', 'drain', 'stop', 'install', 'start', 'verify', 'online']);
-    expectEachOnce(lab, ['db'], ['checksum', 'backup', 'verify']);
+    expectEachOnce(lab, ['db'], ['checksum', 'backup', 'verify-backup', 'verify']);
     const state = labStatus(lab);
     expect(state.database.schema).toBe('4.5');
     expect(state.hosts.every((h) => h.version === '4.5' && h.services.AppVServer === 'running' && h.online)).toBe(true);

@@ -34,6 +34,7 @@ const SHAPES = [
   'database-task-after-lost-worker',
   'plan-normalized',
   'every-change',
+  'backup-verified',
 ];
 
 it('keeps a recorded history of every workflow shape', () => {
