@@ -1,9 +1,10 @@
 /**
  * The fault matrix, the cheap way: a fault at every step of both procedures in one run each (each fails once and
  * its retry fixes it), a hang that the step's timeout ends, and the end state each time: fully upgraded, and no
- * host-step that completed ran again (the lab's operation log). Fail-always at each step, with the operator rolling
- * back, is guidedFailure.test.ts; kill -9 of the worker mid-batch and mid-backup are resume.test.ts and
- * databaseTasks.test.ts.
+ * host-step that completed ran again (the lab's operation log). For Dynamics GP, two runs side by side: the worker
+ * killed with SIGKILL at every step, and fail-always at every step with a rollback and a kill during it. Fail-always
+ * at each App-V step, with the operator rolling back, is guidedFailure.test.ts; kill -9 of a worker running
+ * workflows too, mid-batch, mid-backup and mid-restore, are resume.test.ts and databaseTasks.test.ts.
  */
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
