@@ -2,7 +2,8 @@
  * A database task never runs twice at once: the worker is killed with SIGKILL while the backup runs, and the run
  * that a new worker resumes takes the backup its spawner finished instead of starting a second one.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,12 +20,17 @@ function running(text: string): boolean {
   return execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').some((line) => line.includes(text));
 }
 
-it('a backup whose worker is killed with SIGKILL runs once: the retry waits for it and takes its result', async () => {
+it('a backup that uses a secret, whose worker is killed with SIGKILL, runs once: the retry waits for it and takes its result; the journal holds no secret', async () => {
   const lab = freshLab({ hosts: 3 });
   labFault(lab, 'db', 'backup', { delaySeconds: 4 });
-  const plan = labPlan(hostIds(PROFILES.appv!, 3));
+  const lab3 = labPlan(hostIds(PROFILES.appv!, 3));
+  // A backup that logs in with a password, and prints it: the journal must not keep that output.
+  const secret = `pa55-${randomUUID()}`;
+  const backup = { ...lab3.database.backup!, run: 'echo logging in with {{secret:env:CUTOVER_SECRET_DB}}; labhost db backup {{backup}}' };
+  const plan = { ...lab3, database: { ...lab3.database, backup } };
   const taskQueue = uniqueId('db-kill9');
-  const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: lab, CUTOVER_STATE_DIR: mkdtempSync(join(tmpdir(), 'cutover-state-')) };
+  const state = mkdtempSync(join(tmpdir(), 'cutover-state-'));
+  const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: lab, CUTOVER_STATE_DIR: state, CUTOVER_SECRET_DB: secret };
   const first = await workerProcess(env);
   const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('db-kill9'), args: [plan] });
   await atGate(handle, 'beforeOffline');
@@ -46,6 +52,10 @@ it('a backup whose worker is killed with SIGKILL runs once: the retry waits for 
   const backups = labOps(lab).filter((op) => op.host === 'db' && op.op.startsWith('backup'));
   // One backup started (the delay's line) and finished: the retry did not start a second.
   expect(backups.map((op) => op.result)).toEqual(['fault', 'ok']);
+  // Journaled, without its output: no file the workers kept holds the secret.
+  const grep = (text: string) => spawnSync('grep', ['-rlF', text, state], { encoding: 'utf8' }).stdout;
+  expect(grep('"event":"done"')).toContain('db-');
+  expect(grep(secret)).toBe('');
   expect(labStatus(lab).hosts.every((h) => h.version === '4.5' && h.online)).toBe(true);
 }, 120_000);
 
