@@ -3,6 +3,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { HEARTBEAT_EVERY_MS } from '../core/heartbeat';
 import type { SingleHostTask } from '../core/planner';
 import type { HostRunner } from '../transport/transport';
+import { secretTemplates } from '../core/secrets';
 import { lastLine } from '../core/text';
 import { activityKey, databaseJournalFile, holdDatabase } from './databaseLock';
 import { runTask } from './runTask';
@@ -18,6 +19,9 @@ function outcome(task: SingleHostTask, outputTail: string): DatabaseOutcome {
   return { action: task.action, result: lastLine(outputTail), outputTail };
 }
 
+/** Tasks whose result the run reads from their output: an earlier attempt journaled without it is run again. */
+const READS_OUTPUT: ReadonlySet<SingleHostTask['action']> = new Set(['checksum', 'verifyBackup', 'rehearse', 'check']);
+
 export function createDatabaseActivities(deps: { runner: HostRunner; journalDir?: string }) {
   return {
     async runDatabaseTask(task: SingleHostTask): Promise<DatabaseOutcome> {
@@ -30,13 +34,17 @@ export function createDatabaseActivities(deps: { runner: HostRunner; journalDir?
         held = journal && (await holdDatabase(journal.file, { signal: context.cancellationSignal, warn: (message) => context.log.warn(message) }));
         // An earlier attempt of this task whose worker was lost may have finished after all (its spawner went on):
         // its result stands, and a backup or restore does not run a second time.
+        // A command that uses secrets is journaled without its output, which may hold them (runTask.ts): its
+        // earlier attempt is waited for all the same, and its result taken where no output is read from it.
+        const keepsOutput = secretTemplates(task.command).length === 0;
         const finished = journal && held?.settled.done.get(journal.key);
-        if (finished !== undefined) {
+        if (finished !== undefined && (keepsOutput || !READS_OUTPUT.has(task.action))) {
           context.log.info(`database ${task.action} on ${task.host}: an earlier attempt finished, its result is taken`);
           return outcome(task, finished);
         }
         // Not aborted on cancellation: a backup or restore cut off half-way is worse than one that finishes.
-        const result = await runTask(deps.runner, task, { timeoutMs: task.timeoutMs, ...(journal ? { journalFile: journal.file, journalKey: journal.key } : {}) });
+        const journaling = journal ? { journalFile: journal.file, journalKey: journal.key, ...(keepsOutput ? {} : { journalOutput: false }) } : {};
+        const result = await runTask(deps.runner, task, { timeoutMs: task.timeoutMs, ...journaling });
         if (result.exitCode !== 0 || result.timedOut) {
           throw ApplicationFailure.retryable(
             `database ${task.action} on ${task.host} ${result.timedOut ? `timed out after ${task.timeoutMs} ms` : `exited ${result.exitCode}`}: ${lastLine(result.outputTail)}`,

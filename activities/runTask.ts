@@ -38,12 +38,14 @@ export async function runTask(runner: HostRunner, task: RunnableTask, options: C
     }
     const command = await secrets.fillCommand(task.command);
     let streamed = 0;
-    // The journal keeps a command's raw output on the worker's disk: a command that used secrets is not journaled
-    // (a retry after a crash relies on the heartbeat for it).
-    const { journalFile, ...runOptions } = options;
+    // The journal keeps a command's raw output on the worker's disk: a command that used secrets is journaled only
+    // where the caller does without its output there (journalOutput: false, database tasks), else not at all (a
+    // retry after a crash relies on the heartbeat for it).
+    const { journalFile, journalOutput, ...runOptions } = options;
+    const journaled = journalFile && (secrets.empty || journalOutput === false);
     const result = await runner.run({ id: task.host, transport: task.transport }, command, {
       ...runOptions,
-      ...(journalFile && secrets.empty ? { journalFile } : {}),
+      ...(journaled ? { journalFile, ...(journalOutput === false ? { journalOutput } : {}) } : {}),
       withoutEnv: secrets.envNames,
       onOutput: (chunk) => {
         streamed += chunk.length;

@@ -30,3 +30,14 @@ export function checksumProblem(checksum: string, pattern: string = DEFAULT_CHEC
   }
   return undefined;
 }
+
+/**
+ * Why a backup read back (database.verifyBackup: its content's checksum, `readBack`) does not prove it can bring the
+ * database back as it was when `taken` was its checksum, or undefined when it does.
+ */
+export function backupReadBackProblem(readBack: string, taken: string, pattern?: string): string | undefined {
+  const problem = checksumProblem(readBack, pattern);
+  if (problem) return `reading the backup back: ${problem}`;
+  if (readBack !== taken) return `the backup reads back with checksum ${readBack}, not the database's ${taken} taken before it: it is damaged or incomplete, and restoring it would not bring the database back as it was`;
+  return undefined;
+}

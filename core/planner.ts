@@ -74,7 +74,7 @@ export function batchActivityAttempts(retry: RetryPolicy): number {
 
 /** One command on one host outside the host steps: the database's commands, and prerequisite checks. */
 export interface SingleHostTask {
-  action: 'backup' | 'restore' | 'verify' | 'checksum' | 'rehearse' | 'check';
+  action: 'backup' | 'verifyBackup' | 'restore' | 'verify' | 'checksum' | 'rehearse' | 'check';
   host: string;
   command: string;
   transport: Transport;
@@ -192,9 +192,10 @@ export function rehearsalBackupName(backup: string): string {
 
 /**
  * `sources`: each host's starting version, once preflight found it (the run plans again with it). `rehearseInBackup`:
- * the rehearsal as runs from before did it, after the production backup, inside the outage.
+ * the rehearsal as runs from before did it, after the production backup, inside the outage. `backupVerified`: false
+ * for runs from before database.verifyBackup, which never read their backup back.
  */
-export function planRun(plan: UpgradePlan, options: { backup: string; sources?: HostSources; rehearseInBackup?: boolean }): RunPlan {
+export function planRun(plan: UpgradePlan, options: { backup: string; sources?: HostSources; rehearseInBackup?: boolean; backupVerified?: boolean }): RunPlan {
   const owner = dbOwner(plan);
   const rest = plan.hosts.filter((host) => host !== owner);
   const values = templateValues(plan, options.backup, plan.target);
@@ -214,7 +215,7 @@ export function planRun(plan: UpgradePlan, options: { backup: string; sources?: 
     timeoutMs: durationMs(definition.timeout),
     retry: definition.retry,
   });
-  const databaseTask = (action: 'backup' | 'verify' | 'checksum' | 'rehearse', backup?: string): SingleHostTask[] => {
+  const databaseTask = (action: 'backup' | 'verifyBackup' | 'verify' | 'checksum' | 'rehearse', backup?: string): SingleHostTask[] => {
     const definition = plan.database[action];
     return definition ? [task(action, definition, dbHost, backup)] : [];
   };
@@ -240,7 +241,15 @@ export function planRun(plan: UpgradePlan, options: { backup: string; sources?: 
       preflight: { ...none, batches: batchesFor('version', plan.hosts) },
       drain: { ...none, batches: batchesFor('drain', plan.hosts) },
       stop: { ...none, batches: batchesFor('stop', plan.hosts) },
-      backup: { batches: [], database: [...databaseTask('checksum'), ...databaseTask('backup'), ...(options.rehearseInBackup ? databaseTask('rehearse') : [])] },
+      backup: {
+        batches: [],
+        database: [
+          ...databaseTask('checksum'),
+          ...databaseTask('backup'),
+          ...(options.backupVerified === false ? [] : databaseTask('verifyBackup')),
+          ...(options.rehearseInBackup ? databaseTask('rehearse') : []),
+        ],
+      },
       upgradeOwner: { ...none, batches: [...batchesFor('upgrade', [owner]), ...batchesFor('start', [owner])] },
       upgradeRest: {
         ...none,

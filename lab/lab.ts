@@ -250,7 +250,8 @@ export function labOps(dir: string): LabOp[] {
     });
 }
 
-export type FaultMode = { times: number } | { delaySeconds: number } | 'always' | 'hang' | 'clear';
+/** `truncate`: once, the operation succeeds but what it writes is cut short (a backup file on a failing disk). */
+export type FaultMode = { times: number } | { delaySeconds: number } | 'always' | 'hang' | 'truncate' | 'clear';
 
 export function labFault(dir: string, host: string, op: string, mode: FaultMode): void {
   const meta = requireLab(dir);

@@ -204,8 +204,8 @@ export function allText(value: unknown, out: string[] = []): string[] {
 }
 
 /** A worker in its own process, as in production, so it can be killed for real. */
-export function workerProcess(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'cutover.js'), 'worker'], {
+export function workerProcess(env: Record<string, string>, args: string[] = []): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'cutover.js'), 'worker', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -158,7 +158,7 @@ function runCommand(request, onOutput) {
       const succeeded = result.exitCode === 0 && !timedOut;
       // A failure is journaled with its output too: a retry counts it against the step's attempts, and reports it
       // when it was the last one.
-      journal(journalFile, { host: key, event: succeeded ? 'done' : 'failed', exitCode: result.exitCode, outputTail: tail });
+      journal(journalFile, { host: key, event: succeeded ? 'done' : 'failed', exitCode: result.exitCode, outputTail: request.journalOutput === false ? '' : tail });
       durable(journalFile, () => resolve(result));
     };
     // The command is done when its shell exits. A service it started in the background may keep the output pipes

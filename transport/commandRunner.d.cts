@@ -10,6 +10,8 @@ export interface CommandRequest {
   journalFile?: string;
   /** What the journal files the command under (default: the host). */
   journalKey?: string;
+  /** false: journal the command's end without its output (it may hold a secret). */
+  journalOutput?: boolean;
 }
 
 export interface CommandResult {

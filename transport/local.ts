@@ -20,8 +20,9 @@ export interface LocalTransportOptions {
 export function createLocalTransport(options: LocalTransportOptions = {}): HostRunner {
   const env = options.env ?? {};
   return {
-    async run(host, command, { timeoutMs, signal, onOutput, journalFile, journalKey, withoutEnv }) {
-      const request = { command, host: host.id, env, timeoutMs, ...(journalFile ? { journalFile, ...(journalKey ? { journalKey } : {}) } : {}), ...(withoutEnv?.length ? { withoutEnv } : {}) };
+    async run(host, command, { timeoutMs, signal, onOutput, journalFile, journalKey, journalOutput, withoutEnv }) {
+      const journal = journalFile ? { journalFile, ...(journalKey ? { journalKey } : {}), ...(journalOutput === false ? { journalOutput } : {}) } : {};
+      const request = { command, host: host.id, env, timeoutMs, ...journal, ...(withoutEnv?.length ? { withoutEnv } : {}) };
       if (options.spawnFrom !== 'worker') {
         return sharedSpawner().run(request, { ...(signal ? { signal } : {}), ...(onOutput ? { onOutput } : {}) });
       }

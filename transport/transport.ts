@@ -12,6 +12,8 @@ export interface CommandOptions {
   journalFile?: string;
   /** What the journal files the command under (default: the host id): a database task's activity. */
   journalKey?: string;
+  /** false: the journal keeps the command's start and end but not its output, which may hold a secret. */
+  journalOutput?: boolean;
   /**
    * Variables of the worker's environment a command on this machine must not inherit (the local transport; an ssh
    * session has the server's environment): the env: secrets its step resolved and substituted.

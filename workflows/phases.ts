@@ -3,7 +3,7 @@
  * prerequisites at the end of preflight, and rollback by compensation. Each returns the event the machine takes next.
  */
 import { isCancellation, patched } from '@temporalio/workflow';
-import { checksumProblem } from '../core/checksum';
+import { backupReadBackProblem, checksumProblem } from '../core/checksum';
 import type { Failure, UpgradeEvent } from '../core/machine';
 import { type PhaseName, type SingleHostTask, planRun } from '../core/planner';
 import { procedurePhase } from '../core/procedure';
@@ -11,7 +11,7 @@ import { OFFLINE_GATE, offlineConfirmation } from '../core/operator';
 import { planRollback } from '../core/rollback';
 import { failureMessage, singleHostActivity } from './activities';
 import type { FleetRun } from './fleetRun';
-import { rehearsesInBackup } from './versions';
+import { planOptions } from './versions';
 import { type PhaseBatches, runPhaseBatches } from './phaseBatches';
 import { waitAtGate } from './waits';
 
@@ -34,9 +34,9 @@ function refusedChecksum(run: FleetRun, checksum: string): string | undefined {
   return problem && patched('checksum-proof') ? problem : undefined;
 }
 
-function checksumFailed(type: FailedEvent['type'], prefix: string, task: SingleHostTask, problem: string): FailedEvent {
-  const failure: Failure = { hosts: [{ host: task.host, error: 'the checksum proves nothing', outputTail: problem }] };
-  return { type, reason: `${prefix}database checksum on ${task.host}: ${problem}`, failure };
+function checksumFailed(type: FailedEvent['type'], prefix: string, task: SingleHostTask, problem: string, error = 'the checksum proves nothing'): FailedEvent {
+  const failure: Failure = { hosts: [{ host: task.host, error, outputTail: problem }] };
+  return { type, reason: `${prefix}database ${task.action === 'verifyBackup' ? 'backup verification' : 'checksum'} on ${task.host}: ${problem}`, failure };
 }
 
 async function runTask(run: FleetRun, task: SingleHostTask) {
@@ -80,10 +80,16 @@ async function rehearse(run: FleetRun): Promise<UpgradeEvent> {
   return { type: 'PHASE_SUCCEEDED' };
 }
 
-/** The phase's database commands in order: the checksum, the backup, and the rehearsal behind its own gate. */
+/**
+ * The phase's database commands in order: the checksum, the backup, its verification, and the rehearsal behind its
+ * own gate. A backup that is verified becomes the rollback's only once it read back as taken: until then the
+ * database is unchanged, and a rollback restores nothing.
+ */
 async function runDatabaseTasks(run: FleetRun, phase: PhaseName): Promise<UpgradeEvent | undefined> {
   let checksum = '';
-  for (const task of run.planned.phases[phase].database) {
+  const tasks = run.planned.phases[phase].database;
+  const recordedAfter = tasks.some((task) => task.action === 'verifyBackup') ? 'verifyBackup' : 'backup';
+  for (const task of tasks) {
     if (task.action === 'rehearse' && run.plan.gates.beforeRehearsal && !run.approvedWithin('beforeRehearsal')) {
       const decision = await waitAtGate(run, 'beforeRehearsal');
       if (decision.type === 'GATE_REJECTED') return decision;
@@ -100,7 +106,11 @@ async function runDatabaseTasks(run: FleetRun, phase: PhaseName): Promise<Upgrad
       const problem = refusedChecksum(run, checksum);
       if (problem) return checksumFailed('PHASE_FAILED', `${procedurePhase(phase).title}: `, task, problem);
     }
-    if (task.action === 'backup') run.recordBackup(run.planned.backup, checksum);
+    if (task.action === 'verifyBackup') {
+      const problem = backupReadBackProblem(result.result, checksum, run.plan.database.checksumPattern);
+      if (problem) return checksumFailed('PHASE_FAILED', `${procedurePhase(phase).title}: `, task, problem, 'the backup does not read back as taken');
+    }
+    if (task.action === recordedAfter) run.recordBackup(run.planned.backup, checksum);
     if (task.action === 'rehearse') run.record('rehearse', task.host, result.outputTail);
   }
   return undefined;
@@ -149,7 +159,7 @@ export async function runPhase(run: FleetRun, phase: PhaseName): Promise<Upgrade
   }
   if (phase === 'preflight') {
     if (run.versions.perHostVersions) {
-      run.planned = planRun(run.plan, { backup: run.planned.backup, rehearseInBackup: rehearsesInBackup(run.plan, run.versions), ...(run.status.versions ? { sources: run.status.versions } : {}) });
+      run.planned = planRun(run.plan, { backup: run.planned.backup, ...planOptions(run.plan, run.versions), ...(run.status.versions ? { sources: run.status.versions } : {}) });
     }
     const unmet = await checkPrerequisites(run);
     return unmet.type === 'PHASE_SUCCEEDED' ? rehearse(run) : unmet;

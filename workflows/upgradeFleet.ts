@@ -19,7 +19,7 @@ import { invalidIfThrows } from './invalidPlan';
 import { notifierFor, notifyOutcome } from './notify';
 import { readTrust } from './trust';
 import { runPhase, runRollback } from './phases';
-import { type RunVersions, rehearsesInBackup, runVersions } from './versions';
+import { type RunVersions, planOptions, runVersions } from './versions';
 import { waitAtGate, waitForOperator } from './waits';
 
 export async function upgradeFleet(input: unknown): Promise<RunResult> {
@@ -30,7 +30,7 @@ export async function upgradeFleet(input: unknown): Promise<RunResult> {
   const plan = await planOf(rawPlan, versions);
   // The first run id survives resets and continue-as-new, so the restore always finds this run's backup.
   const backup = backupName(plan.fleet, plan.target, workflowInfo().firstExecutionRunId);
-  const run = new FleetRun(plan, invalidIfThrows(() => planRun(plan, { backup, rehearseInBackup: rehearsesInBackup(plan, versions) })), versions);
+  const run = new FleetRun(plan, invalidIfThrows(() => planRun(plan, { backup, ...planOptions(plan, versions) })), versions);
   run.notifier = versions.notifications ? notifierFor(run) : undefined;
   registerHandlers(run);
   if (versions.trusted) run.trust = await readTrust(run, invalidIfThrows(() => planDigest(rawPlan)), signature);

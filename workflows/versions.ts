@@ -25,6 +25,8 @@ export interface RunVersions {
   planNormalized: boolean;
   /** Activities are scheduled with the short heartbeat timeout (core/heartbeat.ts), so a lost worker is noticed in seconds. */
   shortHeartbeat: boolean;
+  /** The backup is read back (database.verifyBackup) and its checksum compared before the schema gate. */
+  backupVerified: boolean;
 }
 
 export function runVersions(): RunVersions {
@@ -37,10 +39,16 @@ export function runVersions(): RunVersions {
     confirmsOfflineSkips: patched('preflight-offline-confirmation'),
     planNormalized: patched('plan-normalized'),
     shortHeartbeat: patched('short-heartbeat-timeout'),
+    backupVerified: patched('backup-verified'),
   };
 }
 
 /** Runs from before rehearsed inside the outage, after the production backup; today's rehearse before beforeOffline. */
 export function rehearsesInBackup(plan: UpgradePlan, versions: RunVersions): boolean {
   return plan.database.rehearse !== undefined && !versions.rehearseBeforeOffline;
+}
+
+/** What planRun needs to know of a run's versions, so the first plan and the one after preflight agree. */
+export function planOptions(plan: UpgradePlan, versions: RunVersions): { rehearseInBackup: boolean; backupVerified: boolean } {
+  return { rehearseInBackup: rehearsesInBackup(plan, versions), backupVerified: versions.backupVerified };
 }

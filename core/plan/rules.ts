@@ -105,6 +105,9 @@ function rehearsalGateNeedsRehearsal({ plan, report }: RuleContext): void {
 /** The database's commands follow its strategy: a backup to restore in place, or the old database to point back at. */
 function databaseFollowsStrategy({ plan, report }: RuleContext): void {
   const { database } = plan;
+  if (database.verifyBackup && !(database.backup && database.checksum)) {
+    report(['database', 'verifyBackup'], 'a backup is verified against the checksum taken before it: add database.backup and database.checksum');
+  }
   if (database.strategy === 'in-place') {
     for (const key of ['backup', 'restore', 'checksum'] as const) {
       if (!database[key]) report(['database', key], `an in-place upgrade restores this run's backup on rollback: database.${key} is required`);
@@ -235,7 +238,7 @@ function checkCommandTemplates(command: StepCommand, path: Path, report: Report)
 
 /** The database's commands and the prerequisites' checks; the roles' steps come after verifyUsesVersionNotTarget. */
 function knownTemplatesOutsideRoles({ plan, report }: RuleContext): void {
-  for (const key of ['backup', 'restore', 'verify', 'checksum', 'rehearse'] as const) {
+  for (const key of ['backup', 'verifyBackup', 'restore', 'verify', 'checksum', 'rehearse'] as const) {
     const command = plan.database[key];
     if (command) checkCommandTemplates(command, ['database', key], report);
   }

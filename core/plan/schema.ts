@@ -339,6 +339,12 @@ function planSchemas(limits: PlanLimits) {
       host: SafeId.optional(),
       /** in-place: required. */
       backup: Command.optional(),
+      /**
+       * Reads this run's backup back (SQL Server: RESTORE VERIFYONLY ... WITH CHECKSUM) and prints the checksum of its
+       * content as its last output line, which must equal the checksum taken before the backup: run right after the
+       * backup, before the schema gate, so a backup that cannot be restored stops the run before anything changes.
+       */
+      verifyBackup: Command.optional(),
       /** in-place: required; new-database has none, since the old database is never changed. */
       restore: Command.optional(),
       verify: Command,

@@ -466,6 +466,18 @@ describe('faults', () => {
     expect(labStatus(dir).backups).toEqual(['b']);
   });
 
+  it('reads a backup back with its content\'s checksum, and a backup cut short ("truncate") reads back with another', () => {
+    const { checksum } = labStatus(dir).database;
+    ok('db', 'backup', 'good');
+    expect(ok('db', 'verify-backup', 'good')).toBe(checksum);
+    labFault(dir, 'db', 'backup', 'truncate');
+    // The backup itself says nothing went wrong, as a backup written to a failing disk may not.
+    expect(ok('db', 'backup', 'cut')).toBe(`backup cut ${checksum}`);
+    expect(ok('db', 'verify-backup', 'cut')).toMatch(/^[0-9a-f]{64}$/);
+    expect(ok('db', 'verify-backup', 'cut')).not.toBe(checksum);
+    expect(failed('db', 'verify-backup', 'none')).toBe('FAILED: backup none cannot be read: it is missing or empty');
+  });
+
   it('hangs an operation with "hang" without holding the lab lock', async () => {
     labFault(dir, 'appv-01', 'drain', 'hang');
     const child = spawn(LABHOST, ['appv-01', 'drain'], { env: { ...process.env, CUTOVER_LAB_DIR: dir }, detached: true });

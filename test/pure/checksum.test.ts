@@ -1,6 +1,6 @@
 /** A checksum proves something: non-empty and shaped like one, by the plan's pattern or the default. */
 import { describe, expect, it } from 'vitest';
-import { checksumProblem } from '../../core/checksum';
+import { backupReadBackProblem, checksumProblem } from '../../core/checksum';
 import { refusal, validExample } from './fixtures';
 
 describe('a checksum', () => {
@@ -35,5 +35,27 @@ describe("the plan's database.checksumPattern", () => {
     expect(issues.map((issue) => issue.path)).toEqual([['database', 'checksumPattern']]);
     expect(message).toContain(says);
     expect(message).toContain('→ at database.checksumPattern');
+  });
+});
+
+describe('a backup read back (database.verifyBackup)', () => {
+  const taken = '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08';
+
+  it("proves the backup when it prints the database's checksum taken before it", () => {
+    expect(backupReadBackProblem(taken, taken)).toBeUndefined();
+  });
+
+  it('is refused when it prints another checksum (a damaged or truncated backup), or none', () => {
+    expect(backupReadBackProblem('0123abcd', taken)).toContain(`the backup reads back with checksum 0123abcd, not the database's ${taken}`);
+    expect(backupReadBackProblem('The backup set on file 1 is valid.', taken)).toContain('is not a checksum');
+  });
+
+  it('needs database.backup and database.checksum to compare with', () => {
+    const { message, issues } = refusal((raw) => {
+      raw.database.verifyBackup = { run: 'labhost db verify-backup {{backup}}', timeout: '1m' };
+      delete raw.database.checksum;
+    });
+    expect(issues.map((issue) => issue.path)).toContainEqual(['database', 'verifyBackup']);
+    expect(message).toContain('a backup is verified against the checksum taken before it');
   });
 });

@@ -80,20 +80,23 @@ describe('planRun', () => {
     ]);
   });
 
-  it('checksums then backs up the database on the owner in the backup phase, with the backup name rendered', () => {
+  it('checksums, backs up, then reads the backup back on the owner in the backup phase, with the backup name rendered', () => {
     const { backup } = planRun(validExample(), { backup: BACKUP }).phases;
     expect(backup.batches).toEqual([]);
     expect(backup.database.map((task) => [task.action, task.host, task.command])).toEqual([
       ['checksum', 'appv-01', 'labhost db checksum'],
       ['backup', 'appv-01', `labhost db backup ${BACKUP}`],
+      ['verifyBackup', 'appv-01', `labhost db verify-backup ${BACKUP}`],
     ]);
-    expect(backup.database.map((task) => task.timeoutMs)).toEqual([60_000, 600_000]);
+    expect(backup.database.map((task) => task.timeoutMs)).toEqual([60_000, 600_000, 600_000]);
+    // Runs from before database.verifyBackup never read their backup back, and replay so.
+    expect(planRun(validExample(), { backup: BACKUP, backupVerified: false }).phases.backup.database.map((task) => task.action)).toEqual(['checksum', 'backup']);
   });
 
   it('runs database commands on database.host when given, restore included', () => {
     const plan = validExample((raw) => (raw.database.host = 'appv-03'));
     const run = planRun(plan, { backup: BACKUP });
-    expect([...run.phases.backup.database, ...run.phases.verify.database].map((task) => task.host)).toEqual(['appv-03', 'appv-03', 'appv-03']);
+    expect([...run.phases.backup.database, ...run.phases.verify.database].map((task) => task.host)).toEqual(['appv-03', 'appv-03', 'appv-03', 'appv-03']);
     expect(run.phases.verify.database[0]?.command).toBe('labhost db verify 4.5');
     expect(rollbackDatabaseTasks(plan, BACKUP).restore).toMatchObject({ action: 'restore', host: 'appv-03', command: `labhost db restore ${BACKUP}`, timeoutMs: 600_000 });
   });

@@ -34,6 +34,7 @@ describe('sites and batch sizes in the planner', () => {
     expect(backup.map((t) => [t.action, t.site])).toEqual([
       ['checksum', 'dc'],
       ['backup', 'dc'],
+      ['verifyBackup', 'dc'],
     ]);
   });
 

@@ -76,6 +76,8 @@ describe('the Windows templates follow their seeds', () => {
     for (const [name, role] of Object.entries(plan.roles)) {
       expect({ name, undo: /'\/i "C:\\cutover\\\{\{source\}\}\\/.test(role.steps.upgrade?.undo ?? '') }).toEqual({ name, undo: true });
     }
+    // The backup is read back before the schema upgrade, as a DBA does, and its content's checksum printed last.
+    expect(plan.database.verifyBackup?.run).toContain("RESTORE VERIFYONLY FROM DISK = N'D:\\Backups\\{{backup}}.bak' WITH CHECKSUM");
     const staging = plan.prerequisites.find((p) => p.name === 'ready-appv-mgmt-01');
     expect(staging && 'check' in staging ? staging.check.run : '').toContain("foreach ($folder in '4.1', '4.1-SP1', '{{target}}', 'scripts')");
   });

@@ -2,13 +2,14 @@
  * A database task never runs twice at once: the worker is killed with SIGKILL while the backup runs, and the run
  * that a new worker resumes takes the backup its spawner finished instead of starting a second one.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, inject, it } from 'vitest';
 import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
-import { approveUpdate, rollbackUpdate, statusQuery } from '../../workflows/messages';
+import { approveUpdate, retryUpdate, rollbackUpdate, statusQuery } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
 import { approvedRun, atGate, atGuidedFailure, freshLab, labPlan, quickRetries, recordHistory, uniqueId, useTemporalClient, waitFor, workerProcess } from '../helpers';
 
@@ -19,12 +20,17 @@ function running(text: string): boolean {
   return execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').some((line) => line.includes(text));
 }
 
-it('a backup whose worker is killed with SIGKILL runs once: the retry waits for it and takes its result', async () => {
+it('a backup that uses a secret, whose worker is killed with SIGKILL, runs once: the retry waits for it and takes its result; the journal holds no secret', async () => {
   const lab = freshLab({ hosts: 3 });
   labFault(lab, 'db', 'backup', { delaySeconds: 4 });
-  const plan = labPlan(hostIds(PROFILES.appv!, 3));
+  const lab3 = labPlan(hostIds(PROFILES.appv!, 3));
+  // A backup that logs in with a password, and prints it: the journal must not keep that output.
+  const secret = `pa55-${randomUUID()}`;
+  const backup = { ...lab3.database.backup!, run: 'echo logging in with {{secret:env:CUTOVER_SECRET_DB}}; labhost db backup {{backup}}' };
+  const plan = { ...lab3, database: { ...lab3.database, backup } };
   const taskQueue = uniqueId('db-kill9');
-  const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: lab, CUTOVER_STATE_DIR: mkdtempSync(join(tmpdir(), 'cutover-state-')) };
+  const state = mkdtempSync(join(tmpdir(), 'cutover-state-'));
+  const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: lab, CUTOVER_STATE_DIR: state, CUTOVER_SECRET_DB: secret };
   const first = await workerProcess(env);
   const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('db-kill9'), args: [plan] });
   await atGate(handle, 'beforeOffline');
@@ -46,6 +52,10 @@ it('a backup whose worker is killed with SIGKILL runs once: the retry waits for 
   const backups = labOps(lab).filter((op) => op.host === 'db' && op.op.startsWith('backup'));
   // One backup started (the delay's line) and finished: the retry did not start a second.
   expect(backups.map((op) => op.result)).toEqual(['fault', 'ok']);
+  // Journaled, without its output: no file the workers kept holds the secret.
+  const grep = (text: string) => spawnSync('grep', ['-rlF', text, state], { encoding: 'utf8' }).stdout;
+  expect(grep('"event":"done"')).toContain('db-');
+  expect(grep(secret)).toBe('');
   expect(labStatus(lab).hosts.every((h) => h.version === '4.5' && h.online)).toBe(true);
 }, 120_000);
 
@@ -60,6 +70,42 @@ it('an empty checksum is refused before the backup, and the operator is asked', 
     await handle.terminate('the test is over');
   });
   expect(labOps(lab).filter((op) => op.host === 'db')).toEqual([]);
+});
+
+it('a backup that does not read back as taken stops the run before the schema gate, with nothing upgraded; a retry takes a good one', async () => {
+  const lab = freshLab({ hosts: 2 });
+  const checksumBefore = labStatus(lab).database.checksum;
+  // The backup command succeeds, but the file it leaves is cut short: only reading it back shows it.
+  labFault(lab, 'db', 'backup', 'truncate');
+  const plan = labPlan(hostIds(PROFILES.appv!, 2));
+  const gated = { ...plan, gates: { ...plan.gates, beforeSchemaUpgrade: { instructions: 'the backup is verified', approvers: [], quorum: 1 } } };
+  await approvedRun(temporal.client, gated, lab, async (handle) => {
+    const { awaitingOperator, backup, decisions } = await atGuidedFailure(handle);
+    expect(awaitingOperator?.reason).toContain('backup verification on appv-01: the backup reads back with checksum');
+    expect(awaitingOperator?.reason).toContain(`not the database's ${checksumBefore} taken before it`);
+    // Not the rollback's backup, and the schema gate never opened.
+    expect(backup).toBeUndefined();
+    expect(decisions.map((d) => d.gate)).toEqual(['beforeOffline']);
+    const state = labStatus(lab);
+    expect(state.database).toEqual({ schema: '4.1-SP1', checksum: checksumBefore });
+    expect(state.hosts.every((h) => h.version === '4.1-SP1')).toBe(true);
+    expect(labOps(lab).filter((op) => op.op.startsWith('install'))).toEqual([]);
+
+    await handle.executeUpdate(retryUpdate, { args: [{ operator: 'olga' }] });
+    await atGate(handle, 'beforeSchemaUpgrade');
+    expect((await handle.query(statusQuery)).backup?.checksum).toBe(checksumBefore);
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+    expect((await handle.result()).outcome).toBe('completed');
+    await recordHistory(handle, 'backup-verified');
+  });
+  expect(labOps(lab).filter((op) => op.host === 'db' && /^(backup|verify-backup)/.test(op.op)).map((op) => `${op.op.split(' ')[0]} ${op.result}`)).toEqual([
+    'backup fault',
+    'backup ok',
+    'verify-backup ok',
+    'backup ok',
+    'verify-backup ok',
+  ]);
+  expect(labStatus(lab).hosts.every((h) => h.version === '4.5')).toBe(true);
 });
 
 it('a rollback whose worker is killed with SIGKILL during the restore restores once and ends fully back', async () => {

@@ -35,6 +35,7 @@ const SHAPES = [
   'plan-normalized',
   'every-change',
   'short-heartbeat-after-lost-worker',
+  'backup-verified',
 ];
 
 it('keeps a recorded history of every workflow shape', () => {
