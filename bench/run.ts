@@ -9,6 +9,7 @@ import { ensureTemporal } from '../stack/temporalBinary';
 import { ansibleVersion, ensureAnsible } from './ansible';
 import { cleanupAll, installSignalHandlers, interrupted, keepTempDirs, keptDirs, removeTempDir, tempDir } from './cleanup';
 import { type Leg, compareAt } from './compare';
+import { formatCliBench, runCliBench } from './cli';
 import { runKill } from './kill';
 import { describeMachine, formatMachine } from './machine';
 import { FOOTNOTES, formatHostCount, formatKill, type HostCountResult } from './report';
@@ -45,6 +46,9 @@ interface Options {
   killDelay: number;
   out?: string;
   keep?: boolean;
+  cli?: boolean;
+  cliRuns: number;
+  base?: string;
 }
 
 const log = (line: string) => console.error(`bench: ${line}`);
@@ -60,6 +64,9 @@ async function main(argv: string[]): Promise<void> {
     .option('--kill', 'run the kill -9 scenario instead of the comparison')
     .option('--kill-hosts <n>', 'hosts in the kill scenario', positiveInt('--kill-hosts'), 200)
     .option('--kill-delay <seconds>', "the lab's delay fault on every non-owner install in the kill scenario", positiveInt('--kill-delay'), 1)
+    .option('--cli', 'time the cutover commands and a worker start instead of the comparison (bench/cli.ts)')
+    .option('--cli-runs <n>', 'timed runs of each command with --cli (the median is reported)', positiveInt('--cli-runs'), 10)
+    .option('--base <dir>', "with --cli: also time another checkout's bin/cutover.js (e.g. a worktree at main)")
     .option('--out <file>', 'also write the results as JSON')
     .option('--keep', 'keep the temp dirs (lab, logs, dev server database, playbook, histories as JSON) for inspection')
     .parse(argv);
@@ -69,17 +76,21 @@ async function main(argv: string[]): Promise<void> {
   installSignalHandlers();
 
   const binary = await ensureTemporal(log);
-  const needsAnsible = !options.kill && options.only.includes('ansible') && options.hosts.some((n) => n < ANSIBLE_MAX_HOSTS);
+  const needsAnsible = !options.kill && !options.cli && options.only.includes('ansible') && options.hosts.some((n) => n < ANSIBLE_MAX_HOSTS);
   if (needsAnsible) ensureAnsible();
   const machine = describeMachine(binary, needsAnsible ? ansibleVersion() : undefined);
   console.log(`## npm run bench\n\n\`\`\`\n${formatMachine(machine, command)}\n\`\`\`\n`);
 
-  const output: { command: string; machine: typeof machine; results: HostCountResult[]; kill?: unknown } = { command, machine, results: [] };
+  const output: { command: string; machine: typeof machine; results: HostCountResult[]; kill?: unknown; cli?: unknown } = { command, machine, results: [] };
   const save = () => {
     if (options.out) writeFileSync(options.out, JSON.stringify(output, null, 2) + '\n');
   };
   try {
-    if (options.kill) {
+    if (options.cli) {
+      const cli = await runCliBench({ binary, runs: options.cliRuns, ...(options.base ? { base: options.base } : {}) }, log);
+      output.cli = cli;
+      console.log(formatCliBench(cli) + '\n');
+    } else if (options.kill) {
       const dir = tempDir('cutover-bench-kill-');
       try {
         const kill = await runKill(

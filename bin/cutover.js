@@ -2,7 +2,7 @@
 // Runs the compiled JavaScript that `npm install` and `npm run build` make (.cutover/build) while it was made from the
 // sources as they are; otherwise the TypeScript sources through tsx, so an edit takes effect at once, without a build
 // step to forget.
-const { freshBuild } = require('../build/stamp.cjs');
+const { freshBuild } = require('../build/layout.cjs');
 
 function loadCli() {
   const build = freshBuild();

@@ -2,7 +2,7 @@
  * `npm run build`, and the end of `npm install`: the sources compiled to CommonJS, one .js per .ts (esbuild, the
  * transform tsx applies at run time, done once), and the workflow code bundled as the worker would bundle it at start
  * (bundleWorkflowCode), all in .cutover/build (gitignored). bin/cutover.js, the worker and the tests use them only
- * while build/stamp.cjs finds them made from the current sources.
+ * while build/layout.cjs finds them made from the current sources.
  */
 import { copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -10,13 +10,13 @@ import { performance } from 'node:perf_hooks';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { type Plugin, build } from 'esbuild';
 import { FAILURE_CONVERTER_PATH } from '../codec/dataConverter';
-import { BUILD_DIR, ROOT, type BuildLayout, buildLayout, sourceFiles, sourceStamp } from './stamp.cjs';
+import { BUILD_DIR, ROOT, type BuildLayout, buildLayout, sourceFiles, sourceStamp } from './layout.cjs';
 
 const quietLogger = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } as never;
 
 /** Per file, not bundled: a command loads only the modules it requires (client/cli.ts requires on demand). */
 async function compileSources(files: string[], outdir: string): Promise<void> {
-  const typescript = files.filter((file) => /\.ts$/.test(file) && !file.endsWith('.d.ts') && !file.startsWith('build/'));
+  const typescript = files.filter((file) => /\.ts$/.test(file) && !file.endsWith('.d.ts'));
   await build({
     entryPoints: [...typescript, 'projectRoot.ts'].map((file) => join(ROOT, file)),
     outdir,
@@ -27,8 +27,8 @@ async function compileSources(files: string[], outdir: string): Promise<void> {
     sourcemap: 'inline',
     logLevel: 'warning',
   });
-  // The plain CommonJS modules (the spawner's command runner, the failure converter) are required by path.
-  for (const file of files.filter((file) => file.endsWith('.cjs') && !file.startsWith('build/'))) {
+  // The plain CommonJS modules (the spawner's command runner, the failure converter, the layout) are required by path.
+  for (const file of files.filter((file) => file.endsWith('.cjs'))) {
     mkdirSync(dirname(join(outdir, file)), { recursive: true });
     copyFileSync(join(ROOT, file), join(outdir, file));
   }

@@ -1,11 +1,18 @@
-// Whether the compiled JavaScript and workflow bundles in .cutover/build (build/build.ts, run by `npm install` and
-// `npm run build`) were made from the sources as they are now. Plain CommonJS with no dependencies: bin/cutover.js
-// asks it before it decides between the build and tsx, so it must cost a few milliseconds, not a TypeScript loader.
+// Where the checkout and its build are, and whether the compiled JavaScript and workflow bundles in .cutover/build
+// (build/build.ts, run by `npm install` and `npm run build`) were made from the sources as they are now. Plain
+// CommonJS with no dependencies: bin/cutover.js asks it before it decides between the build and tsx, so it must cost a
+// few milliseconds, not a TypeScript loader.
 'use strict';
 const { readFileSync, readdirSync, statSync } = require('node:fs');
-const { join } = require('node:path');
+const { join, sep } = require('node:path');
 
-const ROOT = join(__dirname, '..');
+/** The checkout this file belongs to: its parent, or, run from the compiled tree (.cutover/build/js/build/), the directory holding .cutover. */
+function checkoutOf(dir) {
+  const built = `${dir}${sep}`.lastIndexOf(`${sep}.cutover${sep}build`);
+  return built >= 0 ? dir.slice(0, built) : join(dir, '..');
+}
+
+const ROOT = checkoutOf(__dirname);
 const BUILD_DIR = join(ROOT, '.cutover', 'build');
 /** Everything the CLI, the worker and the workflow bundles are made of; test/, bench/ and scripts/ run through tsx. */
 const SOURCE_DIRS = ['activities', 'build', 'client', 'codec', 'core', 'lab', 'stack', 'transport', 'worker', 'workflows'];
@@ -54,8 +61,13 @@ function statLine(root, path) {
   return stat ? `${path} ${stat.mtimeMs} ${stat.size}` : `${path} missing`;
 }
 
-/** The build's layout when it was made from the current sources; otherwise undefined (none, or stale). */
+/**
+ * The build's layout when it was made from the current sources; otherwise undefined (none, or stale). With
+ * CUTOVER_NO_BUILD=1 always undefined: the sources through tsx and the workflow code bundled at start, as before the
+ * build existed (the benchmark's comparison; a debugger on the sources).
+ */
 function freshBuild(root = ROOT) {
+  if (process.env.CUTOVER_NO_BUILD === '1') return undefined;
   const layout = buildLayout(join(root, '.cutover', 'build'));
   let built;
   try {
