@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { type Plugin, build } from 'esbuild';
 import { FAILURE_CONVERTER_PATH } from '../codec/dataConverter';
-import { BUILD_DIR, ROOT, type BuildLayout, buildLayout, sourceFiles, sourceStamp } from './layout.cjs';
+import { BUILD_DIR, ROOT, type BuildLayout, buildLayout, freshBuild, sourceFiles, sourceStamp } from './layout.cjs';
 
 const quietLogger = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } as never;
 
@@ -108,8 +108,16 @@ export async function buildAll(log: (line: string) => void): Promise<BuildLayout
   return buildLayout();
 }
 
+/** Builds unless the build is fresh already (`--force`: anyway), so `npm test` can ask for it at no cost on a fresh clone. */
+async function main(argv: string[]): Promise<void> {
+  const log = (line: string) => console.log(`cutover: ${line}`);
+  const fresh = freshBuild();
+  if (fresh && !argv.includes('--force')) return log(`${fresh.dir} is built from the current sources (npm run build -- --force rebuilds)`);
+  await buildAll(log);
+}
+
 if (require.main === module) {
-  buildAll((line) => console.log(`cutover: ${line}`)).catch((error: unknown) => {
+  main(process.argv.slice(2)).catch((error: unknown) => {
     console.error(`cutover: build failed: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
   });
