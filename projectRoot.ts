@@ -1,2 +1,2 @@
-/** The checkout Cutover runs from (this file sits at its top): default state (.cutover/), lab/bin, examples/ and bin/ are under it. */
-export const PROJECT_ROOT = __dirname;
+/** The checkout Cutover runs from: default state (.cutover/), lab/bin, examples/ and bin/ are under it (also when compiled, see build/layout.cjs). */
+export { ROOT as PROJECT_ROOT } from './build/layout.cjs';

@@ -10,6 +10,7 @@ import { ansibleVersion, ensureAnsible } from './ansible';
 import { cleanupAll, installSignalHandlers, interrupted, keepTempDirs, keptDirs, removeTempDir, tempDir } from './cleanup';
 import { type Leg, compareAt } from './compare';
 import { CONTENDER_COMMAND, startContenders } from './contend';
+import { formatCliBench, runCliBench } from './cli';
 import { runKill } from './kill';
 import { describeMachine, formatMachine } from './machine';
 import { FOOTNOTES, formatHostCount, formatKill, type HostCountResult } from './report';
@@ -54,6 +55,9 @@ interface Options {
   contend: number;
   out?: string;
   keep?: boolean;
+  cli?: boolean;
+  cliRuns: number;
+  base?: string;
 }
 
 const log = (line: string) => console.error(`bench: ${line}`);
@@ -72,6 +76,9 @@ async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--signal <name>', 'how the kill scenario stops the worker: KILL (a crash) or TERM (a graceful stop)').choices(['KILL', 'TERM']).default('KILL'))
     .option('--standby', 'kill scenario: the second worker polls before the first is signalled (two workers on the queue)')
     .option('--contend <n>', `run N CPU-bound processes (${CONTENDER_COMMAND}) for the whole invocation`, nonNegativeInt('--contend'), 0)
+    .option('--cli', 'time the cutover commands and a worker start instead of the comparison (bench/cli.ts)')
+    .option('--cli-runs <n>', 'timed runs of each command with --cli (the median is reported)', positiveInt('--cli-runs'), 10)
+    .option('--base <dir>', "with --cli: also time another checkout's bin/cutover.js (e.g. a worktree at main)")
     .option('--out <file>', 'also write the results as JSON')
     .option('--keep', 'keep the temp dirs (lab, logs, dev server database, playbook, histories as JSON) for inspection')
     .parse(argv);
@@ -81,19 +88,23 @@ async function main(argv: string[]): Promise<void> {
   installSignalHandlers();
 
   const binary = await ensureTemporal(log);
-  const needsAnsible = !options.kill && options.only.includes('ansible') && options.hosts.some((n) => n < ANSIBLE_MAX_HOSTS);
+  const needsAnsible = !options.kill && !options.cli && options.only.includes('ansible') && options.hosts.some((n) => n < ANSIBLE_MAX_HOSTS);
   if (needsAnsible) ensureAnsible();
   const machine = describeMachine(binary, needsAnsible ? ansibleVersion() : undefined);
   const contending = options.contend > 0 ? `\ncontending: ${options.contend} CPU-bound process(es) (${CONTENDER_COMMAND}) throughout` : '';
   console.log(`## npm run bench\n\n\`\`\`\n${formatMachine(machine, command)}${contending}\n\`\`\`\n`);
   const stopContenders = startContenders(options.contend);
 
-  const output: { command: string; machine: typeof machine; results: HostCountResult[]; kill?: unknown } = { command, machine, results: [] };
+  const output: { command: string; machine: typeof machine; results: HostCountResult[]; kill?: unknown; cli?: unknown } = { command, machine, results: [] };
   const save = () => {
     if (options.out) writeFileSync(options.out, JSON.stringify(output, null, 2) + '\n');
   };
   try {
-    if (options.kill) {
+    if (options.cli) {
+      const cli = await runCliBench({ binary, runs: options.cliRuns, ...(options.base ? { base: options.base } : {}) }, log);
+      output.cli = cli;
+      console.log(formatCliBench(cli) + '\n');
+    } else if (options.kill) {
       const dir = tempDir('cutover-bench-kill-');
       try {
         const kill = await runKill(

@@ -1,7 +1,23 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx, so there is no build step to forget.
-require('tsx/cjs');
-require('../client/cli.ts')
+// Runs the compiled JavaScript that `npm install` and `npm run build` make (.cutover/build) while it was made from the
+// sources as they are; otherwise the TypeScript sources through tsx, so an edit takes effect at once, without a build
+// step to forget.
+const { freshBuild } = require('../build/layout.cjs');
+
+function loadCli() {
+  const build = freshBuild();
+  if (build) return require(build.cli);
+  noteSources();
+  require('tsx/cjs');
+  return require('../client/cli.ts');
+}
+
+// A developer at a terminal learns why the start is slower; scripts and pipes see nothing.
+function noteSources() {
+  if (process.stderr.isTTY) console.error('cutover: running the sources through tsx (no build, or sources changed since it); `npm run build` starts faster');
+}
+
+loadCli()
   .main(process.argv)
   .then(() => {
     // The worker and stack keep their own handles open; short commands exit as soon as they are done.

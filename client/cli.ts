@@ -1,21 +1,13 @@
 /** The `cutover` command. Thin: each subcommand parses flags and calls into core/, client/, lab/ or stack/. */
-import { WorkflowFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { UserError } from '../core/errors';
-import { backupNamePreview, planRun } from '../core/planner';
-import { formatPreview } from '../core/preview';
 import { labDir, labDown, labFault, labOps, labStatus, labUp, type FaultMode } from '../lab/lab';
-import { connectClient, taskQueue } from './connection';
 import { formatStatus } from './format';
 import { readPlan } from './readPlan';
 import { registerDecisionCommands, registerKeyCommands } from './decisionCommands';
-import { getStatus, runId, startRun } from './runs';
-import { readKey, signedPlan } from './signing';
-import { codecUserError } from '../codec/codec';
+import { onDemand } from './onDemand';
 import type { CodecServerFlags } from '../codec/serve';
-import { watchExitCode, watchRun } from './watch';
-import { reportOptions, writeReport } from './report';
 
 const json = (value: unknown) => console.log(JSON.stringify(value, null, 2));
 
@@ -55,9 +47,10 @@ export function buildProgram(): Command {
     .option('--json', 'print the computed run plan as JSON')
     .action((file: string, opts: { json?: boolean }) => {
       const plan = readPlan(file);
+      const { planRun, backupNamePreview } = onDemand.planner();
       const run = planRun(plan, { backup: backupNamePreview(plan.fleet, plan.target) });
       if (opts.json) json(run);
-      else console.log(formatPreview(run, plan));
+      else console.log(onDemand.preview().formatPreview(run, plan));
     });
 
   program
@@ -68,16 +61,18 @@ export function buildProgram(): Command {
     .action(async (file: string, opts: { wait?: boolean; key?: string }) => {
       const plan = readPlan(file);
       const keyFile = opts.key ?? process.env.CUTOVER_KEY;
+      const { signedPlan, readKey } = onDemand.signing();
       const signed = keyFile ? signedPlan(plan, readKey(keyFile)) : undefined;
+      const { connectClient, taskQueue } = onDemand.connection();
       const client = await connectClient();
-      const handle = await startRun(client, plan, taskQueue(), signed);
+      const handle = await onDemand.runs().startRun(client, plan, taskQueue(), signed);
       console.log(`started ${handle.workflowId} (run ${handle.firstExecutionRunId}) on task queue ${taskQueue()}`);
       console.log(`follow it: cutover status ${handle.workflowId}; approve: cutover approve ${handle.workflowId} --as NAME`);
       if (opts.wait) {
         try {
           json(await handle.result());
         } catch (error) {
-          if (error instanceof WorkflowFailedError) throw new UserError(`${handle.workflowId} ended without completing: ${error.cause?.message ?? error.message}`);
+          if (error instanceof onDemand.temporalClient().WorkflowFailedError) throw new UserError(`${handle.workflowId} ended without completing: ${error.cause?.message ?? error.message}`);
           throw error;
         }
       }
@@ -91,6 +86,7 @@ export function buildProgram(): Command {
     .action((file: string, opts: { key?: string }) => {
       const keyFile = opts.key ?? process.env.CUTOVER_KEY;
       if (!keyFile) throw new UserError('a plan is signed with a key: give --key FILE (or CUTOVER_KEY)');
+      const { signedPlan, readKey } = onDemand.signing();
       console.log(JSON.stringify(signedPlan(readPlan(file), readKey(keyFile))));
     });
 
@@ -99,7 +95,8 @@ export function buildProgram(): Command {
     .description('where a run is and what it waits for (run = workflow id or fleet)')
     .option('--json', 'print the status query result as JSON')
     .action(async (run: string, opts: { json?: boolean }) => {
-      const client = await connectClient();
+      const client = await onDemand.connection().connectClient();
+      const { getStatus, runId } = onDemand.runs();
       const status = await getStatus(client, run);
       if (opts.json) json(status);
       else console.log(formatStatus(runId(run), status));
@@ -110,7 +107,8 @@ export function buildProgram(): Command {
     .command('watch <run>')
     .description('follow a run live until it ends or waits for a person (exit 0 completed, 2 waiting, 1 ended otherwise)')
     .action(async (run: string) => {
-      const client = await connectClient();
+      const client = await onDemand.connection().connectClient();
+      const { watchExitCode, watchRun } = onDemand.watch();
       try {
         process.exitCode = watchExitCode(await watchRun(client, run));
       } finally {
@@ -125,11 +123,12 @@ export function buildProgram(): Command {
     .option('--md <file>', 'write the Markdown report (.md)')
     .option('--svg <file>', 'write the timeline picture (.svg)')
     .action(async (run: string, opts: Record<string, unknown>) => {
+      const { reportOptions, writeReport } = onDemand.report();
       const options = reportOptions(opts);
-      const client = await connectClient();
+      const client = await onDemand.connection().connectClient();
       try {
         const written = await writeReport(client, run, options);
-        if (written.length) console.error(`report of ${runId(run)} written to ${written.join(', ')}`);
+        if (written.length) console.error(`report of ${onDemand.runs().runId(run)} written to ${written.join(', ')}`);
       } finally {
         await client.connection.close();
       }
@@ -277,7 +276,8 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (caught) {
-    const error = codecUserError(caught) ?? caught;
+    // A codec failure (a key this process lacks) can only come from a command that loaded the codec already.
+    const error = caught instanceof UserError ? caught : (onDemand.codec().codecUserError(caught) ?? caught);
     if (error instanceof UserError) {
       console.error(`cutover: ${error.message}`);
       process.exitCode = 1;

@@ -5,7 +5,7 @@
  */
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { NativeConnection } from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
 import { cutoverDataConverter } from '../codec/dataConverter';
 import { UserError } from '../core/errors';
@@ -59,6 +59,9 @@ export async function connectClient(target = serverTarget(), dataConverter: Data
 }
 
 export async function connectWorker(target = serverTarget()): Promise<NativeConnection> {
+  // Only workers load @temporalio/worker (webpack, the native core): the CLI's commands use connectClient.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { NativeConnection } = require('@temporalio/worker') as typeof import('@temporalio/worker');
   try {
     return await NativeConnection.connect(target.connectionOptions as Parameters<typeof NativeConnection.connect>[0]);
   } catch (error) {

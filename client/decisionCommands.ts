@@ -11,10 +11,8 @@ import type { ApprovalInput, OperatorInput, SignedInput } from '../core/inputs';
 import type { RunStatus } from '../core/status';
 import type { Decision } from '../core/trust';
 import { gateName } from './options';
-import { connectClient } from './connection';
 import { formatStatus } from './format';
-import { decide, getStatus, operate, runId } from './runs';
-import { makeToken, readKey, writeNewKey } from './signing';
+import { onDemand } from './onDemand';
 
 /** What a decision sends: a token, or the name (and for a skip, the hosts). */
 type DecisionPayload<D extends Decision> = SignedInput | (D extends 'approve' | 'reject' ? ApprovalInput : OperatorInput);
@@ -52,15 +50,16 @@ async function payload<D extends Decision>(client: Client, run: string, decision
     const comment = opts.comment ? { comment: opts.comment } : {};
     return (operator ? { operator: opts.as, ...hosts, ...comment } : { approver: opts.as, ...(opts.gate ? { gate: opts.gate } : {}), ...comment }) as DecisionPayload<D>;
   }
-  const workflowId = runId(run);
-  const status = await getStatus(client, workflowId);
+  const workflowId = onDemand.runs().runId(run);
+  const status = await onDemand.runs().getStatus(client, workflowId);
+  const { makeToken, readKey } = onDemand.signing();
   const request = { decision, keyText: readKey(keyFile), validForMs: durationMs(opts.valid), ...pick(opts) };
   return { token: await makeToken(client, workflowId, status, request) };
 }
 
 /** One connection for the whole command: the token's questions to the run and the decision itself. */
 async function withClient<T>(work: (client: Client) => Promise<T>): Promise<T> {
-  const client = await connectClient();
+  const client = await onDemand.connection().connectClient();
   try {
     return await work(client);
   } finally {
@@ -79,6 +78,7 @@ const OPERATOR_HELP = {
 } as const;
 
 function sendTo(run: string, decision: Decision, opts: DecisionOptions): Promise<RunStatus> {
+  const { decide, operate } = onDemand.runs();
   return withClient(async (client) => {
     if (decision === 'approve' || decision === 'reject') return decide(client, run, decision, await payload(client, run, decision, opts));
     return operate(client, run, decision, await payload(client, run, decision, opts));
@@ -90,7 +90,7 @@ async function send(run: string, decision: Decision, opts: DecisionOptions): Pro
   const who = status.decisions.at(-1);
   const name = `${who?.approver ?? opts.as}${who?.key ? ` (key ${who.key})` : ''}`;
   console.log(decision === 'approve' ? `approved by ${name}` : decision === 'reject' ? `rejected by ${name}` : `${decision} accepted from ${name}`);
-  console.log(formatStatus(runId(run), status));
+  console.log(formatStatus(onDemand.runs().runId(run), status));
 }
 
 export function registerDecisionCommands(program: Command): void {
@@ -115,7 +115,7 @@ export function registerKeyCommands(program: Command): void {
     .requiredOption('--as <name>', 'your approver name, as the trust file lists it')
     .option('--file <path>', 'where to write the private key (default: $CUTOVER_KEY_DIR or ~/.cutover/keys, NAME.key)')
     .action((opts: { as: string; file?: string }) => {
-      const key = writeNewKey(opts.as, opts.file);
+      const key = onDemand.signing().writeNewKey(opts.as, opts.file);
       console.log(`private key: ${key.file} (keep it; sign with --key ${key.file} or CUTOVER_KEY)`);
       console.log(`fingerprint: ${key.fingerprint}`);
       console.log(`add to the trust file, under approvers (name: ${opts.as}), keys:\n${key.publicKeyLine}`);

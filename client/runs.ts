@@ -14,10 +14,11 @@ import {
   retryUpdate,
   rollbackUpdate,
   skipUpdate,
+  WORKFLOW_TYPE,
   statusQuery,
   workflowIdForFleet,
 } from '../workflows/messages';
-import { upgradeFleet } from '../workflows/upgradeFleet';
+import type { upgradeFleet } from '../workflows/upgradeFleet';
 import { taskQueue } from './connection';
 import { pollerIdentities } from './pollers';
 
@@ -30,7 +31,8 @@ export function runId(arg: string): string {
 export async function startRun(client: Client, plan: UpgradePlan, taskQueue: string, signed?: { plan: unknown; signature: string }) {
   const workflowId = workflowIdForFleet(plan.fleet);
   try {
-    return await client.workflow.start(upgradeFleet, {
+    // By name, typed by the workflow: the CLI does not load the workflow code (xstate, the machine, the planner).
+    return await client.workflow.start<typeof upgradeFleet>(WORKFLOW_TYPE, {
       taskQueue,
       workflowId,
       args: [signed ?? plan],

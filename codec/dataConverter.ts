@@ -4,11 +4,12 @@
  */
 import { join } from 'node:path';
 import type { DataConverter } from '@temporalio/common';
+import { PROJECT_ROOT } from '../projectRoot';
 import { AesGcmCodec } from './codec';
 import { loadCodecKeys } from './keys';
 
 /** Bundled into the workflow code as well (bundleWorkflowCode's failureConverterPath), so workflow failures are encrypted too. */
-export const FAILURE_CONVERTER_PATH = join(__dirname, 'failureConverter.cjs');
+export const FAILURE_CONVERTER_PATH = join(PROJECT_ROOT, 'codec', 'failureConverter.cjs');
 
 export function cutoverDataConverter(env: NodeJS.ProcessEnv = process.env): DataConverter {
   const keys = loadCodecKeys(env);

@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import { NativeConnection, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { parse } from 'yaml';
+import { prebuiltWorkflowBundle } from '../build/prebuilt';
 import { cutoverDataConverter } from '../codec/dataConverter';
 import { type UpgradePlan, validatePlan } from '../core/plan';
 import type { RunStatus } from '../core/status';
@@ -19,12 +20,21 @@ import { createCutoverWorker } from '../worker/worker';
 
 export const ROOT = join(__dirname, '..');
 
-const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
-/** Bundled once per test file (module state is per file under vitest), and once more with a data converter's failure converter. */
-export function workflowBundle(failureConverterPath?: string): Promise<WorkflowBundleWithSourceMap> {
+const bundles = new Map<string, Promise<WorkflowBundleOption>>();
+/**
+ * The bundle `npm install` built (build/build.ts) while the sources are as it found them; otherwise bundled once per
+ * test file (module state is per file under vitest), and once more with a data converter's failure converter.
+ */
+export function workflowBundle(failureConverterPath?: string): Promise<WorkflowBundleOption> {
   const key = failureConverterPath ?? '';
-  if (!bundles.has(key)) bundles.set(key, bundleWorkflowCode({ workflowsPath: join(ROOT, 'workflows', 'index.ts'), logger: quietLogger, ...(failureConverterPath ? { failureConverterPath } : {}) }));
-  return bundles.get(key) as Promise<WorkflowBundleWithSourceMap>;
+  if (!bundles.has(key)) bundles.set(key, loadWorkflowBundle(failureConverterPath));
+  return bundles.get(key) as Promise<WorkflowBundleOption>;
+}
+
+async function loadWorkflowBundle(failureConverterPath?: string): Promise<WorkflowBundleOption> {
+  const prebuilt = prebuiltWorkflowBundle(failureConverterPath);
+  if (prebuilt) return { codePath: prebuilt };
+  return bundleWorkflowCode({ workflowsPath: join(ROOT, 'workflows', 'index.ts'), logger: quietLogger, ...(failureConverterPath ? { failureConverterPath } : {}) });
 }
 
 const quietLogger = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never;

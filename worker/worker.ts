@@ -4,6 +4,7 @@ import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities';
 import { pruneJournals } from '../activities/journal';
 import { connectWorker, serverTarget, taskQueue, type ServerTarget } from '../client/connection';
+import { prebuiltWorkflowBundle } from '../build/prebuilt';
 import { cutoverDataConverter } from '../codec/dataConverter';
 import { siteTaskQueue } from '../core/planner';
 import { LAB_BIN } from '../lab/lab';
@@ -20,7 +21,7 @@ export interface WorkerOptions {
   taskQueue?: string;
   /** Default: cutoverDataConverter() (CUTOVER_CODEC_KEYS). A pre-built workflowBundle must be bundled with its failureConverterPath. */
   dataConverter?: DataConverter;
-  /** Pre-built workflow code (tests bundle once per file); otherwise workflows/ is bundled at start. */
+  /** Pre-built workflow code (tests bundle once per file); otherwise the build's (`npm run build`) while fresh, else workflows/ is bundled at start. */
   workflowBundle?: WorkflowBundleOption;
   /** Extra environment for commands the local transport runs (e.g. CUTOVER_LAB_DIR). */
   commandEnv?: Record<string, string>;
@@ -82,16 +83,27 @@ const workerTuning = {
   shutdownGraceTime: 0,
 } as const;
 
+/**
+ * The workflow code: the one given; else the bundle `npm install` built for this data converter, while it is fresh
+ * (webpack at start costs seconds and keeps its memory); else workflows/ bundled now.
+ */
+function workflowCode(options: WorkerOptions, dataConverter: DataConverter): Pick<WorkerCreateOptions, 'workflowBundle' | 'workflowsPath'> {
+  if (options.workflowBundle) return { workflowBundle: options.workflowBundle };
+  const prebuilt = prebuiltWorkflowBundle(dataConverter.failureConverterPath);
+  return prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts') };
+}
+
 /** The main worker: upgradeFleet and its child workflows, and the host steps of hosts without a site. */
 export async function createCutoverWorker(options: WorkerOptions = {}): Promise<Worker> {
   const target = options.connection ? undefined : (options.target ?? serverTarget());
   const connection = options.connection ?? (await connectWorker(target));
+  const dataConverter = options.dataConverter ?? cutoverDataConverter();
   return Worker.create({
     connection,
     namespace: options.namespace ?? target?.namespace ?? 'default',
     taskQueue: options.taskQueue ?? taskQueue(),
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts') }),
-    dataConverter: options.dataConverter ?? cutoverDataConverter(),
+    ...workflowCode(options, dataConverter),
+    dataConverter,
     ...hostActivities(options),
     ...workerTuning,
   });

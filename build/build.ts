@@ -1,0 +1,124 @@
+/**
+ * `npm run build`, and the end of `npm install`: the sources compiled to CommonJS, one .js per .ts (esbuild, the
+ * transform tsx applies at run time, done once), and the workflow code bundled as the worker would bundle it at start
+ * (bundleWorkflowCode), all in .cutover/build (gitignored). bin/cutover.js, the worker and the tests use them only
+ * while build/layout.cjs finds them made from the current sources.
+ */
+import { copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { type Plugin, build } from 'esbuild';
+import { FAILURE_CONVERTER_PATH } from '../codec/dataConverter';
+import { BUILD_DIR, ROOT, type BuildLayout, buildLayout, freshBuild, sourceFiles, sourceStamp } from './layout.cjs';
+
+const quietLogger = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } as never;
+
+/** Per file, not bundled: a command loads only the modules it requires (client/cli.ts requires on demand). */
+async function compileSources(files: string[], outdir: string): Promise<void> {
+  const typescript = files.filter((file) => /\.ts$/.test(file) && !file.endsWith('.d.ts'));
+  await build({
+    entryPoints: [...typescript, 'projectRoot.ts'].map((file) => join(ROOT, file)),
+    outdir,
+    outbase: ROOT,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    sourcemap: 'inline',
+    logLevel: 'warning',
+  });
+  // The plain CommonJS modules (the spawner's command runner, the failure converter, the layout) are required by path.
+  for (const file of files.filter((file) => file.endsWith('.cjs'))) {
+    mkdirSync(dirname(join(outdir, file)), { recursive: true });
+    copyFileSync(join(ROOT, file), join(outdir, file));
+  }
+}
+
+/**
+ * Loaded from the compiled tree, not copied into the CLI's bundle, though the bundle imports them: their classes are
+ * checked with instanceof (UserError, the codec's key errors) against errors thrown by the worker, the stack and the
+ * codec server, which the bundle requires from the tree.
+ */
+const SHARED = ['core/errors.ts', 'codec/codec.ts'];
+/** The long-running commands: the bundle requires them from the tree when they run (client/cli.ts). */
+const FROM_TREE = ['worker/index.ts', 'stack/demo.ts', 'codec/serve.ts'];
+/** Dependencies the CLI requires on demand (client/onDemand.ts) or that carry native code: left to node_modules. */
+const EXTERNAL_PACKAGES = ['@temporalio/*', 'ssh2', 'log-update', 'jose', '@noble/*', 'xstate', 'proper-lockfile'];
+
+/** Resolves imports of the SHARED and FROM_TREE sources to their compiled file in the tree, beside the bundle. */
+function fromTree(outdir: string, bundleDir: string): Plugin {
+  const keep = new Set([...SHARED, ...FROM_TREE].map((file) => join(ROOT, file)));
+  return {
+    name: 'cutover-from-tree',
+    setup(esbuild) {
+      esbuild.onResolve({ filter: /^\./ }, async (args) => {
+        if (args.pluginData === 'cutover-from-tree') return undefined;
+        const resolved = await esbuild.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, pluginData: 'cutover-from-tree' });
+        if (!keep.has(resolved.path)) return undefined;
+        const compiled = join(outdir, relative(ROOT, resolved.path)).replace(/\.ts$/, '.js');
+        return { path: `./${relative(bundleDir, compiled)}`, external: true };
+      });
+    },
+  };
+}
+
+/**
+ * The `cutover` command as one file with commander, zod and yaml inside: about 170 fewer files to find and read at
+ * every start than the tree (measured with `npm run bench -- --cli`, docs/benchmarks.md). What a command needs on
+ * demand stays outside.
+ */
+async function bundleCli(outdir: string): Promise<void> {
+  const outfile = join(outdir, 'client', 'cli.bundle.js');
+  await build({
+    entryPoints: [join(ROOT, 'client', 'cli.ts')],
+    outfile,
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    external: EXTERNAL_PACKAGES,
+    plugins: [fromTree(outdir, dirname(outfile))],
+    logLevel: 'warning',
+  });
+}
+
+/** The same options as the worker's own bundling at start (worker/worker.ts): workflows/index.ts and the data converter's failure converter. */
+async function writeWorkflowBundle(file: string, failureConverterPath?: string): Promise<void> {
+  const bundle = await bundleWorkflowCode({ workflowsPath: join(ROOT, 'workflows', 'index.ts'), logger: quietLogger, ...(failureConverterPath ? { failureConverterPath } : {}) });
+  writeFileSync(file, bundle.code);
+}
+
+export async function buildAll(log: (line: string) => void): Promise<BuildLayout> {
+  // Taken before any source is read: a file edited during the build leaves the build stale, never wrongly fresh.
+  const stamp = sourceStamp();
+  const layout = buildLayout(`${BUILD_DIR}-${process.pid}`);
+  rmSync(layout.dir, { recursive: true, force: true });
+  const started = performance.now();
+  await compileSources(sourceFiles(), layout.js);
+  await bundleCli(layout.js);
+  const compiled = performance.now();
+  await writeWorkflowBundle(layout.workflows);
+  await writeWorkflowBundle(layout.workflowsEncrypted, FAILURE_CONVERTER_PATH);
+  writeFileSync(layout.stamp, stamp);
+  // Swapped in whole, so a reader sees the old build or the new one, never half of one.
+  rmSync(BUILD_DIR, { recursive: true, force: true });
+  renameSync(layout.dir, BUILD_DIR);
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  log(`built ${BUILD_DIR}: sources compiled in ${seconds(compiled - started)}, workflow bundles in ${seconds(performance.now() - compiled)}`);
+  return buildLayout();
+}
+
+/** Builds unless the build is fresh already (`--force`: anyway), so `npm test` can ask for it at no cost on a fresh clone. */
+async function main(argv: string[]): Promise<void> {
+  const log = (line: string) => console.log(`cutover: ${line}`);
+  const fresh = freshBuild();
+  if (fresh && !argv.includes('--force')) return log(`${fresh.dir} is built from the current sources (npm run build -- --force rebuilds)`);
+  await buildAll(log);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    console.error(`cutover: build failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,14 @@
+export interface BuildLayout {
+  dir: string;
+  js: string;
+  cli: string;
+  workflows: string;
+  workflowsEncrypted: string;
+  stamp: string;
+}
+export const ROOT: string;
+export const BUILD_DIR: string;
+export function buildLayout(dir?: string): BuildLayout;
+export function sourceFiles(root?: string): string[];
+export function sourceStamp(root?: string): string;
+export function freshBuild(root?: string): BuildLayout | undefined;

@@ -1,0 +1,69 @@
+/**
+ * The build `npm install` makes (build/build.ts): `cutover` runs it while it is made from the current sources, answers
+ * as the sources through tsx do, and a build the sources moved away from is not used.
+ */
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildLayout, freshBuild, sourceStamp } from '../../build/layout.cjs';
+import { ROOT } from '../helpers';
+import { CLI, cliEnv } from './cli';
+
+const scratch = mkdtempSync(join(tmpdir(), 'cutover-build-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** Preloaded into `cutover`: on exit it writes which of the two ways of running it the process loaded. */
+const PROBE = join(scratch, 'probe.cjs');
+writeFileSync(
+  PROBE,
+  `process.on('exit', () => { const files = Object.keys(require.cache);
+     process.stderr.write('\\nprobe ' + JSON.stringify({ compiled: files.some((f) => f.endsWith('cli.bundle.js')), tsx: files.some((f) => f.includes('/node_modules/tsx/')) })); });`,
+);
+
+function cutover(args: string[], env: Record<string, string> = {}) {
+  const result = spawnSync(process.execPath, ['-r', PROBE, CLI, ...args], { cwd: ROOT, env: cliEnv(env), encoding: 'utf8' });
+  const [stderr = '', probe = '{}'] = result.stderr.split('\nprobe ');
+  return { code: result.status, stdout: result.stdout, stderr, loaded: JSON.parse(probe) as { compiled?: boolean; tsx?: boolean } };
+}
+
+describe('the build made at install', () => {
+  it('is what cutover runs while fresh, and answers validate as the sources through tsx do', () => {
+    expect(freshBuild(), 'the build is stale or missing: npm run build (npm test does it first)').toBeDefined();
+    const broken = join(scratch, 'broken.yaml');
+    writeFileSync(broken, 'fleet: Not A Name\nsource: 4.1\nhosts: []\n');
+    const compiled = cutover(['validate', broken]);
+    const sources = cutover(['validate', broken], { CUTOVER_NO_BUILD: '1' });
+    expect(compiled.loaded).toEqual({ compiled: true, tsx: false });
+    expect(sources.loaded).toEqual({ compiled: false, tsx: true });
+    expect(compiled.stderr).toMatch(/is not a valid upgrade plan \(\d+ problems\)/);
+    expect({ code: compiled.code, stdout: compiled.stdout, stderr: compiled.stderr }).toEqual({ code: sources.code, stdout: sources.stdout, stderr: sources.stderr });
+    const valid = cutover(['validate', join(ROOT, 'examples', 'appv-lab.yaml')]);
+    expect(valid.loaded).toEqual({ compiled: true, tsx: false });
+    expect(valid.stdout).toMatch(/valid plan for fleet appv-lab, 4 hosts/);
+  });
+
+  it('is stale once a source file is edited, added or removed', () => {
+    // A checkout of its own: the real one's sources stay untouched for the other tests.
+    const root = join(scratch, 'checkout');
+    for (const dir of ['activities', 'build', 'client', 'codec', 'core', 'lab', 'stack', 'transport', 'worker', 'workflows']) mkdirSync(join(root, dir), { recursive: true });
+    for (const file of ['projectRoot.ts', 'package-lock.json', 'tsconfig.json', 'core/plan.ts']) writeFileSync(join(root, file), 'x');
+    const built = () => {
+      mkdirSync(buildLayout(join(root, '.cutover', 'build')).dir, { recursive: true });
+      writeFileSync(buildLayout(join(root, '.cutover', 'build')).stamp, sourceStamp(root));
+    };
+    built();
+    expect(freshBuild(root)).toBeDefined();
+    appendFileSync(join(root, 'core', 'plan.ts'), 'y');
+    expect(freshBuild(root)).toBeUndefined();
+    built();
+    writeFileSync(join(root, 'workflows', 'new.ts'), 'x');
+    expect(freshBuild(root)).toBeUndefined();
+    built();
+    rmSync(join(root, 'workflows', 'new.ts'));
+    expect(freshBuild(root)).toBeUndefined();
+    built();
+    expect(freshBuild(root)).toBeDefined();
+  });
+});
