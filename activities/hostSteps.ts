@@ -11,7 +11,7 @@ import type { HostOutcome } from '../core/outcomes';
 import { type StepBatch, batchActivityAttempts } from '../core/planner';
 import type { HostRunner } from '../transport/transport';
 import { hostStepOutcome } from '../core/metrics';
-import { JournalReader, claimHost, journalFile, removeJournal, settledJournal } from './journal';
+import { type BatchClaim, JournalReader, claimBatch, journalFile, removeJournal, settledJournal } from './journal';
 import { hostStepMeter } from './metrics';
 import { runTask } from './runTask';
 import { lastLine } from '../core/text';
@@ -75,8 +75,12 @@ export function createHostStepActivities(deps: HostStepDeps) {
       };
       const warn = (message: string) => context.log.warn(message);
       const beat = setInterval(heartbeat, HEARTBEAT_EVERY_MS);
+      let claim: BatchClaim | undefined;
       try {
         if (journal) {
+          // Claimed before the journal is read: an overlapping attempt of this batch has finished (or lost its
+          // worker) by then, and the journal shows what it did.
+          claim = await claimBatch(journal, { signal: context.cancellationSignal, warn });
           // Hosts a killed worker's spawner finished (or is still finishing) after its last heartbeat are done too;
           // the failures it journaled count against the step's attempts as any other (the heartbeat may have missed them).
           const journaled = await settledJournal(journal, { signal: context.cancellationSignal, warn });
@@ -94,8 +98,8 @@ export function createHostStepActivities(deps: HostStepDeps) {
         const todo = batch.tasks.filter((task) => !progress.done[task.host]);
         const reader = journal ? new JournalReader(journal, warn) : undefined;
         /**
-         * After claiming a host: what another attempt of this batch did with it meanwhile (it may have run it while
-         * this one waited). True when that decided the host.
+         * Before starting a host: what another attempt of this batch did with it (one whose claim went stale while
+         * its spawner still ran the host). True when that decided the host.
          */
         const decidedElsewhere = async (host: string): Promise<boolean> => {
           if (!reader) return false;
@@ -117,14 +121,7 @@ export function createHostStepActivities(deps: HostStepDeps) {
         await inLanes(todo, batch.maxParallel, async (task) => {
           // Cancellation (or worker shutdown) starts no new host, but lets commands under way finish: killing an
           // installer half-way leaves a host worse off than either version. Each command still has its timeout.
-          if (context.cancellationSignal.aborted) return;
-          let release: (() => Promise<void>) | undefined;
-          try {
-            release = journal ? await claimHost(journal, task.host, { signal: context.cancellationSignal, warn }) : undefined;
-          } catch (error) {
-            if (context.cancellationSignal.aborted) return;
-            throw error;
-          }
+          if (context.cancellationSignal.aborted || claim?.lost.aborted) return;
           const started = Date.now();
           try {
             if (await decidedElsewhere(task.host)) return;
@@ -144,16 +141,17 @@ export function createHostStepActivities(deps: HostStepDeps) {
             } else {
               commandFailed({ host: task.host, ok: false, exitCode: -1, outputTail: kept(false, `cannot reach ${task.host}: ${message}`), attempt });
             }
-          } finally {
-            await release?.();
           }
           // Failures too, so a retry after a lost attempt still knows how many attempts each host has used.
           heartbeat();
         });
       } finally {
         clearInterval(beat);
+        await claim?.release();
       }
       if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? new Error('cancelled');
+      // Another attempt took over this batch (it reads the journal): this one's outcomes are not the batch's.
+      if (claim?.lost.aborted) throw new Error(`another attempt took over ${batch.step}: ${(claim.lost.reason as Error).message}`);
       heartbeat();
 
       // Temporal owns the retries: while a host has attempts left, fail the batch so the retry policy applies; the
@@ -168,7 +166,7 @@ export function createHostStepActivities(deps: HostStepDeps) {
           'HostStepFailed',
         );
       }
-      // Not at once: an attempt that overlaps this one (see claimHost) still reads the journal to skip what this one did.
+      // Not at once: an attempt that overlaps this one (see claimBatch) still reads the journal to skip what this one did.
       if (journal) setTimeout(() => removeJournal(journal), JOURNAL_KEPT_MS).unref();
       const byHost = new Map([...Object.values(progress.done), ...retryable].map((outcome) => [outcome.host, outcome]));
       return batch.tasks.map((task) => byHost.get(task.host) as HostOutcome);
