@@ -82,7 +82,11 @@ function leaveJournal(file) {
   if (!open || --open.users > 0) return;
   openJournals.delete(file);
   if (open.fd !== undefined) closeSync(open.fd);
+  if (openJournals.size === 0) journalsClosed();
 }
+
+/** Called once no journal is open: every end journaled is committed. */
+let journalsClosed = () => {};
 
 /**
  * Appends one line. A write that fails (a full disk: ENOSPC) must not throw: it would kill the spawner, and with it
@@ -100,13 +104,16 @@ function journal(file, entry) {
 }
 
 /**
- * Group commit: a command's end is on disk before its result is sent, since a journal line lost to a machine crash
+ * Group commit: a command's end goes to disk soon after it is journaled, since a journal line lost to a machine crash
  * would run a finished command again. One fsync covers every end journaled while the one before it ran, so a batch of
- * hosts finishing together costs one fsync, not one each; it runs on libuv's pool, never blocking the spawner.
+ * hosts finishing together costs one fsync, not one each; it runs on libuv's pool, never blocking the spawner. The
+ * result does not wait for it: after a command that wrote files (an installer), an fsync flushes the file system's
+ * journal with them, which can take longer than the command. Waiting would not make a crash run fewer commands again,
+ * since the command has ended either way; the worker's heartbeat then reaches the server, which only adds what it knows.
  */
 const commits = new Map();
 
-function durable(file, then) {
+function commit(file, then) {
   if (!file) return then();
   let commit = commits.get(file);
   if (!commit) {
@@ -127,8 +134,7 @@ function flush(file, commit) {
     if (commit.waiting.length > 0) setImmediate(() => flush(file, commit));
     else commits.delete(file);
   };
-  // A journal that could not be opened or synced (a full disk) is no reason to hold a result back: the worker still
-  // hears it. The commands waiting here keep the journal open until it is done.
+  // The commands waiting here keep the journal open until it is done.
   const fd = openJournals.get(file)?.fd;
   if (fd === undefined) return done();
   fsync(fd, () => done());
@@ -194,10 +200,8 @@ function runCommand(request, onOutput) {
       // A failure is journaled with its output too: a retry counts it against the step's attempts, and reports it
       // when it was the last one.
       journal(journalFile, { host: key, event: succeeded ? 'done' : 'failed', exitCode: result.exitCode, outputTail: tail });
-      durable(journalFile, () => {
-        leaveJournal(journalFile);
-        resolve(result);
-      });
+      resolve(result);
+      commit(journalFile, () => leaveJournal(journalFile));
     };
     // The command is done when its shell exits. A service it started in the background may keep the output pipes
     // open; give them a moment to drain, then stop waiting (and never kill what it left running).
@@ -237,9 +241,11 @@ function serve() {
   const send = (message) => {
     if (process.connected) process.send(message, undefined, {}, () => {});
   };
+  // Not before the journal's last ends are committed.
   const exitWhenIdle = () => {
-    if (orphaned && running.size === 0) process.exit(0);
+    if (orphaned && running.size === 0 && openJournals.size === 0) process.exit(0);
   };
+  journalsClosed = exitWhenIdle;
   process.on('message', (message) => {
     if (message.type === 'kill') {
       running.get(message.id)?.kill();
