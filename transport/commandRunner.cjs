@@ -151,11 +151,18 @@ function runCommand(request, onOutput) {
   let kill = () => {};
   const done = new Promise((resolve, reject) => {
     openJournal(journalFile);
-    const child = spawn('/bin/sh', ['-c', command], {
-      env: { ...inheritedEnvironment(withoutEnv), ...env, CUTOVER_HOST: host },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
+    let child;
+    try {
+      child = spawn('/bin/sh', ['-c', command], {
+        env: { ...inheritedEnvironment(withoutEnv), ...env, CUTOVER_HOST: host },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+    } catch (error) {
+      // Most spawn failures arrive as 'error' below; one thrown here must not keep the journal open for good.
+      leaveJournal(journalFile);
+      throw error;
+    }
     // The token tells this spawner from a later process that happens to get the same pid; the process group (the
     // shell's pid, as it leads its own group) and the time it may run let a retry wait for the command itself when
     // the spawner is gone too (activities/journal.ts).
