@@ -13,7 +13,7 @@ import type { HostRunner } from '../transport/transport';
 import { hostStepOutcome } from '../core/metrics';
 import { HEARTBEAT_EVERY_MS } from '../core/heartbeat';
 import { handOverFailure, readyToHandOver } from './handover';
-import { JournalReader, claimHost, journalFile, removeJournal, settledJournal } from './journal';
+import { type BatchClaim, JournalReader, claimBatch, journalFile, removeJournal, settledJournal } from './journal';
 import { hostStepMeter } from './metrics';
 import { runTask } from './runTask';
 import { lastLine } from '../core/text';
@@ -34,6 +34,12 @@ export interface BatchProgress {
   failures?: Record<string, number>;
 }
 
+/**
+ * A host finished: its progress is heartbeated within this. Not at once: each heartbeat encodes every host done so
+ * far, which at one per host cost the worker more CPU than the spawns (a 200-host batch encoded 200 growing
+ * payloads), while Temporal sends the server at most one a second (the worker's maxHeartbeatThrottleInterval).
+ */
+const PROGRESS_WITHIN_MS = 200;
 const SUCCESS_TAIL_CHARS = 200;
 /** How long a finished batch's journal stays for an overlapping attempt (one the server gave up on lags by about a heartbeat timeout). */
 const JOURNAL_KEPT_MS = 10 * 60_000;
@@ -54,7 +60,15 @@ export function createHostStepActivities(deps: HostStepDeps) {
       const progress: BatchProgress = { done: { ...(earlier?.done ?? {}) }, failures };
       /** Once the batch is handed over (activities/handover.ts), what its commands still do is the retry's to report. */
       let handedOver = false;
-      const heartbeat = () => handedOver || context.heartbeat(progress);
+      let progressTimer: NodeJS.Timeout | undefined;
+      const heartbeat = () => {
+        clearTimeout(progressTimer);
+        progressTimer = undefined;
+        if (!handedOver) context.heartbeat(progress);
+      };
+      const progressed = () => {
+        progressTimer ??= setTimeout(heartbeat, PROGRESS_WITHIN_MS);
+      };
       const observe = hostStepMeter(context, batch.step);
       const { workflowId, runId } = workflowExecution ?? {};
       const journal = deps.journalDir && workflowId && runId ? journalFile(deps.journalDir, { workflowId, runId, activityId }) : undefined;
@@ -81,8 +95,12 @@ export function createHostStepActivities(deps: HostStepDeps) {
       /** Hosts whose command this attempt has started and not heard the end of. */
       const underWay = new Set<string>();
       const beat = setInterval(heartbeat, HEARTBEAT_EVERY_MS);
+      let claim: BatchClaim | undefined;
       try {
         if (journal) {
+          // Claimed before the journal is read: an overlapping attempt of this batch has finished (or lost its
+          // worker) by then, and the journal shows what it did.
+          claim = await claimBatch(journal, { signal: context.cancellationSignal, warn });
           // Hosts a killed worker's spawner finished (or is still finishing) after its last heartbeat are done too;
           // the failures it journaled count against the step's attempts as any other (the heartbeat may have missed them).
           const journaled = await settledJournal(journal, { signal: context.cancellationSignal, warn });
@@ -100,8 +118,8 @@ export function createHostStepActivities(deps: HostStepDeps) {
         const todo = batch.tasks.filter((task) => !progress.done[task.host]);
         const reader = journal ? new JournalReader(journal, warn) : undefined;
         /**
-         * After claiming a host: what another attempt of this batch did with it meanwhile (it may have run it while
-         * this one waited). True when that decided the host.
+         * Before starting a host: what another attempt of this batch did with it (one whose claim went stale while
+         * its spawner still ran the host). True when that decided the host.
          */
         const decidedElsewhere = async (host: string): Promise<boolean> => {
           if (!reader) return false;
@@ -123,14 +141,7 @@ export function createHostStepActivities(deps: HostStepDeps) {
         const lanes = inLanes(todo, batch.maxParallel, async (task) => {
           // Cancellation (or worker shutdown) starts no new host, but lets commands under way finish: killing an
           // installer half-way leaves a host worse off than either version. Each command still has its timeout.
-          if (context.cancellationSignal.aborted) return;
-          let release: (() => Promise<void>) | undefined;
-          try {
-            release = journal ? await claimHost(journal, task.host, { signal: context.cancellationSignal, warn }) : undefined;
-          } catch (error) {
-            if (context.cancellationSignal.aborted) return;
-            throw error;
-          }
+          if (context.cancellationSignal.aborted || claim?.lost.aborted) return;
           const started = Date.now();
           try {
             if ((await decidedElsewhere(task.host)) || context.cancellationSignal.aborted) return;
@@ -151,11 +162,9 @@ export function createHostStepActivities(deps: HostStepDeps) {
             } else {
               commandFailed({ host: task.host, ok: false, exitCode: -1, outputTail: kept(false, `cannot reach ${task.host}: ${message}`), attempt });
             }
-          } finally {
-            await release?.();
           }
           // Failures too, so a retry after a lost attempt still knows how many attempts each host has used.
-          heartbeat();
+          progressed();
         });
         // A lane failing after the hand-over has nobody to tell.
         lanes.catch(() => undefined);
@@ -168,9 +177,13 @@ export function createHostStepActivities(deps: HostStepDeps) {
         }
       } finally {
         clearInterval(beat);
+        // Every host this attempt finished, however it ends (cancelled too: the next attempt starts from it).
+        heartbeat();
+        await claim?.release();
       }
       if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? new Error('cancelled');
-      heartbeat();
+      // Another attempt took over this batch (it reads the journal): this one's outcomes are not the batch's.
+      if (claim?.lost.aborted) throw new Error(`another attempt took over ${batch.step}: ${(claim.lost.reason as Error).message}`);
 
       // Temporal owns the retries: while a host has attempts left, fail the batch so the retry policy applies; the
       // heartbeat keeps the hosts that are done. Temporal's last attempt (reached only when attempts were lost to the
@@ -183,7 +196,7 @@ export function createHostStepActivities(deps: HostStepDeps) {
           'HostStepFailed',
         );
       }
-      // Not at once: an attempt that overlaps this one (see claimHost) still reads the journal to skip what this one did.
+      // Not at once: an attempt that overlaps this one (see claimBatch) still reads the journal to skip what this one did.
       if (journal) setTimeout(() => removeJournal(journal), JOURNAL_KEPT_MS).unref();
       const byHost = new Map([...Object.values(progress.done), ...retryable].map((outcome) => [outcome.host, outcome]));
       return batch.tasks.map((task) => byHost.get(task.host) as HostOutcome);

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { lock } from 'proper-lockfile';
 import { z } from 'zod';
 
@@ -202,25 +202,37 @@ export async function settledJournal(file: string, options: { pollMs?: number; s
   }
 }
 
-const CLAIM_STALE_MS = 10_000;
+/** A claim not refreshed for this long belongs to an attempt whose worker is gone (proper-lockfile's minimum). */
+const CLAIM_STALE_MS = 5_000;
 const CLAIM_POLL_MS = 100;
 
+export interface BatchClaim {
+  /** Aborts if another attempt took the claim (this one's refresh stalled past the stale time): start no more hosts. */
+  lost: AbortSignal;
+  release(): Promise<void>;
+}
+
 /**
- * Claims a host of a batch before its command starts, and waits while another attempt of the same batch holds it:
- * two attempts that overlap (the server gave up on one after a heartbeat timeout, but its worker goes on) never start
- * one host together. A claim lives while the attempt that holds it does (proper-lockfile refreshes it); a claim left
- * by a killed worker goes stale after 10 s, and the command its spawner may still run is in the journal.
+ * Claims a batch on this machine for one attempt, and waits while another attempt of the same batch holds it: two
+ * attempts that overlap (the server gave up on one after a heartbeat timeout, but its worker goes on) never start one
+ * host together. The waiting attempt then reads the journal, which shows what the other did. One claim per attempt,
+ * not per host: a host's claim cost the worker about 1 ms of CPU per host-step (docs/benchmarks.md). The claim lives
+ * while the attempt that holds it does (proper-lockfile refreshes it); one left by a killed worker goes stale within
+ * 5 s, and what its spawner may still run is in the journal.
  */
-export async function claimHost(journal: string, host: string, options: { signal: AbortSignal; warn: (message: string) => void }): Promise<() => Promise<void>> {
-  const dir = `${journal}.claims`;
-  mkdirSync(dir, { recursive: true });
-  // One path per host: proper-lockfile keeps its locks by that path (its `.lock` directory beside it is the claim).
-  const claim = join(dir, createHash('sha256').update(host).digest('hex').slice(0, 32));
+export async function claimBatch(journal: string, options: { signal: AbortSignal; warn: (message: string) => void }): Promise<BatchClaim> {
+  mkdirSync(dirname(journal), { recursive: true });
+  const lost = new AbortController();
+  const onCompromised = (error: Error) => {
+    options.warn(`the claim of batch journal ${journal} was lost: ${error.message}`);
+    lost.abort(error);
+  };
   for (;;) {
     options.signal.throwIfAborted();
     try {
-      const release = await lock(claim, { realpath: false, stale: CLAIM_STALE_MS, onCompromised: (error) => options.warn(`the claim of ${host} was lost: ${error.message}`) });
-      return () => release().catch((error: Error) => options.warn(`cannot release the claim of ${host}: ${error.message}`));
+      // proper-lockfile's lock is the directory `${journal}.claim.lock`; the journal itself need not exist yet.
+      const release = await lock(`${journal}.claim`, { realpath: false, stale: CLAIM_STALE_MS, onCompromised });
+      return { lost: lost.signal, release: () => release().catch((error: Error) => options.warn(`cannot release the claim of ${journal}: ${error.message}`)) };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
       await new Promise((resolve) => setTimeout(resolve, CLAIM_POLL_MS));
@@ -230,6 +242,7 @@ export async function claimHost(journal: string, host: string, options: { signal
 
 export function removeJournal(file: string): void {
   rmSync(file, { force: true });
+  // Journals of older workers kept a claim per host in this directory.
   rmSync(`${file}.claims`, { recursive: true, force: true });
 }
 

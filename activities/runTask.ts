@@ -47,10 +47,15 @@ export async function runTask(runner: HostRunner, task: RunnableTask, options: C
       ...runOptions,
       ...(journaled ? { journalFile, ...(journalOutput === false ? { journalOutput } : {}) } : {}),
       withoutEnv: secrets.envNames,
-      onOutput: (chunk) => {
-        streamed += chunk.length;
-        options.onOutput?.(secrets.redact(chunk));
-      },
+      // Streamed only where something reads it: each chunk is a message from the spawner.
+      ...(options.onOutput || !secrets.empty
+        ? {
+            onOutput: (chunk: string) => {
+              streamed += chunk.length;
+              options.onOutput?.(secrets.redact(chunk));
+            },
+          }
+        : {}),
     });
     if (secrets.empty) return result;
     let tail = result.outputTail;

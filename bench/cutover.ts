@@ -18,7 +18,7 @@ import { type DevServer, freePort, startDevServer } from '../stack/devServer';
 import { PhaseAttribute, approveUpdate, statusQuery, WORKFLOW_TYPE } from '../workflows/messages';
 import { alive, defer, stopProcess, track } from './cleanup';
 import { type Breakdown, type RunHistory, breakdown, collectHistories } from './histories';
-import { type TreeMemory, TreeSampler, cpuSeconds, memoryOf } from './procs';
+import { type TreeMemory, TreeSampler, cpuSeconds, memoryOf, spawnerSeconds } from './procs';
 
 const CLI = join(PROJECT_ROOT, 'bin', 'cutover.js');
 const NAMESPACE = 'default';
@@ -218,7 +218,7 @@ export interface CutoverResult {
   /** DescribeWorkflowExecution calls until the gate was seen open, and approveGate updates refused. */
   approval: { polls: number; refused: number };
   memory: TreeMemory & { workerHwmKiB: number };
-  cpu: { workerSeconds: number; serverSeconds: number };
+  cpu: { workerSeconds: number; serverSeconds: number; spawnersSeconds?: number };
   breakdown: Breakdown;
   histories: { workflowId: string; runId: string; type: string; events: number; bytes: number }[];
 }
@@ -233,7 +233,7 @@ export async function timeCutover(
   const serverPid = stack.server.process.pid as number;
   const workflowId = `${plan.fleet}-${Date.now().toString(36)}`;
   const sampler = new TreeSampler(workerPid).start();
-  const cpuBefore = { worker: cpuSeconds(workerPid) ?? 0, server: cpuSeconds(serverPid) ?? 0 };
+  const cpuBefore = { worker: cpuSeconds(workerPid) ?? 0, server: cpuSeconds(serverPid) ?? 0, spawners: spawnerSeconds(workerPid) };
   let closed = false;
   const started = performance.now();
   const handle = await stack.client.workflow.start(WORKFLOW_TYPE, { taskQueue: stack.taskQueue, workflowId, args: [plan] });
@@ -260,6 +260,8 @@ export async function timeCutover(
   const cpu = {
     workerSeconds: lastWorker ? (cpuSeconds(workerPid) ?? 0) - cpuBefore.worker : NaN,
     serverSeconds: (cpuSeconds(serverPid) ?? 0) - cpuBefore.server,
+    // Spawners alive at the end (one let go or restarted during the run is missed).
+    spawnersSeconds: lastWorker ? [...spawnerSeconds(workerPid)].reduce((sum, [pid, now]) => sum + now - (cpuBefore.spawners.get(pid) ?? 0), 0) : NaN,
   };
   const workerHwmKiB = lastWorker ? (memoryOf(workerPid)?.hwmKiB ?? 0) : NaN;
   if (outcome.outcome !== 'completed') throw new Error(`the benchmark run ${workflowId} ended ${outcome.outcome}: ${outcome.reason ?? ''}`);

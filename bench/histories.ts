@@ -87,6 +87,8 @@ export interface Breakdown {
   children: { count: number; startMs: number; toNextWorkflowTaskMs: number; runMs: number };
   /** beforeOffline: the task that opened the gate completing → the approval's workflow task being scheduled. */
   gateWaitMs?: number;
+  /** The approval's update accepted → the run closed: what a person waits for once they approve. */
+  afterApprovalMs?: number;
 }
 
 function nextWorkflowTaskStarted(events: HistoryEvent[], from: number): number | undefined {
@@ -112,6 +114,7 @@ export function breakdown(runs: RunHistory[]): Breakdown {
   };
   const rootStart = first(runs);
   let rootClose = 0;
+  let approvedAt: number | undefined;
   for (const run of runs) {
     const summary = { workflowId: run.workflowId, runId: run.runId, events: run.events, bytes: run.bytes };
     b.totalEvents += run.events;
@@ -165,6 +168,7 @@ export function breakdown(runs: RunHistory[]): Breakdown {
         const next = nextWorkflowTaskStarted(events, index);
         if (next !== undefined) b.children.toNextWorkflowTaskMs += next - timeOf(event);
       }
+      if (event.workflowExecutionUpdateAcceptedEventAttributes && run === runs[0]) approvedAt ??= timeOf(event);
       if (event.workflowExecutionUpdateAcceptedEventAttributes && b.gateWaitMs === undefined && run === runs[0]) {
         // The approval's workflow task: the last WorkflowTaskScheduled before the acceptance; the gate opened when
         // the workflow task before that one completed.
@@ -184,6 +188,7 @@ export function breakdown(runs: RunHistory[]): Breakdown {
     });
   }
   if (rootStart && rootClose) b.workflowSpanMs = rootClose - timeOf(rootStart);
+  if (approvedAt !== undefined && rootClose) b.afterApprovalMs = rootClose - approvedAt;
   return b;
 }
 

@@ -71,6 +71,12 @@ export function memoryOf(pid: number): { rssKiB: number; hwmKiB: number } | unde
   }
 }
 
+/** CPU seconds used so far by each of the worker's spawner processes (transport/commandRunner.cjs), by pid. */
+export function spawnerSeconds(worker: number): Map<number, number> {
+  const spawners = descendants(worker).filter((pid) => cmdline(pid).includes('commandRunner.cjs'));
+  return new Map(spawners.map((pid) => [pid, cpuSeconds(pid) ?? 0]));
+}
+
 export function cmdline(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');

@@ -116,7 +116,10 @@ export function formatHostCount(r: HostCountResult): string {
             `${mib(c.memory.peakTreeRssKiB)} (worker alone ${mib(c.memory.peakRootRssKiB)}, ${mib(c.memory.startRootRssKiB)} when the run started; up to ${c.memory.peakProcesses} processes; ${c.memory.samples} samples)`,
           ],
           ['worker VmHWM [3]', mib(c.memory.workerHwmKiB)],
-          ['CPU used during the run [4]', `worker ${c.cpu.workerSeconds.toFixed(2)} s, dev server ${c.cpu.serverSeconds.toFixed(2)} s`],
+          [
+            'CPU used during the run [4]',
+            `worker ${c.cpu.workerSeconds.toFixed(2)} s, ${c.cpu.spawnersSeconds !== undefined ? `its spawners ${c.cpu.spawnersSeconds.toFixed(2)} s, ` : ''}dev server ${c.cpu.serverSeconds.toFixed(2)} s`,
+          ],
           ...encryptedRows(r.cutoverEncrypted),
         ],
         ['l', 'l'],
@@ -133,6 +136,7 @@ export function formatHostCount(r: HostCountResult): string {
       ['child workflows: closed → next parent workflow task started', ...per(b.children.count, b.children.toNextWorkflowTaskMs)],
       ['beforeOffline gate: opened → approval scheduled (bench polls)', b.gateWaitMs !== undefined ? '1' : '0', b.gateWaitMs !== undefined ? seconds(b.gateWaitMs) : '–', ''],
       ['workflow span: started → closed (server clock)', '', seconds(b.workflowSpanMs), ''],
+      ['after the approval: update accepted → closed (server clock)', '', b.afterApprovalMs !== undefined ? seconds(b.afterApprovalMs) : '–', ''],
       ['client side: wall − span (start call, result long poll)', '', c.wallMs - b.workflowSpanMs >= 0 ? seconds(c.wallMs - b.workflowSpanMs) : millis(c.wallMs - b.workflowSpanMs), ''],
     ];
     out.push('', `Where Cutover's time goes [5]:`, '', table(['from the histories', 'count', 'total', 'mean'], rowsB, ['l', 'r', 'r', 'r']));
@@ -167,8 +171,8 @@ export const FOOTNOTES = `Notes:
   any spawner process), from /proc every 100 ms during the timed run only; short-lived processes between two
   samples are missed. VmHWM: the kernel's high-water mark of the worker process alone over its whole life, so it
   includes the workflow bundling at worker start-up.
-- [4] user + system CPU seconds of the worker process itself (not of the commands it spawns) and of the dev
-  server, over the timed run. Two cores are shared by everything, so CPU contention shows up in wall time.
+- [4] user + system CPU seconds of the worker process itself, of its spawner processes (not of the commands they
+  spawn) and of the dev server, over the timed run. Two cores are shared by everything, so CPU contention shows up in wall time.
 - [5] sums over every event pair in all the histories of [2], from the server's event times. With one batch
   activity at a time the rows add up along the run; where activities or child workflows overlap, the sums exceed
   the wall time. An activity's ActivityTaskStarted time is that of the attempt that closed it, so a retried

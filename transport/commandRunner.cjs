@@ -10,7 +10,7 @@
  * journals them, and the next attempt on this machine skips every host the journal shows done.
  */
 const { spawn } = require('node:child_process');
-const { appendFileSync, close, fsync, mkdirSync, open } = require('node:fs');
+const { closeSync, fsync, mkdirSync, openSync, writeSync } = require('node:fs');
 const { dirname } = require('node:path');
 
 const OUTPUT_TAIL_CHARS = 4096;
@@ -54,28 +54,66 @@ function commandEnvironment(base, withoutNames = []) {
 }
 
 /**
+ * The journals commands under way write to, each open once (`O_APPEND`) for as long as one of its commands runs or
+ * waits for its commit: an open, a mkdir and a close per line cost the spawner more than the write.
+ */
+const openJournals = new Map();
+
+/** A command of `file` begins: its journal is opened if none of its commands has it open. */
+function openJournal(file) {
+  if (!file) return;
+  let open = openJournals.get(file);
+  if (!open) {
+    open = { fd: undefined, users: 0 };
+    try {
+      mkdirSync(dirname(file), { recursive: true });
+      open.fd = openSync(file, 'a');
+    } catch (error) {
+      process.emitWarning(`cutover: cannot open the journal ${file}: ${error.message}`);
+    }
+    openJournals.set(file, open);
+  }
+  open.users++;
+}
+
+/** A command of `file` is done with it (its end committed): the last one closes it. */
+function leaveJournal(file) {
+  const open = file && openJournals.get(file);
+  if (!open || --open.users > 0) return;
+  openJournals.delete(file);
+  if (open.fd !== undefined) closeSync(open.fd);
+  if (openJournals.size === 0) journalsClosed();
+}
+
+/** Called once no journal is open: every end journaled is committed. */
+let journalsClosed = () => {};
+
+/**
  * Appends one line. A write that fails (a full disk: ENOSPC) must not throw: it would kill the spawner, and with it
  * every command under way. The command goes on; the worker still hears its result over IPC, and only a retry after
  * a lost worker misses the line (it then waits for the command's process group, see activities/journal.ts).
  */
 function journal(file, entry) {
-  if (!file) return;
+  const fd = file ? openJournals.get(file)?.fd : undefined;
+  if (fd === undefined) return;
   try {
-    mkdirSync(dirname(file), { recursive: true });
-    appendFileSync(file, `${JSON.stringify(entry)}\n`);
+    writeSync(fd, `${JSON.stringify(entry)}\n`);
   } catch (error) {
     process.emitWarning(`cutover: cannot journal ${entry.event} of ${entry.host} in ${file}: ${error.message}`);
   }
 }
 
 /**
- * Group commit: a command's end is on disk before its result is sent, since a journal line lost to a machine crash
+ * Group commit: a command's end goes to disk soon after it is journaled, since a journal line lost to a machine crash
  * would run a finished command again. One fsync covers every end journaled while the one before it ran, so a batch of
- * hosts finishing together costs one fsync, not one each; it runs on libuv's pool, never blocking the spawner.
+ * hosts finishing together costs one fsync, not one each; it runs on libuv's pool, never blocking the spawner. The
+ * result does not wait for it: after a command that wrote files (an installer), an fsync flushes the file system's
+ * journal with them, which can take longer than the command. Waiting would not make a crash run fewer commands again,
+ * since the command has ended either way; the worker's heartbeat then reaches the server, which only adds what it knows.
  */
 const commits = new Map();
 
-function durable(file, then) {
+function commit(file, then) {
   if (!file) return then();
   let commit = commits.get(file);
   if (!commit) {
@@ -96,11 +134,10 @@ function flush(file, commit) {
     if (commit.waiting.length > 0) setImmediate(() => flush(file, commit));
     else commits.delete(file);
   };
-  // A file that cannot be opened or synced (a full disk) is no reason to hold a result back: the worker still hears it.
-  open(file, 'r', (error, fd) => {
-    if (error) return done();
-    fsync(fd, () => close(fd, done));
-  });
+  // The commands waiting here keep the journal open until it is done.
+  const fd = openJournals.get(file)?.fd;
+  if (fd === undefined) return done();
+  fsync(fd, () => done());
 }
 
 /**
@@ -113,11 +150,19 @@ function runCommand(request, onOutput) {
   const key = request.journalKey ?? host;
   let kill = () => {};
   const done = new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', command], {
-      env: { ...commandEnvironment(process.env, withoutEnv), ...env, CUTOVER_HOST: host },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
+    openJournal(journalFile);
+    let child;
+    try {
+      child = spawn('/bin/sh', ['-c', command], {
+        env: { ...inheritedEnvironment(withoutEnv), ...env, CUTOVER_HOST: host },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+    } catch (error) {
+      // Most spawn failures arrive as 'error' below; one thrown here must not keep the journal open for good.
+      leaveJournal(journalFile);
+      throw error;
+    }
     // The token tells this spawner from a later process that happens to get the same pid; the process group (the
     // shell's pid, as it leads its own group) and the time it may run let a retry wait for the command itself when
     // the spawner is gone too (activities/journal.ts).
@@ -143,12 +188,15 @@ function runCommand(request, onOutput) {
       timedOut = true;
       kill();
     }, timeoutMs);
+    let settled = false;
     child.on('error', (error) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       journal(journalFile, { host: key, event: 'failed', exitCode: -1, outputTail: error.message });
+      leaveJournal(journalFile);
       reject(error);
     });
-    let settled = false;
     const finish = (code) => {
       if (settled) return;
       settled = true;
@@ -159,7 +207,8 @@ function runCommand(request, onOutput) {
       // A failure is journaled with its output too: a retry counts it against the step's attempts, and reports it
       // when it was the last one.
       journal(journalFile, { host: key, event: succeeded ? 'done' : 'failed', exitCode: result.exitCode, outputTail: request.journalOutput === false ? '' : tail });
-      durable(journalFile, () => resolve(result));
+      resolve(result);
+      commit(journalFile, () => leaveJournal(journalFile));
     };
     // The command is done when its shell exits. A service it started in the background may keep the output pipes
     // open; give them a moment to drain, then stop waiting (and never kill what it left running).
@@ -176,6 +225,18 @@ function runCommand(request, onOutput) {
 
 /** Set when running as a spawner: its argument, which its worker chose at random. */
 let spawnerToken;
+let inherited;
+
+/**
+ * What a command inherits of this process's environment. A spawner's never changes, so it is filtered once: reading
+ * process.env copies every variable out of the C environment, on each command. The worker's own (when it spawns
+ * itself) is read each time.
+ */
+function inheritedEnvironment(withoutEnv) {
+  if (!spawnerToken) return commandEnvironment(process.env, withoutEnv);
+  inherited ??= commandEnvironment(process.env);
+  return withoutEnv?.length ? commandEnvironment(inherited, withoutEnv) : inherited;
+}
 
 /** The spawner's side of the IPC channel: run, output and kill messages in, output and results out. */
 function serve() {
@@ -187,9 +248,11 @@ function serve() {
   const send = (message) => {
     if (process.connected) process.send(message, undefined, {}, () => {});
   };
+  // Not before the journal's last ends are committed.
   const exitWhenIdle = () => {
-    if (orphaned && running.size === 0) process.exit(0);
+    if (orphaned && running.size === 0 && openJournals.size === 0) process.exit(0);
   };
+  journalsClosed = exitWhenIdle;
   process.on('message', (message) => {
     if (message.type === 'kill') {
       running.get(message.id)?.kill();

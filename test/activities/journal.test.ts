@@ -10,7 +10,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import { type HostOutcome, createHostStepActivities } from '../../activities/hostSteps';
-import { claimHost, journalFile, readJournal, settledJournal } from '../../activities/journal';
+import { claimBatch, journalFile, readJournal, settledJournal } from '../../activities/journal';
 import type { StepBatch } from '../../core/planner';
 import { LAB_BIN, labFault, labOps, labUp } from '../../lab/lab';
 import { createLocalTransport } from '../../transport/local';
@@ -172,18 +172,17 @@ describe('the journal', () => {
 });
 
 describe('claims', () => {
-  it("hold per host: releasing one host's claim leaves another's held", async () => {
+  it('hold a batch for one attempt: another waits until it is released', async () => {
     const journal = join(mkdtempSync(join(tmpdir(), 'cutover-claims-')), 'j.jsonl');
     const warnings: string[] = [];
     const options = { signal: new AbortController().signal, warn: (message: string) => warnings.push(message) };
-    const releaseA = await claimHost(journal, 'appv-01', options);
-    const releaseB = await claimHost(journal, 'appv-02', options);
-    await releaseA();
-    // A second claim of appv-02 (another attempt) waits: it gives up when its signal aborts.
-    await expect(claimHost(journal, 'appv-02', { ...options, signal: AbortSignal.timeout(300) })).rejects.toThrow();
-    await releaseB();
-    expect(warnings).toEqual([]);
-    await (await claimHost(journal, 'appv-02', options))();
+    const first = await claimBatch(journal, options);
+    // A second claim of the batch (another attempt) waits: it gives up when its signal aborts.
+    await expect(claimBatch(journal, { ...options, signal: AbortSignal.timeout(300) })).rejects.toThrow();
+    await first.release();
+    const second = await claimBatch(journal, options);
+    await second.release();
+    expect([first.lost.aborted, second.lost.aborted, warnings]).toEqual([false, false, []]);
   });
 
   it('let two overlapping attempts of one batch never start one host twice', async () => {
