@@ -42,6 +42,12 @@ export function createDatabaseActivities(deps: { runner: HostRunner; journalDir?
           context.log.info(`database ${task.action} on ${task.host}: an earlier attempt finished, its result is taken`);
           return outcome(task, finished);
         }
+        // The wait for an earlier attempt ends early when this one is cancelled (the worker stops, the run is
+        // cancelled): its command may still run, so none is started beside it, nor any once cancelled.
+        if (journal && held?.settled.running.has(journal.key)) {
+          throw ApplicationFailure.retryable(`database ${task.action} on ${task.host}: an earlier attempt's command is still running; not started beside it`, 'DatabaseTaskUnderWay');
+        }
+        context.cancellationSignal.throwIfAborted();
         // Not aborted on cancellation: a backup or restore cut off half-way is worse than one that finishes.
         const journaling = journal ? { journalFile: journal.file, journalKey: journal.key, ...(keepsOutput ? {} : { journalOutput: false }) } : {};
         const result = await runTask(deps.runner, task, { timeoutMs: task.timeoutMs, ...journaling });

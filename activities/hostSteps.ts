@@ -12,7 +12,7 @@ import { type StepBatch, batchActivityAttempts } from '../core/planner';
 import type { HostRunner } from '../transport/transport';
 import { hostStepOutcome } from '../core/metrics';
 import { HEARTBEAT_EVERY_MS } from '../core/heartbeat';
-import { handOverFailure, readyToHandOver } from './handover';
+import { handOverFailure, isWorkerShutdown } from './handover';
 import { type BatchClaim, JournalReader, claimBatch, journalFile, removeJournal, settledJournal } from './journal';
 import { hostStepMeter } from './metrics';
 import { runTask } from './runTask';
@@ -58,13 +58,11 @@ export function createHostStepActivities(deps: HostStepDeps) {
       const earlier = context.info.heartbeatDetails as BatchProgress | undefined;
       const failures: Record<string, number> = { ...(earlier?.failures ?? {}) };
       const progress: BatchProgress = { done: { ...(earlier?.done ?? {}) }, failures };
-      /** Once the batch is handed over (activities/handover.ts), what its commands still do is the retry's to report. */
-      let handedOver = false;
       let progressTimer: NodeJS.Timeout | undefined;
       const heartbeat = () => {
         clearTimeout(progressTimer);
         progressTimer = undefined;
-        if (!handedOver) context.heartbeat(progress);
+        context.heartbeat(progress);
       };
       const progressed = () => {
         progressTimer ??= setTimeout(heartbeat, PROGRESS_WITHIN_MS);
@@ -92,8 +90,6 @@ export function createHostStepActivities(deps: HostStepDeps) {
       };
       const warn = (message: string) => context.log.warn(message);
       const lastAttempt = isLastAttempt(attempt, retryPolicy ? retryPolicy.maximumAttempts : batchActivityAttempts(batch.retry));
-      /** Hosts whose command this attempt has started and not heard the end of. */
-      const underWay = new Set<string>();
       const beat = setInterval(heartbeat, HEARTBEAT_EVERY_MS);
       let claim: BatchClaim | undefined;
       try {
@@ -138,15 +134,14 @@ export function createHostStepActivities(deps: HostStepDeps) {
           finish({ host, ok: false, exitCode: seen.failed.exitCode, outputTail: kept(false, seen.failed.outputTail), attempt });
           return true;
         };
-        const lanes = inLanes(todo, batch.maxParallel, async (task) => {
+        await inLanes(todo, batch.maxParallel, async (task) => {
           // Cancellation (or worker shutdown) starts no new host, but lets commands under way finish: killing an
           // installer half-way leaves a host worse off than either version. Each command still has its timeout.
-          if (context.cancellationSignal.aborted || claim?.lost.aborted) return;
+          if (context.cancellationSignal.aborted || (claim && !claim.held())) return;
           const started = Date.now();
           try {
-            if ((await decidedElsewhere(task.host)) || context.cancellationSignal.aborted) return;
-            underWay.add(task.host);
-            const result = await runTask(deps.runner, task, { timeoutMs: batch.timeoutMs, ...(journal ? { journalFile: journal } : {}) }).finally(() => underWay.delete(task.host));
+            if ((await decidedElsewhere(task.host)) || context.cancellationSignal.aborted || (claim && !claim.held())) return;
+            const result = await runTask(deps.runner, task, { timeoutMs: batch.timeoutMs, ...(journal ? { journalFile: journal } : {}) });
             observe(hostStepOutcome(result), started);
             const ok = result.exitCode === 0 && !result.timedOut;
             const outcome = { host: task.host, ok, exitCode: result.exitCode, outputTail: kept(ok, result.outputTail), attempt };
@@ -166,21 +161,16 @@ export function createHostStepActivities(deps: HostStepDeps) {
           // Failures too, so a retry after a lost attempt still knows how many attempts each host has used.
           progressed();
         });
-        // A lane failing after the hand-over has nobody to tell.
-        lanes.catch(() => undefined);
-        // Temporal's last attempt reports every host's outcome, so it waits for its commands instead.
-        const handOver = lastAttempt ? new Promise<void>(() => {}) : readyToHandOver(context.cancellationSignal, () => underWay, (host) => reader?.host(host).running ?? false);
-        if (await Promise.race([lanes.then(() => false), handOver.then(() => true)])) {
-          heartbeat();
-          handedOver = true;
-          throw handOverFailure(underWay.size);
-        }
       } finally {
         clearInterval(beat);
         // Every host this attempt finished, however it ends (cancelled too: the next attempt starts from it).
         heartbeat();
         await claim?.release();
       }
+      // The worker stops: no host was started since, the commands under way have ended and the last heartbeat holds
+      // them, so the retry, on whichever machine, starts where this attempt ended (Temporal's last attempt reports
+      // instead, host by host).
+      if (isWorkerShutdown(context.cancellationSignal) && !lastAttempt) throw handOverFailure();
       if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? new Error('cancelled');
       // Another attempt took over this batch (it reads the journal): this one's outcomes are not the batch's.
       if (claim?.lost.aborted) throw new Error(`another attempt took over ${batch.step}: ${(claim.lost.reason as Error).message}`);

@@ -4,8 +4,8 @@
  * worker they can miss the last hosts to finish; the journal does not. A retry of the batch on this machine skips
  * every host it shows done, and waits for commands a killed worker's spawner is still finishing.
  */
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { lock } from 'proper-lockfile';
 import { z } from 'zod';
@@ -209,6 +209,12 @@ const CLAIM_POLL_MS = 100;
 export interface BatchClaim {
   /** Aborts if another attempt took the claim (this one's refresh stalled past the stale time): start no more hosts. */
   lost: AbortSignal;
+  /**
+   * Whether this attempt still holds the claim, asked right before each host starts: the owner file names the
+   * attempt that took the claim last, so one that took it over is seen at once, not at proper-lockfile's next
+   * refresh (up to half the stale time later). A claim found lost aborts `lost`.
+   */
+  held(): boolean;
   release(): Promise<void>;
 }
 
@@ -232,7 +238,7 @@ export async function claimBatch(journal: string, options: { signal: AbortSignal
     try {
       // proper-lockfile's lock is the directory `${journal}.claim.lock`; the journal itself need not exist yet.
       const release = await lock(`${journal}.claim`, { realpath: false, stale: CLAIM_STALE_MS, onCompromised });
-      return { lost: lost.signal, release: () => release().catch((error: Error) => options.warn(`cannot release the claim of ${journal}: ${error.message}`)) };
+      return { lost: lost.signal, held: ownership(`${journal}.claim.owner`, lost), release: () => release().catch((error: Error) => options.warn(`cannot release the claim of ${journal}: ${error.message}`)) };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
       await new Promise((resolve) => setTimeout(resolve, CLAIM_POLL_MS));
@@ -240,8 +246,27 @@ export async function claimBatch(journal: string, options: { signal: AbortSignal
   }
 }
 
+/** Writes this attempt's token as the claim's owner; the check reads it back (a few microseconds per host). */
+function ownership(ownerFile: string, lost: AbortController): () => boolean {
+  const token = randomUUID();
+  writeFileSync(ownerFile, token);
+  return () => {
+    if (lost.signal.aborted) return false;
+    let owner: string | undefined;
+    try {
+      owner = readFileSync(ownerFile, 'utf8');
+    } catch {
+      // Unreadable (a full or failing disk): proper-lockfile's refresh still tells a lost claim.
+      return true;
+    }
+    if (owner !== token) lost.abort(new Error('another attempt of this batch took the claim over'));
+    return !lost.signal.aborted;
+  };
+}
+
 export function removeJournal(file: string): void {
   rmSync(file, { force: true });
+  rmSync(`${file}.claim.owner`, { force: true });
   // Journals of older workers kept a claim per host in this directory.
   rmSync(`${file}.claims`, { recursive: true, force: true });
 }

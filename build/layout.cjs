@@ -16,8 +16,12 @@ const ROOT = checkoutOf(__dirname);
 const BUILD_DIR = join(ROOT, '.cutover', 'build');
 /** Everything the CLI, the worker and the workflow bundles are made of; test/, bench/ and scripts/ run through tsx. */
 const SOURCE_DIRS = ['activities', 'build', 'client', 'codec', 'core', 'lab', 'stack', 'transport', 'worker', 'workflows'];
-/** The workflow bundles hold dependencies' code (@temporalio/workflow, xstate, zod): a changed lock makes them stale. */
-const SOURCE_FILES = ['projectRoot.ts', 'package-lock.json', 'tsconfig.json'];
+/**
+ * The workflow bundles and the CLI bundle hold dependencies' code (@temporalio/workflow, xstate, zod, commander): a
+ * changed lock, or a changed install (npm rewrites node_modules/.package-lock.json at each one, `--no-save` too),
+ * makes them stale.
+ */
+const SOURCE_FILES = ['projectRoot.ts', 'package-lock.json', 'tsconfig.json', join('node_modules', '.package-lock.json')];
 const SOURCE_EXTENSION = /\.(ts|cts|cjs|js)$/;
 
 /** The layout of a build: written by build/build.ts, read by bin/cutover.js, the worker and the tests. */
@@ -44,7 +48,15 @@ function sourceFiles(root = ROOT) {
 }
 
 function walk(root, dir, files) {
-  for (const entry of readdirSync(join(root, dir), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+  let entries;
+  try {
+    entries = readdirSync(join(root, dir), { withFileTypes: true });
+  } catch {
+    // A directory gone (a partial checkout, a move under way) is a stale build, not a crash of every command.
+    files.push(dir);
+    return;
+  }
+  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) walk(root, path, files);
     else if (SOURCE_EXTENSION.test(entry.name)) files.push(path);

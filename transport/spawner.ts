@@ -9,8 +9,14 @@ import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { env as workerEnv } from 'node:process';
+import { PROJECT_ROOT } from '../projectRoot';
 import { type CommandRequest, type CommandResult, commandEnvironment } from './commandRunner.cjs';
 
+/**
+ * The spawner's code, from the checkout, never the build's copy: \`npm run build\` replaces .cutover/build while a
+ * worker runs, and a spawner the worker forks again after an idle spell must find its file.
+ */
+const COMMAND_RUNNER = join(PROJECT_ROOT, 'transport', 'commandRunner.cjs');
 const IDLE_MS = 30_000;
 
 interface Pending {
@@ -98,7 +104,7 @@ export class Spawner {
 
   private start(): Process {
     if (this.current?.child.connected) return this.current;
-    const child = fork(join(__dirname, 'commandRunner.cjs'), [randomUUID()], {
+    const child = fork(COMMAND_RUNNER, [randomUUID()], {
       // Not the worker's own flags (tsx's loader): the spawner stays plain, small Node.
       execArgv: [],
       // Nor the worker's Temporal credentials: the spawner never needs them, and its commands must not inherit them.

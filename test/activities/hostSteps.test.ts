@@ -9,6 +9,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type BatchProgress, type HostOutcome, createHostStepActivities } from '../../activities/hostSteps';
 import type { HostTask, StepBatch } from '../../core/planner';
+import { HEARTBEAT_EVERY_MS } from '../../core/heartbeat';
 import { LAB_BIN, labFault, labOps, labStatus, labUp } from '../../lab/lab';
 import { createLocalTransport } from '../../transport/local';
 import { ConnectionError, type HostRunner, PermanentError } from '../../transport/transport';
@@ -150,8 +151,8 @@ describe('runHostStep', () => {
     const took = Date.now() - started;
     expect(outcomes.every((o) => !o.ok && o.exitCode === 3)).toBe(true);
     // Progress is heartbeated within 200 ms of a host finishing, not once per host: each heartbeat encodes every
-    // host done so far (here, 300 growing payloads). Then one every 2 s, and a final one.
-    expect(heartbeats.length).toBeLessThanOrEqual(Math.ceil(took / 200) + Math.ceil(took / 2_000) + 1);
+    // host done so far (here, 300 growing payloads). Then one every HEARTBEAT_EVERY_MS, and a final one.
+    expect(heartbeats.length).toBeLessThanOrEqual(Math.ceil(took / 200) + Math.ceil(took / HEARTBEAT_EVERY_MS) + 1);
     expect(outcomes[7]?.outputTail.endsWith('h7 failed at the end\n')).toBe(true);
     expect(outcomes[7]?.outputTail.startsWith('…')).toBe(true);
     expect(JSON.stringify(outcomes).length).toBeLessThan(600 * 1024);

@@ -3,7 +3,7 @@
  * end before the worker hears of it; a retry of the batch on this machine skips what the journal shows done.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -183,6 +183,18 @@ describe('claims', () => {
     const second = await claimBatch(journal, options);
     await second.release();
     expect([first.lost.aborted, second.lost.aborted, warnings]).toEqual([false, false, []]);
+  });
+
+  it('an attempt whose claim another took over (as proper-lockfile takes a stale one) knows it before its next host, not at its next refresh', async () => {
+    const journal = join(mkdtempSync(join(tmpdir(), 'cutover-claims-')), 'j.jsonl');
+    const options = { signal: new AbortController().signal, warn: () => undefined };
+    const first = await claimBatch(journal, options);
+    expect(first.held()).toBe(true);
+    // What proper-lockfile does to a claim not refreshed within the stale time: the lock directory goes.
+    rmSync(`${journal}.claim.lock`, { recursive: true });
+    const second = await claimBatch(journal, options);
+    expect([first.held(), first.lost.aborted, second.held()]).toEqual([false, true, true]);
+    await second.release();
   });
 
   it('let two overlapping attempts of one batch never start one host twice', async () => {

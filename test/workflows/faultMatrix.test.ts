@@ -1,8 +1,8 @@
 /**
  * The fault matrix, the cheap way: a fault at every step of both procedures in one run each (each fails once and
  * its retry fixes it), a hang that the step's timeout ends, and the end state each time: fully upgraded, and no
- * host-step that completed ran again (the lab's operation log). For Dynamics GP, two runs side by side: the worker
- * killed with SIGKILL at every step, and fail-always at every step with a rollback and a kill during it. Fail-always
+ * host-step that completed ran again (the lab's operation log). Side by side: for each procedure, the worker killed
+ * with SIGKILL at every step; for Dynamics GP, fail-always at every step with a rollback and a kill during it. Fail-always
  * at each App-V step, with the operator rolling back, is guidedFailure.test.ts; kill -9 of a worker running
  * workflows too, mid-batch, mid-backup and mid-restore, are resume.test.ts and databaseTasks.test.ts.
  */
@@ -132,7 +132,7 @@ function workerRunning(workers: ChildProcess[], text: string): ChildProcess | un
 }
 
 /** The run's handle and lab, and what the test does to its workers. */
-interface GpRun {
+interface KillableRun {
   lab: string;
   plan: UpgradePlan;
   handle: WorkflowHandle<typeof upgradeFleet>;
@@ -140,24 +140,30 @@ interface GpRun {
   killDuring(host: string, op: string): Promise<void>;
 }
 
+interface KillableRunOptions {
+  lab: string;
+  plan: UpgradePlan;
+  /** The gates approveGates() approves, in order, and who approves them. */
+  gates: string[];
+  approver: string;
+}
+
 /**
- * A GP lab run whose hosts are a site, so their steps run on worker processes of the site's own (`cutover worker
- * --sites-only`), which the test kills with SIGKILL; the workflow's worker stays (a worker running both is killed in
- * resume.test.ts), so a kill costs the heartbeat timeout and not also the sticky workflow task's. Two site workers
- * poll and share one state directory (the journal a killed worker's spawner leaves is the next one's): the one
- * running a step is killed, the other takes the retry, and a new worker process starts in its place meanwhile.
+ * A lab run whose hosts are a site, so their steps (the database tasks too: they run on the owner's site) run on
+ * worker processes of the site's own (`cutover worker --sites-only`), which the test kills with SIGKILL; the
+ * workflow's worker stays (a worker running both is killed in resume.test.ts), so a kill costs the heartbeat timeout
+ * and not also the sticky workflow task's. Two site workers poll and share one state directory (the journal a killed
+ * worker's spawner leaves is the next one's): the one running a step is killed, the other takes the retry, and a new
+ * worker process starts in its place meanwhile.
  */
-async function gpRunOnKillableWorkers(faults: [string, string, FaultMode][], body: (run: GpRun) => Promise<void>): Promise<{ lab: string; hosts: string[] }> {
-  const lab = freshLab({ profile: 'gp-web', hosts: 5 });
-  execFileSync(LABHOST, ['tenant', 'upgrade', '18.0'], { env: { ...process.env, CUTOVER_LAB_DIR: lab } });
-  for (const [host, op, mode] of faults) labFault(lab, host, op, mode);
-  const example = examplePlan('gp-web-lab.yaml');
-  const plan: UpgradePlan = quickRetries({ ...example, fleet: uniqueId('gp').slice(0, 40), hosts: example.hosts.map((host) => ({ ...host, site: 'gp' })) });
+async function runOnKillableWorkers(options: KillableRunOptions, body: (run: KillableRun) => Promise<void>): Promise<{ lab: string; hosts: string[] }> {
+  const { lab, gates, approver } = options;
+  const plan: UpgradePlan = { ...options.plan, hosts: options.plan.hosts.map((host) => ({ ...host, site: 'lab' })) };
   const { worker, taskQueue, close } = await labWorker(lab);
   const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: lab, CUTOVER_STATE_DIR: mkdtempSync(join(tmpdir(), 'cutover-state-')) };
   const siteWorkers: ChildProcess[] = [];
   const starting: Promise<unknown>[] = [];
-  const startSiteWorker = () => starting.push(workerProcess(env, ['--sites-only', '--site', 'gp']).then((w) => siteWorkers.push(w)));
+  const startSiteWorker = () => starting.push(workerProcess(env, ['--sites-only', '--site', 'lab']).then((w) => siteWorkers.push(w)));
   try {
     startSiteWorker();
     await Promise.all(starting);
@@ -170,10 +176,10 @@ async function gpRunOnKillableWorkers(faults: [string, string, FaultMode][], bod
         plan,
         handle,
         async approveGates() {
-          for (const gate of ['prerequisite:gp-utilities-upgraded', 'prerequisite:desktop-client-verified', 'beforeOffline']) {
+          for (const gate of gates) {
             // Past a kill, the gate opens only once the heartbeat timeout has noticed the lost worker.
             await waitFor(async () => ((await handle.query(statusQuery)).pendingGate?.gate === gate ? true : undefined), `gate ${gate}`, 60_000);
-            await handle.executeUpdate(approveUpdate, { args: [{ approver: 'gp-admin', gate }] });
+            await handle.executeUpdate(approveUpdate, { args: [{ approver, gate }] });
           }
         },
         async killDuring(host, op) {
@@ -193,6 +199,16 @@ async function gpRunOnKillableWorkers(faults: [string, string, FaultMode][], bod
   return { lab, hosts: plan.hosts.map((host) => host.id) };
 }
 
+/** The GP lab (5 hosts, the 18.0 tenant upgraded) with `faults` set, on killable workers. */
+function gpRunOnKillableWorkers(faults: [string, string, FaultMode][], body: (run: KillableRun) => Promise<void>): Promise<{ lab: string; hosts: string[] }> {
+  const lab = freshLab({ profile: 'gp-web', hosts: 5 });
+  execFileSync(LABHOST, ['tenant', 'upgrade', '18.0'], { env: { ...process.env, CUTOVER_LAB_DIR: lab } });
+  for (const [host, op, mode] of faults) labFault(lab, host, op, mode);
+  const plan: UpgradePlan = quickRetries({ ...examplePlan('gp-web-lab.yaml'), fleet: uniqueId('gp').slice(0, 40) });
+  const gates = ['prerequisite:gp-utilities-upgraded', 'prerequisite:desktop-client-verified', 'beforeOffline'];
+  return runOnKillableWorkers({ lab, plan, gates, approver: 'gp-admin' }, body);
+}
+
 /** What a user checks after a GP rollback: every host at 16.0 on the old database, running and online, that database as it was. */
 function expectGpBack(lab: string, databaseBefore: LabStatus['database']): void {
   const state = labStatus(lab);
@@ -203,7 +219,41 @@ function expectGpBack(lab: string, databaseBefore: LabStatus['database']): void 
   }
 }
 
-describe.concurrent('kill -9 of the worker, and fail always, at every step of Dynamics GP', () => {
+describe.concurrent('kill -9 of the worker at every step of both procedures, and fail always at every GP step', () => {
+  it('App-V: kill -9 while each step runs, the database tasks included, a new worker each time: fully upgraded, and no completed step ran twice', async () => {
+    const hosts = hostIds(PROFILES.appv!, 3);
+    const kills: [string, string][] = [
+      ['appv-01', 'version'],
+      ['appv-02', 'drain'],
+      ['appv-03', 'stop'],
+      ['db', 'checksum'],
+      ['db', 'backup'],
+      ['db', 'verify-backup'],
+      ['appv-01', 'install'],
+      ['appv-02', 'install'],
+      ['appv-03', 'start'],
+      ['db', 'verify'],
+      ['appv-01', 'verify'],
+      ['appv-02', 'online'],
+    ];
+    const lab = freshLab({ hosts: 3 });
+    // Each held for 3 s by the lab, long enough to kill its worker while it runs.
+    for (const [host, op] of kills) labFault(lab, host, op, { delaySeconds: 3 });
+    await runOnKillableWorkers({ lab, plan: quickRetries(labPlan(hosts)), gates: ['beforeOffline'], approver: 'alice' }, async (run) => {
+      for (const [host, op] of kills) {
+        await run.killDuring(host, op);
+        if (op === 'version') await run.approveGates();
+      }
+      expect((await run.handle.result()).outcome).toBe('completed');
+    });
+    expectEachOnce(lab, hosts, ['version', 'drain', 'stop', 'install', 'start', 'verify', 'online']);
+    expectEachOnce(lab, ['db'], ['checksum', 'backup', 'verify-backup', 'verify']);
+    const state = labStatus(lab);
+    expect(state.database.schema).toBe('4.5');
+    expect(state.hosts.every((h) => h.version === '4.5' && h.services.AppVServer === 'running' && h.online)).toBe(true);
+  }, 300_000);
+
+
   it('kill -9 while each step runs, a new worker each time: fully upgraded, and no completed host-step ran twice', async () => {
     const kills: [string, string][] = [
       ['gp-session-01', 'version'],

@@ -1,7 +1,8 @@
 /**
  * What deploy/cutover-worker.service promises: systemd accepts the unit, and stopping it signals the worker alone
- * (KillMode=process), which hands the batch under way over at once and leaves the host commands under way running to
- * their end; a new worker carries the run on and no host-step runs twice.
+ * (KillMode=process), which starts no more hosts, lets the host commands under way run to their end, and hands the
+ * batch over with their outcomes in its last heartbeat; a new worker, on another machine as far as it can tell (a
+ * state directory, so a journal, of its own), carries the run on and no host-step runs twice.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -42,7 +43,7 @@ const payloadText = (data: Uint8Array | null | undefined) => (data ? String(JSON
 const INSTALL_DELAY_S = 5;
 const HANDED_OVER_WITHIN_MS = INSTALL_DELAY_S * 1000 + 3_000;
 
-it('SIGTERM to the worker alone hands the batch over at once: the install under way finishes, and a new worker finishes the batch', async () => {
+it('SIGTERM to the worker alone hands the batch over once the install under way has finished, to a worker with a journal of its own, which runs no host-step twice', async () => {
   const lab = freshLab({ hosts: 3 });
   labFault(lab, 'appv-03', 'install', { delaySeconds: INSTALL_DELAY_S });
   const taskQueue = uniqueId('sigterm');
@@ -56,7 +57,8 @@ it('SIGTERM to the worker alone hands the batch over at once: the install under 
   await waitFor(async () => (ops('appv-03', 'install').some((o) => o.result === 'fault') ? true : undefined), "appv-03's install to start");
   const exited = new Promise((resolve) => first.once('exit', resolve));
   first.kill('SIGTERM');
-  const second = await workerProcess(env);
+  // Another machine: the stopping worker's journal is not this one's, so only the handed-over heartbeat tells it.
+  const second = await workerProcess({ ...env, CUTOVER_STATE_DIR: mkdtempSync(join(tmpdir(), 'cutover-state-')) });
   const polling = Date.now();
   try {
     expect((await handle.result()).outcome).toBe('completed');
@@ -64,8 +66,8 @@ it('SIGTERM to the worker alone hands the batch over at once: the install under 
     second.kill('SIGTERM');
   }
   await exited;
-  // Handed over: the batch failed retryably on the stopping worker (not after a heartbeat timeout, nor finished by
-  // it), and the new worker's attempt finished it once appv-03's install, which it waited for, was done.
+  // Handed over: the batch failed retryably on the stopping worker once appv-03's install had ended (not after a
+  // heartbeat timeout, nor finished by it), and the new worker's attempt finished the rest.
   const batch = await installBatch(handle);
   expect(batch).toMatchObject({ attempt: 2, lastFailure: 'WorkerShutdown' });
   expect(batch.closedAt - polling).toBeLessThan(HANDED_OVER_WITHIN_MS);
