@@ -29,6 +29,8 @@ export interface CliBenchOptions {
 interface Variant {
   name: string;
   bin: string;
+  /** The checkout it belongs to: its own example plan is the one it validates. */
+  root: string;
   env: NodeJS.ProcessEnv;
 }
 
@@ -133,9 +135,9 @@ function variants(options: CliBenchOptions, address: string): Variant[] {
   delete env.CUTOVER_NO_BUILD;
   const bin = join(PROJECT_ROOT, 'bin', 'cutover.js');
   return [
-    { name: 'compiled', bin, env },
-    { name: 'sources through tsx', bin, env: { ...env, CUTOVER_NO_BUILD: '1' } },
-    ...(options.base ? [{ name: `base ${options.base}`, bin: join(options.base, 'bin', 'cutover.js'), env }] : []),
+    { name: 'compiled', bin, root: PROJECT_ROOT, env },
+    { name: 'sources through tsx', bin, root: PROJECT_ROOT, env: { ...env, CUTOVER_NO_BUILD: '1' } },
+    ...(options.base ? [{ name: `base ${options.base}`, bin: join(options.base, 'bin', 'cutover.js'), root: options.base, env }] : []),
   ];
 }
 
@@ -144,7 +146,8 @@ export async function runCliBench(options: CliBenchOptions, log: (line: string) 
   const stack = await startCutoverStack({ binary: options.binary, dir, labDir: join(dir, 'lab'), taskQueue: 'cli-bench' });
   try {
     const all = variants(options, stack.address);
-    const plan = join(PROJECT_ROOT, 'examples', 'appv-lab.yaml');
+    // Each checkout validates its own example: an older one need not know a newer plan's fields.
+    const plan = (variant: number) => join((all[variant] as Variant).root, 'examples', 'appv-lab.yaml');
     const statusRun = await runAtGate(stack, 'cli-status');
     const temporal = (args: string[]) => ({ file: options.binary, args: [...args, '--address', stack.address, '--namespace', 'default'], env: process.env });
     const reference: { what: string; file: string; args: string[]; env: NodeJS.ProcessEnv }[] = [
@@ -153,8 +156,8 @@ export async function runCliBench(options: CliBenchOptions, log: (line: string) 
       { what: '`temporal workflow list --limit 1`', ...temporal(['workflow', 'list', '--limit', '1']) },
     ];
     const commands: { what: string; args: (round: number, variant: number) => Promise<string[]> }[] = [
-      { what: '`cutover validate examples/appv-lab.yaml`', args: async () => ['validate', plan] },
-      { what: '`cutover plan examples/appv-lab.yaml`', args: async () => ['plan', plan] },
+      { what: '`cutover validate examples/appv-lab.yaml`', args: async (_round, variant) => ['validate', plan(variant)] },
+      { what: '`cutover plan examples/appv-lab.yaml`', args: async (_round, variant) => ['plan', plan(variant)] },
       { what: '`cutover status` (a run at its gate)', args: async () => ['status', statusRun.workflowId] },
       {
         what: '`cutover approve --as bench` (a run at its gate)',
