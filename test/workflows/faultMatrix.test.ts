@@ -20,6 +20,22 @@ import { approvedRun, atGuidedFailure, examplePlan, freshLab, labPlan, labWorker
 
 const temporal = useTemporalClient();
 
+/** Every step of the App-V lab run, each on one host (`db`: a database task), in the order they run. */
+const APPV_STEPS: [string, string][] = [
+  ['appv-01', 'version'],
+  ['appv-02', 'drain'],
+  ['appv-03', 'stop'],
+  ['db', 'checksum'],
+  ['db', 'backup'],
+  ['db', 'verify-backup'],
+  ['appv-01', 'install'],
+  ['appv-02', 'install'],
+  ['appv-03', 'start'],
+  ['db', 'verify'],
+  ['appv-01', 'verify'],
+  ['appv-02', 'online'],
+];
+
 /** Each operation that succeeded ran once on each host: completed host-steps never ran again. */
 function expectEachOnce(lab: string, hosts: string[], ops: string[]): void {
   const log = labOps(lab);
@@ -34,20 +50,7 @@ describe('fail once at every step (the retry fixes it)', () => {
   it('App-V: version, drain, stop, checksum, backup, the backup read back, the owner upgrade, a remaining host upgrade, start, verify, database verify, online', async () => {
     const hosts = hostIds(PROFILES.appv!, 3);
     const lab = freshLab({ hosts: 3 });
-    const faults: [string, string][] = [
-      ['appv-01', 'version'],
-      ['appv-02', 'drain'],
-      ['appv-03', 'stop'],
-      ['db', 'checksum'],
-      ['db', 'backup'],
-      ['db', 'verify-backup'],
-      ['appv-01', 'install'],
-      ['appv-02', 'install'],
-      ['appv-03', 'start'],
-      ['appv-01', 'verify'],
-      ['db', 'verify'],
-      ['appv-02', 'online'],
-    ];
+    const faults = APPV_STEPS;
     for (const [host, op] of faults) labFault(lab, host, op, { times: 1 });
     await approvedRun(temporal.client, quickRetries(labPlan(hosts)), lab, async (handle) => {
       expect((await handle.result()).outcome).toBe('completed');
@@ -222,20 +225,7 @@ function expectGpBack(lab: string, databaseBefore: LabStatus['database']): void 
 describe.concurrent('kill -9 of the worker at every step of both procedures, and fail always at every GP step', () => {
   it('App-V: kill -9 while each step runs, the database tasks included, a new worker each time: fully upgraded, and no completed step ran twice', async () => {
     const hosts = hostIds(PROFILES.appv!, 3);
-    const kills: [string, string][] = [
-      ['appv-01', 'version'],
-      ['appv-02', 'drain'],
-      ['appv-03', 'stop'],
-      ['db', 'checksum'],
-      ['db', 'backup'],
-      ['db', 'verify-backup'],
-      ['appv-01', 'install'],
-      ['appv-02', 'install'],
-      ['appv-03', 'start'],
-      ['db', 'verify'],
-      ['appv-01', 'verify'],
-      ['appv-02', 'online'],
-    ];
+    const kills = APPV_STEPS;
     const lab = freshLab({ hosts: 3 });
     // Each held for 3 s by the lab, long enough to kill its worker while it runs.
     for (const [host, op] of kills) labFault(lab, host, op, { delaySeconds: 3 });
