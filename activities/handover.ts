@@ -12,7 +12,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/activity';
  * The retry of a handed-over batch comes at once, not after the plan's back-off, which is for failed commands. Not 0:
  * the server reads a zero delay as "none" and waits the policy's maximum interval instead.
  */
-export const HANDOVER_RETRY_DELAY_MS = 1;
+const HANDOVER_RETRY_DELAY_MS = 1;
 
 /** Whether the activity was cancelled because its worker shuts down (not the workflow's cancellation, nor a timeout). */
 export function isWorkerShutdown(signal: AbortSignal): boolean {

@@ -134,13 +134,15 @@ export function createHostStepActivities(deps: HostStepDeps) {
           finish({ host, ok: false, exitCode: seen.failed.exitCode, outputTail: kept(false, seen.failed.outputTail), attempt });
           return true;
         };
+        /** Right before a host starts: not cancelled, and this attempt still holds the batch (claim.held() reads its owner file). */
+        const mayStart = () => !context.cancellationSignal.aborted && (claim?.held() ?? true);
         await inLanes(todo, batch.maxParallel, async (task) => {
           // Cancellation (or worker shutdown) starts no new host, but lets commands under way finish: killing an
           // installer half-way leaves a host worse off than either version. Each command still has its timeout.
-          if (context.cancellationSignal.aborted || (claim && !claim.held())) return;
+          if (context.cancellationSignal.aborted || claim?.lost.aborted) return;
           const started = Date.now();
           try {
-            if ((await decidedElsewhere(task.host)) || context.cancellationSignal.aborted || (claim && !claim.held())) return;
+            if ((await decidedElsewhere(task.host)) || !mayStart()) return;
             const result = await runTask(deps.runner, task, { timeoutMs: batch.timeoutMs, ...(journal ? { journalFile: journal } : {}) });
             observe(hostStepOutcome(result), started);
             const ok = result.exitCode === 0 && !result.timedOut;

@@ -21,7 +21,7 @@ export interface WorkerOptions {
   taskQueue?: string;
   /** Default: cutoverDataConverter() (CUTOVER_CODEC_KEYS). A pre-built workflowBundle must be bundled with its failureConverterPath. */
   dataConverter?: DataConverter;
-  /** Pre-built workflow code (tests bundle once per file); otherwise the build's (`npm run build`) while fresh, else workflows/ is bundled at start. */
+  /** Pre-built workflow code (the tests pass theirs); otherwise the build's (`npm run build`) while fresh, else workflows/ is bundled at start. */
   workflowBundle?: WorkflowBundleOption;
   /** Extra environment for commands the local transport runs (e.g. CUTOVER_LAB_DIR). */
   commandEnv?: Record<string, string>;
@@ -77,9 +77,9 @@ const workerTuning = {
   // this machine's journal). The default throttle (up to 0.8 x the heartbeat timeout) could lose 16 s of finished
   // hosts, so send each second.
   maxHeartbeatThrottleInterval: '1s',
-  // On SIGTERM, activities are told at once (a CancelledFailure 'WORKER_SHUTDOWN'): a batch hands over to the next
-  // worker at once, its commands under way finishing in their spawners (activities/handover.ts); a database task lets
-  // its command finish. Host commands are never killed, and the worker exits once its spawners have.
+  // On SIGTERM, activities are told at once (a CancelledFailure 'WORKER_SHUTDOWN'): a batch starts no more hosts and
+  // hands over as soon as its commands under way have ended (activities/handover.ts); a database task lets its
+  // command finish. Host commands are never killed.
   shutdownGraceTime: 0,
 } as const;
 
