@@ -7,12 +7,10 @@
 import { copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { type Plugin, build } from 'esbuild';
 import { FAILURE_CONVERTER_PATH } from '../codec/dataConverter';
+import { bundleWorkflows } from './prebuilt';
 import { BUILD_DIR, ROOT, type BuildLayout, buildLayout, freshBuild, sourceFiles, sourceStamp } from './layout.cjs';
-
-const quietLogger = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } as never;
 
 /** Per file, not bundled: a command loads only the modules it requires (client/cli.ts requires on demand). */
 async function compileSources(files: string[], outdir: string): Promise<void> {
@@ -82,9 +80,9 @@ async function bundleCli(outdir: string): Promise<void> {
   });
 }
 
-/** The same options as the worker's own bundling at start (worker/worker.ts): workflows/index.ts and the data converter's failure converter. */
+/** As the worker would bundle at start (build/prebuilt.ts), without and with the codec's failure converter. */
 async function writeWorkflowBundle(file: string, failureConverterPath?: string): Promise<void> {
-  const bundle = await bundleWorkflowCode({ workflowsPath: join(ROOT, 'workflows', 'index.ts'), logger: quietLogger, ...(failureConverterPath ? { failureConverterPath } : {}) });
+  const bundle = await bundleWorkflows(failureConverterPath);
   writeFileSync(file, bundle.code);
 }
 

@@ -1,6 +1,22 @@
-/** Which prebuilt workflow bundle (build/build.ts) fits a worker: the worker and the tests ask the same question. */
+/**
+ * The workflow code, bundled one way for all: at install (build/build.ts), by a worker at start, by the tests; and
+ * which prebuilt bundle fits a worker, the question the worker and the tests both ask.
+ */
+import { join } from 'node:path';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { FAILURE_CONVERTER_PATH } from '../codec/dataConverter';
+import { PROJECT_ROOT } from '../projectRoot';
 import { freshBuild } from './layout.cjs';
+
+export const WORKFLOWS_PATH = join(PROJECT_ROOT, 'workflows', 'index.ts');
+
+/** Warnings and errors only: webpack's progress is noise in a build's or a test's output. */
+const quietLogger = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } as never;
+
+/** workflows/ bundled now, with the data converter's failure converter when it has one (the codec's). */
+export function bundleWorkflows(failureConverterPath?: string): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger, ...(failureConverterPath ? { failureConverterPath } : {}) });
+}
 
 /**
  * The path of the workflow bundle built for this failure converter (none, or the codec's), while the build is fresh;

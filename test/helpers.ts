@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import { NativeConnection, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
+import { NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { parse } from 'yaml';
-import { prebuiltWorkflowBundle } from '../build/prebuilt';
+import { bundleWorkflows, prebuiltWorkflowBundle } from '../build/prebuilt';
 import { cutoverDataConverter } from '../codec/dataConverter';
 import { type UpgradePlan, validatePlan } from '../core/plan';
 import type { RunStatus } from '../core/status';
@@ -34,10 +34,8 @@ export function workflowBundle(failureConverterPath?: string): Promise<WorkflowB
 async function loadWorkflowBundle(failureConverterPath?: string): Promise<WorkflowBundleOption> {
   const prebuilt = prebuiltWorkflowBundle(failureConverterPath);
   if (prebuilt) return { codePath: prebuilt };
-  return bundleWorkflowCode({ workflowsPath: join(ROOT, 'workflows', 'index.ts'), logger: quietLogger, ...(failureConverterPath ? { failureConverterPath } : {}) });
+  return bundleWorkflows(failureConverterPath);
 }
-
-const quietLogger = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never;
 
 /** One client per test file, connected before its tests (with the workflows bundled) and closed after them. */
 export function useTemporalClient(): { readonly client: Client } {

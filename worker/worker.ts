@@ -4,7 +4,7 @@ import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities';
 import { pruneJournals } from '../activities/journal';
 import { connectWorker, serverTarget, taskQueue, type ServerTarget } from '../client/connection';
-import { prebuiltWorkflowBundle } from '../build/prebuilt';
+import { WORKFLOWS_PATH, prebuiltWorkflowBundle } from '../build/prebuilt';
 import { cutoverDataConverter } from '../codec/dataConverter';
 import { siteTaskQueue } from '../core/planner';
 import { LAB_BIN } from '../lab/lab';
@@ -90,7 +90,7 @@ const workerTuning = {
 function workflowCode(options: WorkerOptions, dataConverter: DataConverter): Pick<WorkerCreateOptions, 'workflowBundle' | 'workflowsPath'> {
   if (options.workflowBundle) return { workflowBundle: options.workflowBundle };
   const prebuilt = prebuiltWorkflowBundle(dataConverter.failureConverterPath);
-  return prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts') };
+  return prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: WORKFLOWS_PATH };
 }
 
 /** The main worker: upgradeFleet and its child workflows, and the host steps of hosts without a site. */
