@@ -81,6 +81,8 @@ export interface SingleHostTask {
   site?: string;
   timeoutMs: number;
   retry: RetryPolicy;
+  /** A backup or restore: what it asks first, and waits on while it prints more than 0 (database.underWay). */
+  underWay?: { command: string; timeoutMs: number };
 }
 
 export interface RunPlan {
@@ -206,15 +208,8 @@ export function planRun(plan: UpgradePlan, options: { backup: string; sources?: 
     }));
 
   const dbHost = plan.hosts.find((host) => host.id === (plan.database.host ?? owner.id)) as Host;
-  const task = (action: SingleHostTask['action'], definition: Command, host: Host, backup = options.backup): SingleHostTask => ({
-    action,
-    host: host.id,
-    command: renderCommand(definition.run, { ...values, backup, host: host.id }),
-    transport: hostTransport(plan, host),
-    ...(host.site ? { site: host.site } : {}),
-    timeoutMs: durationMs(definition.timeout),
-    retry: definition.retry,
-  });
+  const task = (action: SingleHostTask['action'], definition: Command, host: Host, backup = options.backup): SingleHostTask =>
+    singleHostTask(plan, action, definition, host, { ...values, backup });
   const databaseTask = (action: 'backup' | 'verifyBackup' | 'verify' | 'checksum' | 'rehearse', backup?: string): SingleHostTask[] => {
     const definition = plan.database[action];
     return definition ? [task(action, definition, dbHost, backup)] : [];
@@ -273,16 +268,26 @@ export function rollbackDatabaseTasks(plan: UpgradePlan, backup: string): { rest
   const owner = dbOwner(plan);
   const dbHost = plan.hosts.find((host) => host.id === (plan.database.host ?? owner.id)) as Host;
   const values = templateValues(plan, backup, plan.source);
-  const task = (action: 'restore' | 'checksum'): SingleHostTask => ({
-    action,
-    host: dbHost.id,
-    command: renderCommand(definition(action).run, { ...values, host: dbHost.id }),
-    transport: hostTransport(plan, dbHost),
-    ...(dbHost.site ? { site: dbHost.site } : {}),
-    timeoutMs: durationMs(definition(action).timeout),
-    retry: definition(action).retry,
-  });
+  const task = (action: 'restore' | 'checksum'): SingleHostTask => singleHostTask(plan, action, definition(action), dbHost, values);
   return { restore: task('restore'), checksum: task('checksum') };
+}
+
+/** The database tasks that write it: no two may run at once, so each asks database.underWay first. */
+const WRITES_DATABASE: ReadonlySet<SingleHostTask['action']> = new Set(['backup', 'restore']);
+
+function singleHostTask(plan: UpgradePlan, action: SingleHostTask['action'], definition: Command, host: Host, values: TemplateValues): SingleHostTask {
+  const rendered = { ...values, host: host.id };
+  const underWay = WRITES_DATABASE.has(action) ? plan.database.underWay : undefined;
+  return {
+    action,
+    host: host.id,
+    command: renderCommand(definition.run, rendered),
+    transport: hostTransport(plan, host),
+    ...(host.site ? { site: host.site } : {}),
+    timeoutMs: durationMs(definition.timeout),
+    retry: definition.retry,
+    ...(underWay ? { underWay: { command: renderCommand(underWay.run, rendered), timeoutMs: durationMs(underWay.timeout) } } : {}),
+  };
 }
 
 export function hostRange(tasks: HostTask[]): string {

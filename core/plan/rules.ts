@@ -125,6 +125,22 @@ function databaseHostExists({ plan, firstIndex, report }: RuleContext): void {
   if (plan.database.host !== undefined && !firstIndex.has(plan.database.host)) report(['database', 'host'], `no host has the id "${plan.database.host}"`);
 }
 
+/**
+ * A backup or restore over ssh leaves no journal on the worker: after a lost worker, only the database can tell its
+ * retry that the first one still runs.
+ */
+function databaseOverSshAsksUnderWay({ plan, report }: RuleContext): void {
+  const { database } = plan;
+  if (database.underWay || !(database.backup || database.restore)) return;
+  const dbHostId = database.host ?? plan.hosts.find((host) => host.roles.includes(DB_OWNER_ROLE))?.id;
+  const dbHost = plan.hosts.find((host) => host.id === dbHostId);
+  if (!dbHost || (dbHost.transport ?? plan.transport).kind !== 'ssh') return;
+  report(
+    ['database', 'underWay'],
+    `the database commands run on ${dbHost.id} over ssh, where the worker keeps no journal of them: add database.underWay, a command that prints how many backups or restores of the database run now (0 when none), so that a backup or restore whose worker was lost is waited for instead of joined by a second`,
+  );
+}
+
 function upgradePathLeadsToTarget({ plan, report }: RuleContext): void {
   const allowedSources = ownValue(plan.upgradePaths, plan.target);
   if (allowedSources === undefined) {
@@ -238,7 +254,7 @@ function checkCommandTemplates(command: StepCommand, path: Path, report: Report)
 
 /** The database's commands and the prerequisites' checks; the roles' steps come after verifyUsesVersionNotTarget. */
 function knownTemplatesOutsideRoles({ plan, report }: RuleContext): void {
-  for (const key of ['backup', 'verifyBackup', 'restore', 'verify', 'checksum', 'rehearse'] as const) {
+  for (const key of ['backup', 'verifyBackup', 'restore', 'verify', 'checksum', 'rehearse', 'underWay'] as const) {
     const command = plan.database[key];
     if (command) checkCommandTemplates(command, ['database', key], report);
   }
@@ -277,6 +293,7 @@ export const PLAN_RULES: readonly PlanRule[] = [
   rehearsalGateNeedsRehearsal,
   databaseFollowsStrategy,
   databaseHostExists,
+  databaseOverSshAsksUnderWay,
   upgradePathLeadsToTarget,
   eachUndoneStep,
   rolesHaveTheirSteps,

@@ -359,6 +359,13 @@ function planSchemas(limits: PlanLimits) {
         .optional(),
       /** Optional rehearsal: the schema upgrade tried on a copy of this run's backup (on a test server) first. */
       rehearse: Command.optional(),
+      /**
+       * Prints, as its last output line, how many backups or restores of the database run now: 0 when none (SQL
+       * Server lists them in sys.dm_exec_requests). Every backup and restore asks it first and waits while it is not
+       * 0, so one whose worker was lost, or one from another machine, is waited for instead of joined by a second.
+       * Required where the database host is reached over ssh, whose commands the worker keeps no journal of (rules.ts).
+       */
+      underWay: Command.optional(),
     }),
     /** Checked in preflight, before anything changes: each a check command or a person's confirmation. */
     prerequisites: z

@@ -101,6 +101,20 @@ describe('planRun', () => {
     expect(rollbackDatabaseTasks(plan, BACKUP).restore).toMatchObject({ action: 'restore', host: 'appv-03', command: `labhost db restore ${BACKUP}`, timeoutMs: 600_000 });
   });
 
+  it('has each backup and restore, and only those, ask database.underWay first', () => {
+    const plan = validExample();
+    const run = planRun(plan, { backup: BACKUP });
+    const asked = { command: 'labhost db under-way', timeoutMs: 60_000 };
+    expect([...run.phases.backup.database, ...run.phases.verify.database].map((task) => [task.action, task.underWay])).toEqual([
+      ['checksum', undefined],
+      ['backup', asked],
+      ['verifyBackup', undefined],
+      ['verify', undefined],
+    ]);
+    expect(rollbackDatabaseTasks(plan, BACKUP).restore.underWay).toEqual(asked);
+    expect(planRun(validExample((raw) => delete raw.database.underWay), { backup: BACKUP }).phases.backup.database[1]?.underWay).toBeUndefined();
+  });
+
   it("gives every batch the plan's maxParallel and its step's timeout and retry", () => {
     const run = planRun(validExample((raw) => (raw.execution.maxParallel = 3)), { backup: BACKUP });
     const batches = allBatches(run);

@@ -8,9 +8,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, inject, it } from 'vitest';
-import { PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
+import { LAB_BIN, PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
 import { approveUpdate, retryUpdate, rollbackUpdate, statusQuery } from '../../workflows/messages';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
+import { startSshFleet } from '../sshd';
 import { approvedRun, atGate, atGuidedFailure, freshLab, labPlan, quickRetries, recordHistory, uniqueId, useTemporalClient, waitFor, workerProcess } from '../helpers';
 
 const temporal = useTemporalClient();
@@ -56,6 +57,44 @@ it('a backup that uses a secret, whose worker is killed with SIGKILL, runs once:
   const grep = (text: string) => spawnSync('grep', ['-rlF', text, state], { encoding: 'utf8' }).stdout;
   expect(grep('"event":"done"')).toContain('db-');
   expect(grep(secret)).toBe('');
+  expect(labStatus(lab).hosts.every((h) => h.version === '4.5' && h.online)).toBe(true);
+}, 120_000);
+
+it('a backup over ssh whose worker is killed with SIGKILL is never joined by a second: the retry asks database.underWay and starts only once the first has ended', async () => {
+  const hosts = hostIds(PROFILES.appv!, 3);
+  const lab = freshLab({ hosts: 3 });
+  const fleet = await startSshFleet(hosts, { PATH: `${LAB_BIN}:/usr/local/bin:/usr/bin:/bin`, CUTOVER_LAB_DIR: lab });
+  const base = labPlan(hosts);
+  const plan = quickRetries({ ...base, hosts: base.hosts.map((host) => ({ ...host, transport: fleet.transport(host.id) })) });
+  // Held for 12 s by the lab: past the kill, the 5 s heartbeat timeout and a new worker's start, with room for a
+  // loaded machine.
+  labFault(lab, 'db', 'backup', { delaySeconds: 12 });
+  const taskQueue = uniqueId('db-ssh-kill9');
+  const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: lab, CUTOVER_STATE_DIR: mkdtempSync(join(tmpdir(), 'cutover-state-')) };
+  const first = await workerProcess(env);
+  let second: Awaited<ReturnType<typeof workerProcess>> | undefined;
+  try {
+    const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('db-ssh-kill9'), args: [plan] });
+    await atGate(handle, 'beforeOffline');
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+    // The backup runs under the database host's sshd: the worker goes, the remote backup goes on.
+    await waitFor(async () => (labOps(lab).some((op) => op.host === 'db' && op.op.startsWith('backup') && op.result === 'fault') ? true : undefined), 'the backup to run');
+    labFault(lab, 'db', 'backup', 'clear');
+    first.kill('SIGKILL');
+    second = await workerProcess(env);
+    expect((await handle.result()).outcome).toBe('completed');
+  } finally {
+    first.kill('SIGKILL');
+    second?.kill('SIGTERM');
+    await fleet.stop();
+  }
+  // What the database saw: the retry found the first backup under way and waited (as often as it asked), then backed
+  // up once it had ended. The lab refuses a backup beside another: nothing was refused.
+  const seen = labOps(lab)
+    .filter((op) => op.host === 'db' && /^(backup|under-way)/.test(op.op))
+    .map((op) => `${op.op.split(' ')[0]} ${op.result}${op.op === 'under-way' ? ` ${op.message}` : ''}`)
+    .filter((line, index, lines) => line !== lines[index - 1]);
+  expect(seen).toEqual(['under-way ok 0', 'backup fault', 'under-way ok 1', 'backup ok', 'under-way ok 0', 'backup ok']);
   expect(labStatus(lab).hosts.every((h) => h.version === '4.5' && h.online)).toBe(true);
 }, 120_000);
 
