@@ -5,7 +5,7 @@ import type { SingleHostTask } from '../core/planner';
 import type { HostRunner } from '../transport/transport';
 import { secretTemplates } from '../core/secrets';
 import { lastLine } from '../core/text';
-import { underWayAnswer } from '../core/underWay';
+import { UNDER_WAY_POLL_MS, underWayAnswer } from '../core/underWay';
 import { activityKey, databaseJournalFile, holdDatabase } from './databaseLock';
 import { runTask } from './runTask';
 
@@ -23,27 +23,29 @@ function outcome(task: SingleHostTask, outputTail: string): DatabaseOutcome {
 /** Tasks whose result the run reads from their output: an earlier attempt journaled without it is run again. */
 const READS_OUTPUT: ReadonlySet<SingleHostTask['action']> = new Set(['checksum', 'verifyBackup', 'rehearse', 'check']);
 
-/** How often a backup or restore asks database.underWay again while another one runs. */
-const UNDER_WAY_POLL_MS = 2_000;
-
 /**
  * Waits while database.underWay says that a backup or restore of the database runs: one whose worker was lost (over
- * ssh nothing on the worker knows it still runs), or one from another machine. Returns how long it waited.
+ * ssh nothing on the worker knows it still runs), or one from another machine. Gives up, for the operator, once it
+ * has waited as long as the task may run (core/underWay.ts).
  */
-async function waitWhileUnderWay(runner: HostRunner, task: SingleHostTask, underWay: NonNullable<SingleHostTask['underWay']>): Promise<number> {
+async function waitWhileUnderWay(runner: HostRunner, task: SingleHostTask, underWay: NonNullable<SingleHostTask['underWay']>): Promise<void> {
   const context = Context.current();
   const started = Date.now();
   const asked = `database ${task.action} on ${task.host}: database.underWay`;
   for (let polls = 0; ; polls++) {
     const result = await runTask(runner, { host: task.host, transport: task.transport, command: underWay.command }, { timeoutMs: underWay.timeoutMs, signal: context.cancellationSignal });
+    context.cancellationSignal.throwIfAborted();
     if (result.exitCode !== 0 || result.timedOut) {
-      throw ApplicationFailure.retryable(`${asked} ${result.timedOut ? `timed out after ${underWay.timeoutMs} ms` : `exited ${result.exitCode}`}: ${lastLine(result.outputTail)}`, 'DatabaseTaskFailed', { outputTail: result.outputTail });
+      throw ApplicationFailure.retryable(`${asked} ${result.timedOut ? `timed out after ${underWay.timeoutMs} ms` : `exited ${result.exitCode}`}: ${lastLine(result.outputTail)}`, 'UnderWayUnanswered', { outputTail: result.outputTail });
     }
     const answer = underWayAnswer(lastLine(result.outputTail));
-    if ('problem' in answer) throw ApplicationFailure.nonRetryable(`${asked}: ${answer.problem}`, 'DatabaseTaskFailed', { outputTail: result.outputTail });
-    if (answer.count === 0) return Date.now() - started;
-    if (Date.now() - started >= task.timeoutMs) {
-      throw ApplicationFailure.retryable(`${asked} still counts ${answer.count} backup(s) or restore(s) under way after ${task.timeoutMs} ms: not started beside them`, 'DatabaseTaskUnderWay');
+    if ('problem' in answer) throw ApplicationFailure.nonRetryable(`${asked}: ${answer.problem}`, 'UnderWayUnanswered', { outputTail: result.outputTail });
+    if (answer.count === 0) return;
+    if (Date.now() - started + UNDER_WAY_POLL_MS >= task.timeoutMs) {
+      throw ApplicationFailure.retryable(
+        `${asked} still counts ${answer.count} backup(s) or restore(s) under way after ${Math.round((Date.now() - started) / 1000)} s: not started beside them. Find what runs (SQL Server: sys.dm_exec_requests), let it end or stop it, then retry`,
+        'DatabaseTaskUnderWay',
+      );
     }
     if (polls === 0) context.log.warn(`${asked} counts ${answer.count} backup(s) or restore(s) under way: waiting for them to end before starting`);
     await context.sleep(UNDER_WAY_POLL_MS);
@@ -76,13 +78,10 @@ export function createDatabaseActivities(deps: { runner: HostRunner; journalDir?
           throw ApplicationFailure.retryable(`database ${task.action} on ${task.host}: an earlier attempt's command is still running; not started beside it`, 'DatabaseTaskUnderWay');
         }
         context.cancellationSignal.throwIfAborted();
-        // The activity's start-to-close timeout is the task's plus 30 s (workflows/activities.ts): a wait for another
-        // backup or restore comes out of the command's own time.
-        const waited = task.underWay ? await waitWhileUnderWay(deps.runner, task, task.underWay) : 0;
-        context.cancellationSignal.throwIfAborted();
+        if (task.underWay) await waitWhileUnderWay(deps.runner, task, task.underWay);
         // Not aborted on cancellation: a backup or restore cut off half-way is worse than one that finishes.
         const journaling = journal ? { journalFile: journal.file, journalKey: journal.key, ...(keepsOutput ? {} : { journalOutput: false }) } : {};
-        const result = await runTask(deps.runner, task, { timeoutMs: Math.max(task.timeoutMs - waited, 1_000), ...journaling });
+        const result = await runTask(deps.runner, task, { timeoutMs: task.timeoutMs, ...journaling });
         if (result.exitCode !== 0 || result.timedOut) {
           throw ApplicationFailure.retryable(
             `database ${task.action} on ${task.host} ${result.timedOut ? `timed out after ${task.timeoutMs} ms` : `exited ${result.exitCode}`}: ${lastLine(result.outputTail)}`,

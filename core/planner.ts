@@ -17,6 +17,7 @@ import {
   type UpgradePlan,
   DB_OWNER_ROLE,
   applicationRole,
+  databaseHost,
   dbOwner,
   durationMs,
   hostCommand,
@@ -207,7 +208,7 @@ export function planRun(plan: UpgradePlan, options: { backup: string; sources?: 
       ...(definition.undo ? { undo: renderCommand(definition.undo, hostValues(values, host, options.sources)) } : {}),
     }));
 
-  const dbHost = plan.hosts.find((host) => host.id === (plan.database.host ?? owner.id)) as Host;
+  const dbHost = databaseHost(plan);
   const task = (action: SingleHostTask['action'], definition: Command, host: Host, backup = options.backup): SingleHostTask =>
     singleHostTask(plan, action, definition, host, { ...values, backup });
   const databaseTask = (action: 'backup' | 'verifyBackup' | 'verify' | 'checksum' | 'rehearse', backup?: string): SingleHostTask[] => {
@@ -265,8 +266,7 @@ export function rollbackDatabaseTasks(plan: UpgradePlan, backup: string): { rest
     if (!command) throw new Error(`an in-place plan without database.${action}`);
     return command;
   };
-  const owner = dbOwner(plan);
-  const dbHost = plan.hosts.find((host) => host.id === (plan.database.host ?? owner.id)) as Host;
+  const dbHost = databaseHost(plan);
   const values = templateValues(plan, backup, plan.source);
   const task = (action: 'restore' | 'checksum'): SingleHostTask => singleHostTask(plan, action, definition(action), dbHost, values);
   return { restore: task('restore'), checksum: task('checksum') };

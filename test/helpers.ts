@@ -161,7 +161,7 @@ export function quickRetries(plan: UpgradePlan): UpgradePlan {
         { ...role, steps: Object.fromEntries(Object.entries(role.steps).map(([step, command]) => [step, command && { ...command, retry: fast }])) },
       ]),
     ) as UpgradePlan['roles'],
-    database: Object.fromEntries(Object.entries(plan.database).map(([key, value]) => [key, typeof value === 'object' ? { ...value, retry: fast } : value])) as UpgradePlan['database'],
+    database: Object.fromEntries(Object.entries(plan.database).map(([key, value]) => [key, typeof value === 'object' && 'retry' in value ? { ...value, retry: fast } : value])) as UpgradePlan['database'],
   };
 }
 

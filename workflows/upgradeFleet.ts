@@ -51,7 +51,7 @@ const { normalizePlan } = proxyLocalActivities<Activities>({ startToCloseTimeout
  */
 async function planOf(input: unknown, versions: RunVersions): Promise<UpgradePlan> {
   const options = { uncapped: !versions.trusted };
-  const validated = versions.planNormalized ? await normalized(input, options) : invalidIfThrows(() => validatePlan(input, options));
+  const validated = versions.planNormalized ? await normalized(input, options) : invalidIfThrows(() => validatePlan(input, { ...options, asBeforeNormalized: true }));
   if (!validated.ok) throw ApplicationFailure.nonRetryable(`The upgrade plan is invalid:\n${validated.message}`, 'InvalidPlan');
   // Runs started before sites had task queues of their own ran every host on the run's queue: they still do.
   if (validated.plan.hosts.some((host) => host.site) && !versions.siteQueues) {

@@ -40,6 +40,14 @@ export function dbOwner(plan: UpgradePlan): Host {
   return owner;
 }
 
+/** The host whose transport runs the database's commands: database.host, or the DB owner. */
+export function databaseHost(plan: UpgradePlan): Host {
+  const id = plan.database.host ?? dbOwner(plan).id;
+  const host = plan.hosts.find((h) => h.id === id);
+  if (!host) throw new Error(`validated plan without its database host ${id}`);
+  return host;
+}
+
 export function applicationRole(host: Host): string {
   const role = host.roles.find((r) => r !== DB_OWNER_ROLE);
   if (!role) throw new Error(`validated host ${host.id} without an application role`);

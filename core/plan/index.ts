@@ -24,7 +24,7 @@ export {
   validatePlan,
 } from './schema';
 export type { GateName, NotifyEventName, PlanResult, StepCommand } from './schema';
-export { DB_OWNER_ROLE, HOST_STEPS, applicationRole, dbOwner, hostCommand, hostTransport } from './hosts';
+export { DB_OWNER_ROLE, HOST_STEPS, applicationRole, databaseHost, dbOwner, hostCommand, hostTransport } from './hosts';
 export type { HostStepName } from './hosts';
 export { isReservedName, ownValue } from './names';
 export { TEMPLATE_KEYS, describeProbe, probeTexts, renderCommand, renderProbe, renderStep } from './render';

@@ -8,10 +8,10 @@
 import type { z } from 'zod';
 import { parseSecretRef } from '../secrets';
 import { templateSpans } from '../text';
-import { DB_OWNER_ROLE, HOST_STEPS, type HostStepName, NEVER_DB_OWNER, NO_SERVICE_STEPS, REQUIRED_STEPS } from './hosts';
+import { DB_OWNER_ROLE, HOST_STEPS, type HostStepName, NEVER_DB_OWNER, NO_SERVICE_STEPS, REQUIRED_STEPS, databaseHost, hostTransport } from './hosts';
 import { ownValue } from './names';
 import { TEMPLATE_KEYS, probeTexts } from './render';
-import type { Host, ParsedPlan, StepCommand } from './schema';
+import type { Host, ParsedPlan, Probe, StepCommand } from './schema';
 
 type Path = (string | number)[];
 type Report = (path: Path, message: string) => void;
@@ -30,12 +30,22 @@ type UndoRule = (role: string, step: HostStepName, command: StepCommand, report:
 
 /** UpgradePlan's superRefine: every rule in order, each issue a custom one at its path from the plan's root. */
 export function checkPlanRules(plan: ParsedPlan, ctx: z.RefinementCtx<ParsedPlan>): void {
-  const report: Report = (path, message) => ctx.addIssue({ code: 'custom', path, message });
+  applyRules(PLAN_RULES, plan, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
+}
+
+/** The issues of the START_RULES, for a plan that passed every other. */
+export function startRuleIssues(plan: ParsedPlan): z.core.$ZodIssue[] {
+  const issues: z.core.$ZodIssue[] = [];
+  applyRules(START_RULES, plan, (path, message) => issues.push({ code: 'custom', path, message, input: undefined }));
+  return issues;
+}
+
+function applyRules(rules: readonly PlanRule[], plan: ParsedPlan, report: Report): void {
   const firstIndex = new Map<string, number>();
   plan.hosts.forEach((host, index) => {
     if (!firstIndex.has(host.id)) firstIndex.set(host.id, index);
   });
-  for (const rule of PLAN_RULES) rule({ plan, firstIndex, report });
+  for (const rule of rules) rule({ plan, firstIndex, report });
 }
 
 // Hosts
@@ -132,9 +142,8 @@ function databaseHostExists({ plan, firstIndex, report }: RuleContext): void {
 function databaseOverSshAsksUnderWay({ plan, report }: RuleContext): void {
   const { database } = plan;
   if (database.underWay || !(database.backup || database.restore)) return;
-  const dbHostId = database.host ?? plan.hosts.find((host) => host.roles.includes(DB_OWNER_ROLE))?.id;
-  const dbHost = plan.hosts.find((host) => host.id === dbHostId);
-  if (!dbHost || (dbHost.transport ?? plan.transport).kind !== 'ssh') return;
+  const dbHost = databaseHost(plan);
+  if (hostTransport(plan, dbHost).kind !== 'ssh') return;
   report(
     ['database', 'underWay'],
     `the database commands run on ${dbHost.id} over ssh, where the worker keeps no journal of them: add database.underWay, a command that prints how many backups or restores of the database run now (0 when none), so that a backup or restore whose worker was lost is waited for instead of joined by a second`,
@@ -244,10 +253,10 @@ function checkTemplates(text: string, path: Path, report: Report): void {
   }
 }
 
-function checkCommandTemplates(command: StepCommand, path: Path, report: Report): void {
+function checkCommandTemplates(command: { run?: string; undo?: string; probe?: Probe }, path: Path, report: Report): void {
   if (command.run) checkTemplates(command.run, [...path, 'run'], report);
   if (command.undo) checkTemplates(command.undo, [...path, 'undo'], report);
-  if ('probe' in command && command.probe) {
+  if (command.probe) {
     for (const [field, text] of probeTexts(command.probe)) checkTemplates(text, [...path, 'probe', ...field], report);
   }
 }
@@ -293,7 +302,6 @@ export const PLAN_RULES: readonly PlanRule[] = [
   rehearsalGateNeedsRehearsal,
   databaseFollowsStrategy,
   databaseHostExists,
-  databaseOverSshAsksUnderWay,
   upgradePathLeadsToTarget,
   eachUndoneStep,
   rolesHaveTheirSteps,
@@ -302,3 +310,10 @@ export const PLAN_RULES: readonly PlanRule[] = [
   verifyUsesVersionNotTarget,
   knownTemplatesInRoles,
 ];
+
+/**
+ * Rules a plan meets to start a run that came after runs began to keep their normalized plan in their history
+ * (patch plan-normalized). A run from before validates its plan again in the workflow at every replay, without these,
+ * so it replays as it started.
+ */
+export const START_RULES: readonly PlanRule[] = [databaseOverSshAsksUnderWay];

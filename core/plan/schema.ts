@@ -9,7 +9,7 @@ import { parseHostKeyPin } from '../hostKeys';
 import { parseSecretRef } from '../secrets';
 import { HOST_KINDS, HOST_STEPS, type HostStepName } from './hosts';
 import { isReservedName, reservedNameMessage } from './names';
-import { checkPlanRules } from './rules';
+import { checkPlanRules, startRuleIssues } from './rules';
 
 const DURATION = /^(\d+)(ms|s|m|h|d)$/;
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
@@ -365,7 +365,7 @@ function planSchemas(limits: PlanLimits) {
        * 0, so one whose worker was lost, or one from another machine, is waited for instead of joined by a second.
        * Required where the database host is reached over ssh, whose commands the worker keeps no journal of (rules.ts).
        */
-      underWay: Command.optional(),
+      underWay: z.strictObject({ run: capped(limits.command).min(1), timeout: Duration.default('1m') }).optional(),
     }),
     /** Checked in preflight, before anything changes: each a check command or a person's confirmation. */
     prerequisites: z
@@ -449,10 +449,16 @@ export type PlanResult = { ok: true; plan: UpgradePlan } | { ok: false; message:
  * Pure: raw JSON in, a plan or its problems with their paths out. Every shape problem is reported in one pass;
  * the cross-field rules (owners, duplicates, version path) run once the shape is right.
  */
-export function validatePlan(input: unknown, options: { uncapped?: boolean } = {}): PlanResult {
+export function validatePlan(input: unknown, options: { uncapped?: boolean; asBeforeNormalized?: boolean } = {}): PlanResult {
   const result = (options.uncapped ? UNCAPPED : CAPPED).UpgradePlan.safeParse(input);
-  if (result.success) return { ok: true, plan: result.data };
-  return { ok: false, message: z.prettifyError(result.error), issues: result.error.issues };
+  if (!result.success) return refused(result.error);
+  // A run from before its plan was normalized replays this validation: it meets the rules it started under.
+  const issues = options.asBeforeNormalized ? [] : startRuleIssues(result.data);
+  return issues.length === 0 ? { ok: true, plan: result.data } : refused(new z.ZodError(issues));
+}
+
+function refused(error: z.ZodError): PlanResult {
+  return { ok: false, message: z.prettifyError(error), issues: error.issues };
 }
 
 /** The failures a phase of `hosts` hosts tolerates before it starts no new batch. */

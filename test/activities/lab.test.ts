@@ -257,6 +257,24 @@ describe('labhost rules', () => {
     expect(failed('db', 'restore', 'nope')).toBe('FAILED: no backup named nope');
   });
 
+  it('counts a backup under way, refuses a backup or restore beside it, and stops counting one that was killed', async () => {
+    takeOffline('appv-01', 'appv-02', 'appv-03');
+    expect(ok('db', 'under-way')).toBe('0');
+    labFault(dir, 'db', 'backup', 'hang');
+    const hanging = spawn(LABHOST, ['db', 'backup', 'first'], { env: { ...process.env, CUTOVER_LAB_DIR: dir }, stdio: 'ignore', detached: true });
+    try {
+      await expect.poll(() => ok('db', 'under-way'), { timeout: 5_000, interval: 50 }).toBe('1');
+      labFault(dir, 'db', 'backup', 'clear');
+      expect(refused('db', 'backup', 'second')).toBe(`another backup or restore of the database is under way (process ${hanging.pid}: backup first); the lab runs them one at a time`);
+      expect(refused('db', 'restore', 'first')).toContain('another backup or restore of the database is under way');
+    } finally {
+      // As a step's timeout does: the whole process group.
+      process.kill(-hanging.pid!, 'SIGKILL');
+    }
+    await expect.poll(() => ok('db', 'under-way'), { timeout: 5_000, interval: 50 }).toBe('0');
+    expect(ok('db', 'backup', 'second')).toMatch(/^backup second /);
+  });
+
   it('refuses a version the upgrade path does not allow from the current one', () => {
     relab({ hosts: 3, version: '4.0' });
     takeOffline('appv-01', 'appv-02', 'appv-03');

@@ -1,7 +1,6 @@
 /** A checksum proves something: non-empty and shaped like one, by the plan's pattern or the default. */
 import { describe, expect, it } from 'vitest';
 import { backupReadBackProblem, checksumProblem } from '../../core/checksum';
-import { underWayAnswer } from '../../core/underWay';
 import { refusal, validExample } from './fixtures';
 
 describe('a checksum', () => {
@@ -58,29 +57,5 @@ describe('a backup read back (database.verifyBackup)', () => {
     });
     expect(issues.map((issue) => issue.path)).toContainEqual(['database', 'verifyBackup']);
     expect(message).toContain('a backup is verified against the checksum taken before it');
-  });
-});
-
-describe('database.underWay: how many backups or restores run now', () => {
-  it('is read as a count, as sqlcmd prints it right-aligned', () => {
-    expect(underWayAnswer('0')).toEqual({ count: 0 });
-    expect(underWayAnswer('          2')).toEqual({ count: 2 });
-  });
-
-  it('is refused with what it must print when its last line is not a count', () => {
-    for (const line of ['', '(1 rows affected)', 'busy', '-1', '1.5']) expect(underWayAnswer(line), line).toEqual({ problem: expect.stringContaining('is not a count: database.underWay must print how many backups or restores') });
-  });
-
-  it('is required where the database host is reached over ssh, and only there', () => {
-    const overSsh = (raw: Parameters<Parameters<typeof refusal>[0]>[0]) => {
-      delete raw.database.underWay;
-      raw.transport = { kind: 'ssh', user: 'svc-cutover', key: 'file:/etc/cutover/id_ed25519', knownHosts: '/etc/cutover/known_hosts' };
-    };
-    const { message, issues } = refusal(overSsh);
-    expect(issues.map((issue) => issue.path)).toEqual([['database', 'underWay']]);
-    expect(message).toContain('the database commands run on appv-01 over ssh, where the worker keeps no journal of them: add database.underWay');
-    // Local: the worker's journal knows what its commands did; ssh with underWay: the database tells.
-    expect(validExample((raw) => delete raw.database.underWay).database.underWay).toBeUndefined();
-    expect(validExample((raw) => (overSsh(raw), (raw.database.underWay = { run: 'labhost db under-way' }))).database.underWay?.run).toBe('labhost db under-way');
   });
 });
