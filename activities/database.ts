@@ -1,11 +1,11 @@
 /** The shared database: backup, restore, verify and checksum, each a command run on the database host. */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { HEARTBEAT_EVERY_MS } from '../core/heartbeat';
-import type { SingleHostTask } from '../core/planner';
+import type { DatabaseQueryTask, SingleHostTask } from '../core/planner';
 import type { HostRunner } from '../transport/transport';
 import { secretTemplates } from '../core/secrets';
 import { lastLine } from '../core/text';
-import { UNDER_WAY_POLL_MS, underWayAnswer } from '../core/underWay';
+import { FINISHED_COUNTS, UNDER_WAY_COUNTS, UNDER_WAY_POLL_MS, countAnswer } from '../core/databaseQueries';
 import { activityKey, databaseJournalFile, holdDatabase } from './databaseLock';
 import { runTask } from './runTask';
 
@@ -23,33 +23,50 @@ function outcome(task: SingleHostTask, outputTail: string): DatabaseOutcome {
 /** Tasks whose result the run reads from their output: an earlier attempt journaled without it is run again. */
 const READS_OUTPUT: ReadonlySet<SingleHostTask['action']> = new Set(['checksum', 'verifyBackup', 'rehearse', 'check']);
 
+/** A count a database query printed as its last line; a query that fails or prints no count fails the task. */
+async function askCount(runner: HostRunner, task: SingleHostTask, query: DatabaseQueryTask, field: string, counts: string): Promise<number> {
+  const context = Context.current();
+  const asked = `database ${task.action} on ${task.host}: ${field}`;
+  const result = await runTask(runner, { host: task.host, transport: task.transport, command: query.command }, { timeoutMs: query.timeoutMs, signal: context.cancellationSignal });
+  context.cancellationSignal.throwIfAborted();
+  if (result.exitCode !== 0 || result.timedOut) {
+    throw ApplicationFailure.retryable(`${asked} ${result.timedOut ? `timed out after ${query.timeoutMs} ms` : `exited ${result.exitCode}`}: ${lastLine(result.outputTail)}`, 'DatabaseQueryFailed', { outputTail: result.outputTail });
+  }
+  const answer = countAnswer(lastLine(result.outputTail), field, counts);
+  if ('problem' in answer) throw ApplicationFailure.nonRetryable(`${asked}: ${answer.problem}`, 'DatabaseQueryFailed', { outputTail: result.outputTail });
+  return answer.count;
+}
+
 /**
  * Waits while database.underWay says that a backup or restore of the database runs: one whose worker was lost (over
  * ssh nothing on the worker knows it still runs), or one from another machine. Gives up, for the operator, once it
- * has waited as long as the task may run (core/underWay.ts).
+ * has waited as long as the task may run (core/databaseQueries.ts).
  */
-async function waitWhileUnderWay(runner: HostRunner, task: SingleHostTask, underWay: NonNullable<SingleHostTask['underWay']>): Promise<void> {
+async function waitWhileUnderWay(runner: HostRunner, task: SingleHostTask, underWay: DatabaseQueryTask): Promise<void> {
   const context = Context.current();
   const started = Date.now();
-  const asked = `database ${task.action} on ${task.host}: database.underWay`;
   for (let polls = 0; ; polls++) {
-    const result = await runTask(runner, { host: task.host, transport: task.transport, command: underWay.command }, { timeoutMs: underWay.timeoutMs, signal: context.cancellationSignal });
-    context.cancellationSignal.throwIfAborted();
-    if (result.exitCode !== 0 || result.timedOut) {
-      throw ApplicationFailure.retryable(`${asked} ${result.timedOut ? `timed out after ${underWay.timeoutMs} ms` : `exited ${result.exitCode}`}: ${lastLine(result.outputTail)}`, 'UnderWayUnanswered', { outputTail: result.outputTail });
-    }
-    const answer = underWayAnswer(lastLine(result.outputTail));
-    if ('problem' in answer) throw ApplicationFailure.nonRetryable(`${asked}: ${answer.problem}`, 'UnderWayUnanswered', { outputTail: result.outputTail });
-    if (answer.count === 0) return;
+    const count = await askCount(runner, task, underWay, 'database.underWay', UNDER_WAY_COUNTS);
+    if (count === 0) return;
+    const waiting = `database ${task.action} on ${task.host}: database.underWay counts ${count} backup(s) or restore(s) under way`;
     if (Date.now() - started + UNDER_WAY_POLL_MS >= task.timeoutMs) {
       throw ApplicationFailure.retryable(
-        `${asked} still counts ${answer.count} backup(s) or restore(s) under way after ${Math.round((Date.now() - started) / 1000)} s: not started beside them. Find what runs (SQL Server: sys.dm_exec_requests), let it end or stop it, then retry`,
+        `${waiting} after ${Math.round((Date.now() - started) / 1000)} s: not started beside them. Find what runs (SQL Server: sys.dm_exec_requests), let it end or stop it, then retry`,
         'DatabaseTaskUnderWay',
       );
     }
-    if (polls === 0) context.log.warn(`${asked} counts ${answer.count} backup(s) or restore(s) under way: waiting for them to end before starting`);
+    if (polls === 0) context.log.warn(`${waiting}: waiting for them to end before starting`);
     await context.sleep(UNDER_WAY_POLL_MS);
   }
+}
+
+/**
+ * On a retry, whether an earlier attempt's backup or restore finished after all (its worker lost, its command went
+ * on): the task's `finished` query, once nothing runs any more.
+ */
+async function finishedEarlier(runner: HostRunner, task: SingleHostTask): Promise<boolean> {
+  if (!task.finished || Context.current().info.attempt === 1) return false;
+  return (await askCount(runner, task, task.finished, `database.${task.action}.finished`, FINISHED_COUNTS)) > 0;
 }
 
 export function createDatabaseActivities(deps: { runner: HostRunner; journalDir?: string }) {
@@ -79,6 +96,10 @@ export function createDatabaseActivities(deps: { runner: HostRunner; journalDir?
         }
         context.cancellationSignal.throwIfAborted();
         if (task.underWay) await waitWhileUnderWay(deps.runner, task, task.underWay);
+        if (await finishedEarlier(deps.runner, task)) {
+          context.log.info(`database ${task.action} on ${task.host}: an earlier attempt's finished, the database says: not run again`);
+          return outcome(task, '');
+        }
         // Not aborted on cancellation: a backup or restore cut off half-way is worse than one that finishes.
         const journaling = journal ? { journalFile: journal.file, journalKey: journal.key, ...(keepsOutput ? {} : { journalOutput: false }) } : {};
         const result = await runTask(deps.runner, task, { timeoutMs: task.timeoutMs, ...journaling });

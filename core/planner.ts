@@ -4,6 +4,7 @@
  */
 import {
   type Command,
+  type DatabaseQuery,
   type Gate,
   type GateName,
   GATE_NAMES,
@@ -83,7 +84,15 @@ export interface SingleHostTask {
   timeoutMs: number;
   retry: RetryPolicy;
   /** A backup or restore: what it asks first, and waits on while it prints more than 0 (database.underWay). */
-  underWay?: { command: string; timeoutMs: number };
+  underWay?: DatabaseQueryTask;
+  /** A backup or restore: what its retry asks, once nothing runs, before it runs again (database.backup.finished). */
+  finished?: DatabaseQueryTask;
+}
+
+/** A question put to the database (core/databaseQueries.ts), rendered. */
+export interface DatabaseQueryTask {
+  command: string;
+  timeoutMs: number;
 }
 
 export interface RunPlan {
@@ -275,8 +284,9 @@ export function rollbackDatabaseTasks(plan: UpgradePlan, backup: string): { rest
 /** The database tasks that write it: no two may run at once, so each asks database.underWay first. */
 const WRITES_DATABASE: ReadonlySet<SingleHostTask['action']> = new Set(['backup', 'restore']);
 
-function singleHostTask(plan: UpgradePlan, action: SingleHostTask['action'], definition: Command, host: Host, values: TemplateValues): SingleHostTask {
+function singleHostTask(plan: UpgradePlan, action: SingleHostTask['action'], definition: Command & { finished?: DatabaseQuery }, host: Host, values: TemplateValues): SingleHostTask {
   const rendered = { ...values, host: host.id };
+  const query = (definition: DatabaseQuery): DatabaseQueryTask => ({ command: renderCommand(definition.run, rendered), timeoutMs: durationMs(definition.timeout) });
   const underWay = WRITES_DATABASE.has(action) ? plan.database.underWay : undefined;
   return {
     action,
@@ -286,7 +296,8 @@ function singleHostTask(plan: UpgradePlan, action: SingleHostTask['action'], def
     ...(host.site ? { site: host.site } : {}),
     timeoutMs: durationMs(definition.timeout),
     retry: definition.retry,
-    ...(underWay ? { underWay: { command: renderCommand(underWay.run, rendered), timeoutMs: durationMs(underWay.timeout) } } : {}),
+    ...(underWay ? { underWay: query(underWay) } : {}),
+    ...(definition.finished ? { finished: query(definition.finished) } : {}),
   };
 }
 

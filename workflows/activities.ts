@@ -7,7 +7,7 @@ import { ActivityFailure, TimeoutFailure, isCancellation, proxyActivities, workf
 import type { Activities, BatchProgress } from '../activities';
 import type { HostOutcome } from '../core/outcomes';
 import { type RetryPolicy, durationMs } from '../core/plan';
-import { underWayBudgetMs } from '../core/underWay';
+import { askingBudgetMs } from '../core/databaseQueries';
 import { type SingleHostTask, type StepBatch, batchActivityAttempts, describeBatch, siteTaskQueue } from '../core/planner';
 
 /** A worker that dies mid-batch is noticed within this (core/heartbeat.ts), not within the (possibly hour-long) step timeout. */
@@ -47,7 +47,7 @@ export function hostStepActivity(batch: StepBatch, heartbeatTimeoutMs: number) {
 /** Activity option profile of one database command or prerequisite check. */
 export function singleHostActivity(task: SingleHostTask, heartbeatTimeoutMs: number) {
   return proxyActivities<Activities>({
-    startToCloseTimeout: task.timeoutMs + underWayBudgetMs(task) + 30_000,
+    startToCloseTimeout: task.timeoutMs + askingBudgetMs(task) + 30_000,
     heartbeatTimeout: heartbeatTimeoutMs,
     retry: retryOptions(task.retry),
     summary: `${task.action === 'check' ? 'prerequisite check' : `database ${task.action}`} on ${task.host}`,

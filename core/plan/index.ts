@@ -5,6 +5,7 @@
  */
 export {
   Command,
+  DatabaseQuery,
   Duration,
   FleetTransport,
   GATE_NAMES,

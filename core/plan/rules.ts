@@ -266,6 +266,7 @@ function knownTemplatesOutsideRoles({ plan, report }: RuleContext): void {
   for (const key of ['backup', 'verifyBackup', 'restore', 'verify', 'checksum', 'rehearse', 'underWay'] as const) {
     const command = plan.database[key];
     if (command) checkCommandTemplates(command, ['database', key], report);
+    if (command && 'finished' in command && command.finished) checkCommandTemplates(command.finished, ['database', key, 'finished'], report);
   }
   plan.prerequisites.forEach((prerequisite, index) => {
     if ('check' in prerequisite) checkCommandTemplates(prerequisite.check, ['prerequisites', index, 'check'], report);

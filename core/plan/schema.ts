@@ -175,6 +175,16 @@ function stepSchemas(limits: PlanLimits) {
   ]);
 
   /** A verify step: a command on the host (`run`), or a health probe from the worker (`probe`). */
+  /** A command that only asks the database something: what it prints last is the answer. */
+  const DatabaseQuery = z.strictObject({ run: capped(limits.command).min(1), timeout: Duration.default('1m') });
+
+  /**
+   * A backup or restore. `finished` prints, as its last line, how many times this one has finished (SQL Server's
+   * msdb history: 0 when never): a retry after a lost worker, once nothing runs any more (`underWay`), asks it, and
+   * takes the earlier attempt's backup or restore instead of running it again.
+   */
+  const DatabaseWrite = Command.extend({ finished: DatabaseQuery.optional() });
+
   const VerifyCommand = Command.extend({
     run: capped(limits.command).min(1).optional(),
     probe: Probe.optional(),
@@ -204,7 +214,7 @@ function stepSchemas(limits: PlanLimits) {
     steps: RoleSteps,
   });
 
-  return { SafeId, Version, Command, SecretRefText, HostKeyPinText, Probe, VerifyCommand, Role };
+  return { SafeId, Version, Command, DatabaseQuery, DatabaseWrite, SecretRefText, HostKeyPinText, Probe, VerifyCommand, Role };
 }
 
 /** How hosts are reached, the hosts, and the gates, held to `limits`. */
@@ -312,7 +322,7 @@ function notifySchemas({ SafeId, SecretRefText }: ReturnType<typeof stepSchemas>
 function planSchemas(limits: PlanLimits) {
   const steps = stepSchemas(limits);
   const reach = reachSchemas(limits, steps);
-  const { SafeId, Version, Command, Role } = steps;
+  const { SafeId, Version, Command, DatabaseQuery, DatabaseWrite, Role } = steps;
   const { FleetTransport, Host, Gate } = reach;
   const { Notify } = notifySchemas(steps);
   /** The plan's fields, each checked on its own; the cross-field rules (rules.ts) are given the result. */
@@ -338,7 +348,7 @@ function planSchemas(limits: PlanLimits) {
       /** Host whose transport runs the database commands; defaults to the DB-owning host. */
       host: SafeId.optional(),
       /** in-place: required. */
-      backup: Command.optional(),
+      backup: DatabaseWrite.optional(),
       /**
        * Reads this run's backup back (SQL Server: RESTORE VERIFYONLY ... WITH CHECKSUM) and prints the checksum of its
        * content as its last output line, which must equal the checksum taken before the backup: run right after the
@@ -346,7 +356,7 @@ function planSchemas(limits: PlanLimits) {
        */
       verifyBackup: Command.optional(),
       /** in-place: required; new-database has none, since the old database is never changed. */
-      restore: Command.optional(),
+      restore: DatabaseWrite.optional(),
       verify: Command,
       /** Prints the database's content checksum as its last output line. in-place: required. */
       checksum: Command.optional(),
@@ -365,7 +375,7 @@ function planSchemas(limits: PlanLimits) {
        * 0, so one whose worker was lost, or one from another machine, is waited for instead of joined by a second.
        * Required where the database host is reached over ssh, whose commands the worker keeps no journal of (rules.ts).
        */
-      underWay: z.strictObject({ run: capped(limits.command).min(1), timeout: Duration.default('1m') }).optional(),
+      underWay: DatabaseQuery.optional(),
     }),
     /** Checked in preflight, before anything changes: each a check command or a person's confirmation. */
     prerequisites: z
@@ -426,9 +436,10 @@ function planSchemas(limits: PlanLimits) {
 
 const CAPPED = planSchemas(LIMITS);
 const UNCAPPED = planSchemas(NO_LIMITS);
-export const { Command, SecretRefText, Probe, VerifyCommand, Role, Transport, FleetTransport, Host, Gate, NotifyTarget, UpgradePlan } = CAPPED;
+export const { Command, DatabaseQuery, SecretRefText, Probe, VerifyCommand, Role, Transport, FleetTransport, Host, Gate, NotifyTarget, UpgradePlan } = CAPPED;
 
 export type Command = z.infer<typeof Command>;
+export type DatabaseQuery = z.infer<typeof DatabaseQuery>;
 export type Probe = z.infer<typeof Probe>;
 export type VerifyCommand = z.infer<typeof VerifyCommand>;
 /** What a role defines for one host step: verify may be a probe, every other step is a command. */

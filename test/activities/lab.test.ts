@@ -257,7 +257,7 @@ describe('labhost rules', () => {
     expect(failed('db', 'restore', 'nope')).toBe('FAILED: no backup named nope');
   });
 
-  it('counts a backup under way, refuses a backup or restore beside it, and stops counting one that was killed', async () => {
+  it('counts a backup under way, refuses a backup or restore beside it, stops counting one that was killed, and tells how many times one finished', async () => {
     takeOffline('appv-01', 'appv-02', 'appv-03');
     expect(ok('db', 'under-way')).toBe('0');
     labFault(dir, 'db', 'backup', 'hang');
@@ -273,6 +273,8 @@ describe('labhost rules', () => {
     }
     await expect.poll(() => ok('db', 'under-way'), { timeout: 5_000, interval: 50 }).toBe('0');
     expect(ok('db', 'backup', 'second')).toMatch(/^backup second /);
+    // What msdb's history tells a retry: how many times a backup (or a restore) of that name finished.
+    expect([ok('db', 'finished', 'backup', 'second'), ok('db', 'finished', 'backup', 'first'), ok('db', 'finished', 'restore', 'second')]).toEqual(['1', '0', '0']);
   });
 
   it('refuses a version the upgrade path does not allow from the current one', () => {

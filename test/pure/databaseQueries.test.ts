@@ -1,8 +1,8 @@
-/** database.underWay: what a backup or restore asks first, so that it never runs beside another. */
+/** What a backup or restore asks the database first, so that it never runs beside another, nor twice. */
 import { describe, expect, it } from 'vitest';
 import { validatePlan } from '../../core/plan';
 import { planRun } from '../../core/planner';
-import { UNDER_WAY_POLL_MS, underWayAnswer, underWayBudgetMs } from '../../core/underWay';
+import { FINISHED_COUNTS, UNDER_WAY_COUNTS, UNDER_WAY_POLL_MS, askingBudgetMs, countAnswer } from '../../core/databaseQueries';
 import { type RawPlan, rawExample, refusal, validExample } from './fixtures';
 
 /** The example plan with its hosts reached over ssh and no database.underWay. */
@@ -11,15 +11,17 @@ function overSsh(raw: RawPlan): void {
   raw.transport = { kind: 'ssh', user: 'svc-cutover', key: 'file:/etc/cutover/id_ed25519', knownHosts: '/etc/cutover/known_hosts' };
 }
 
-describe('database.underWay', () => {
+describe('database.underWay and finished', () => {
   it('is read as a count, as sqlcmd prints it right-aligned', () => {
-    expect(underWayAnswer('0')).toEqual({ count: 0 });
-    expect(underWayAnswer('          2')).toEqual({ count: 2 });
+    expect(countAnswer('0', 'database.underWay', UNDER_WAY_COUNTS)).toEqual({ count: 0 });
+    expect(countAnswer('          2', 'database.underWay', UNDER_WAY_COUNTS)).toEqual({ count: 2 });
   });
 
   it('is refused with what it must print when its last line is not a count', () => {
     for (const line of ['', '(1 rows affected)', 'busy', '-1', '1.5']) {
-      expect(underWayAnswer(line), line).toEqual({ problem: expect.stringContaining('is not a count: database.underWay must print how many backups or restores') });
+      expect(countAnswer(line, 'database.backup.finished', FINISHED_COUNTS), line).toEqual({
+        problem: expect.stringContaining('is not a count: database.backup.finished must print how many times this backup or restore has finished, 0 when none'),
+      });
     }
   });
 
@@ -44,9 +46,11 @@ describe('database.underWay', () => {
     expect(issues.map((issue) => issue.path)).toEqual([['database', 'underWay']]);
   });
 
-  it("lengthens a backup's activity by the wait, so the backup itself keeps its whole timeout", () => {
-    const backup = planRun(validExample(), { backup: 'b' }).phases.backup.database.find((task) => task.action === 'backup')!;
-    expect(underWayBudgetMs(backup)).toBe(600_000 + 60_000 + UNDER_WAY_POLL_MS);
-    expect(underWayBudgetMs({ ...backup, underWay: undefined })).toBe(0);
+  it("lengthens a backup's activity by the wait and the questions, so the backup itself keeps its whole timeout", () => {
+    const plan = validExample((raw) => (raw.database.backup.finished = { run: 'labhost db finished backup {{backup}}', timeout: '30s' }));
+    const backup = planRun(plan, { backup: 'b' }).phases.backup.database.find((task) => task.action === 'backup')!;
+    expect(backup.finished).toEqual({ command: 'labhost db finished backup b', timeoutMs: 30_000 });
+    expect(askingBudgetMs(backup)).toBe(600_000 + 60_000 + UNDER_WAY_POLL_MS + 30_000);
+    expect(askingBudgetMs({ ...backup, underWay: undefined, finished: undefined })).toBe(0);
   });
 });
