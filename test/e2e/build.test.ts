@@ -3,7 +3,7 @@
  * as the sources through tsx do, and a build the sources moved away from is not used.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -42,6 +42,19 @@ describe('the build made at install', () => {
     const valid = cutover(['validate', join(ROOT, 'examples', 'appv-lab.yaml')]);
     expect(valid.loaded).toEqual({ compiled: true, tsx: false });
     expect(valid.stdout).toMatch(/valid plan for fleet appv-lab, 4 hosts/);
+  });
+
+  it('keeps the bundle\'s V8 code cache: a refused one is replaced, an accepted one left as it is', () => {
+    const { cliCodeCache } = freshBuild()!;
+    const plan = join(ROOT, 'examples', 'appv-lab.yaml');
+    writeFileSync(cliCodeCache, 'not a code cache');
+    const refused = cutover(['validate', plan]);
+    const written = statSync(cliCodeCache);
+    const accepted = cutover(['validate', plan]);
+    expect(refused.stdout).toMatch(/valid plan for fleet appv-lab, 4 hosts/);
+    expect(accepted).toEqual(refused);
+    expect(written.size, 'V8 refused the garbage: the run wrote its own cache in its place').toBeGreaterThan(100_000);
+    expect(statSync(cliCodeCache).ino, 'V8 accepted that cache: the next run did not write another').toBe(written.ino);
   });
 
   it('is stale once a source file is edited, added or removed', () => {
