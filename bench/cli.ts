@@ -11,7 +11,6 @@ import { performance } from 'node:perf_hooks';
 import { hostname } from 'node:os';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { PROJECT_ROOT } from '../projectRoot';
-import { workerNodeOptions } from '../worker/nodeOptions.cjs';
 import { PhaseAttribute, WORKFLOW_TYPE } from '../workflows/messages';
 import { removeTempDir, tempDir } from './cleanup';
 import { type CutoverStack, startCutoverStack } from './cutover';
@@ -33,8 +32,6 @@ interface Variant {
   /** The checkout it belongs to: its own example plan is the one it validates. */
   root: string;
   env: NodeJS.ProcessEnv;
-  /** The worker's NODE_OPTIONS, as this checkout's launchers set them (worker/nodeOptions.cjs); the base's are its own. */
-  workerNodeOptions?: string;
 }
 
 export interface CliRow {
@@ -111,7 +108,7 @@ async function pollersOf(client: Client, taskQueue: string, pid: number): Promis
 /** Starts `cutover worker` on a fresh task queue, times it until it polls, reads its memory when idle, stops it. */
 async function timeWorkerStart(stack: CutoverStack, variant: Variant, dir: string, round: number): Promise<{ startMs: number; idleRssMiB: number; spawnersRssMiB: number }> {
   const taskQueue = `cli-bench-worker-${variant.name.replace(/\W+/g, '-')}-${round}`;
-  const env = { ...variant.env, ...(variant.workerNodeOptions ? { NODE_OPTIONS: variant.workerNodeOptions } : {}), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: join(dir, 'lab'), CUTOVER_STATE_DIR: dir };
+  const env = { ...variant.env, CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: join(dir, 'lab'), CUTOVER_STATE_DIR: dir };
   const started = performance.now();
   const child = spawn(process.execPath, [variant.bin, 'worker'], { env, stdio: 'ignore' });
   try {
@@ -137,10 +134,9 @@ function variants(options: CliBenchOptions, address: string): Variant[] {
   delete env.TEMPORAL_PROFILE;
   delete env.CUTOVER_NO_BUILD;
   const bin = join(PROJECT_ROOT, 'bin', 'cutover.js');
-  const ours = { bin, root: PROJECT_ROOT, workerNodeOptions: workerNodeOptions(env.NODE_OPTIONS) };
   return [
-    { name: 'compiled', ...ours, env },
-    { name: 'sources through tsx', ...ours, env: { ...env, CUTOVER_NO_BUILD: '1' } },
+    { name: 'compiled', bin, root: PROJECT_ROOT, env },
+    { name: 'sources through tsx', bin, root: PROJECT_ROOT, env: { ...env, CUTOVER_NO_BUILD: '1' } },
     ...(options.base ? [{ name: `base ${options.base}`, bin: join(options.base, 'bin', 'cutover.js'), root: options.base, env }] : []),
   ];
 }

@@ -16,7 +16,6 @@ import type { RunResult } from '../core/status';
 import { PROJECT_ROOT } from '../projectRoot';
 import { type DevServer, freePort, startDevServer } from '../stack/devServer';
 import { PhaseAttribute, approveUpdate, statusQuery, WORKFLOW_TYPE } from '../workflows/messages';
-import { workerNodeOptions } from '../worker/nodeOptions.cjs';
 import { alive, defer, stopProcess, track } from './cleanup';
 import { type Breakdown, type RunHistory, breakdown, collectHistories } from './histories';
 import { type TreeMemory, TreeSampler, cpuSeconds, memoryOf, spawnerSeconds } from './procs';
@@ -126,8 +125,6 @@ export async function startCutoverStack(options: {
     CUTOVER_LAB_DIR: options.labDir,
     CUTOVER_STATE_DIR: options.dir,
     CUTOVER_SPAWN_FROM: options.spawnFrom ?? 'spawner',
-    // As every launcher of a worker: with its V8 flags, unless NODE_OPTIONS sets them otherwise (a comparison).
-    NODE_OPTIONS: workerNodeOptions(process.env.NODE_OPTIONS),
   };
   // Encrypted only in the encrypted leg, whatever the shell running the bench has set.
   for (const name of Object.keys(env)) if (name.startsWith(CODEC_ENV_PREFIX)) delete env[name];

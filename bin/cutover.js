@@ -4,7 +4,6 @@
 // step to forget.
 const { requireWithCodeCache } = require('../build/codeCache.cjs');
 const { freshBuild } = require('../build/layout.cjs');
-const { workerNodeOptions } = require('../worker/nodeOptions.cjs');
 
 function loadCli() {
   const build = freshBuild();
@@ -18,9 +17,6 @@ function loadCli() {
 function noteSources() {
   if (process.stderr.isTTY) console.error('cutover: running the sources through tsx (no build, or sources changed since it); `npm run build` starts faster');
 }
-
-// `cutover dev` and `npm start` start their worker as a child of this process: it gets the worker's V8 flags.
-if (['dev', 'demo'].includes(process.argv[2] ?? '')) process.env.NODE_OPTIONS = workerNodeOptions(process.env.NODE_OPTIONS);
 
 loadCli()
   .main(process.argv)
