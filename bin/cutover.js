@@ -2,11 +2,12 @@
 // Runs the compiled JavaScript that `npm install` and `npm run build` make (.cutover/build) while it was made from the
 // sources as they are; otherwise the TypeScript sources through tsx, so an edit takes effect at once, without a build
 // step to forget.
+const { requireWithCodeCache } = require('../build/codeCache.cjs');
 const { freshBuild } = require('../build/layout.cjs');
 
 function loadCli() {
   const build = freshBuild();
-  if (build) return require(build.cli);
+  if (build) return requireWithCodeCache(build.cli, build.cliCodeCache);
   noteSources();
   require('tsx/cjs');
   return require('../client/cli.ts');

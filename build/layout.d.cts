@@ -2,6 +2,7 @@ export interface BuildLayout {
   dir: string;
   js: string;
   cli: string;
+  cliCodeCache: string;
   workflows: string;
   workflowsEncrypted: string;
   stamp: string;

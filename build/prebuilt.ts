@@ -3,7 +3,7 @@
  * which prebuilt bundle fits a worker, the question the worker and the tests both ask.
  */
 import { join } from 'node:path';
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { type BundleOptions, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { FAILURE_CONVERTER_PATH } from '../codec/dataConverter';
 import { PROJECT_ROOT } from '../projectRoot';
 import { freshBuild } from './layout.cjs';
@@ -13,9 +13,21 @@ export const WORKFLOWS_PATH = join(PROJECT_ROOT, 'workflows', 'index.ts');
 /** Warnings and errors only: webpack's progress is noise in a build's or a test's output. */
 const quietLogger = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } as never;
 
+/**
+ * The source map without the sources' text: a workflow's stack trace still names the file and line, and the worker
+ * holds 25 MiB less and starts 0.1 s sooner (docs/benchmarks.md, *A lean worker*). The SDK's default inlines the
+ * sources, which only the stack trace query's showStackTraceSources (not set here) reads.
+ */
+const withoutSources: NonNullable<BundleOptions['webpackConfigHook']> = (config) => ({ ...config, devtool: 'inline-nosources-source-map' });
+
 /** workflows/ bundled now, with the data converter's failure converter when it has one (the codec's). */
 export function bundleWorkflows(failureConverterPath?: string): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger, ...(failureConverterPath ? { failureConverterPath } : {}) });
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    logger: quietLogger,
+    webpackConfigHook: withoutSources,
+    ...(failureConverterPath ? { failureConverterPath } : {}),
+  });
 }
 
 /**

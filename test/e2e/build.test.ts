@@ -3,7 +3,7 @@
  * as the sources through tsx do, and a build the sources moved away from is not used.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -42,6 +42,28 @@ describe('the build made at install', () => {
     const valid = cutover(['validate', join(ROOT, 'examples', 'appv-lab.yaml')]);
     expect(valid.loaded).toEqual({ compiled: true, tsx: false });
     expect(valid.stdout).toMatch(/valid plan for fleet appv-lab, 4 hosts/);
+  });
+
+  it("keeps the bundle's V8 code cache: a refused one is replaced, an accepted one left as it is", () => {
+    // `cutover` leaves one beside the build; the rest uses a cache of its own, as other test files run `cutover` too.
+    const build = freshBuild()!;
+    rmSync(build.cliCodeCache, { force: true });
+    expect(cutover(['validate', join(ROOT, 'examples', 'appv-lab.yaml')]).code).toBe(0);
+    expect(statSync(build.cliCodeCache).size, 'cutover left a code cache of its bundle').toBeGreaterThan(100_000);
+    const cache = join(scratch, 'cli.bundle.v8cache');
+    const validate = () => {
+      const script = `require(${JSON.stringify(join(ROOT, 'build', 'codeCache.cjs'))}).requireWithCodeCache(${JSON.stringify(build.cli)}, ${JSON.stringify(cache)})
+        .main(['node', 'cutover', 'validate', ${JSON.stringify(join(ROOT, 'examples', 'appv-lab.yaml'))}]).then(() => process.exit(process.exitCode ?? 0));`;
+      return spawnSync(process.execPath, ['-e', script], { cwd: ROOT, env: cliEnv(), encoding: 'utf8' });
+    };
+    writeFileSync(cache, 'not a code cache');
+    const refused = validate();
+    const written = statSync(cache);
+    const accepted = validate();
+    expect(refused.stdout).toMatch(/valid plan for fleet appv-lab, 4 hosts/);
+    expect([accepted.status, accepted.stdout, accepted.stderr]).toEqual([refused.status, refused.stdout, refused.stderr]);
+    expect(written.size, 'V8 refused the garbage: the run wrote its own cache in its place').toBeGreaterThan(100_000);
+    expect(statSync(cache).ino, 'V8 accepted that cache: the next run did not write another').toBe(written.ino);
   });
 
   it('is stale once a source file is edited, added or removed', () => {
