@@ -10,7 +10,7 @@
  * journals them, and the next attempt on this machine skips every host the journal shows done.
  */
 const { spawn } = require('node:child_process');
-const { closeSync, fsync, mkdirSync, openSync, writeSync } = require('node:fs');
+const { closeSync, fstatSync, fsync, fsyncSync, mkdirSync, openSync, writeSync } = require('node:fs');
 const { dirname } = require('node:path');
 
 const OUTPUT_TAIL_CHARS = 4096;
@@ -68,12 +68,24 @@ function openJournal(file) {
     try {
       mkdirSync(dirname(file), { recursive: true });
       open.fd = openSync(file, 'a');
+      // A journal just created is a new directory entry: until the directory is on disk too, a machine crash can lose
+      // the whole file, and with it every end the group commit made durable.
+      if (fstatSync(open.fd).size === 0) syncDirectory(dirname(file));
     } catch (error) {
       process.emitWarning(`cutover: cannot open the journal ${file}: ${error.message}`);
     }
     openJournals.set(file, open);
   }
   open.users++;
+}
+
+function syncDirectory(dir) {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** A command of `file` is done with it (its end committed): the last one closes it. */
