@@ -25,6 +25,10 @@ export interface PlanOptions {
 
 const noop = <C extends StepCommand>(command: C, run = 'true'): C => ({ ...command, run, ...(command.undo ? { undo: 'true' } : {}) });
 const noopIf = <C extends StepCommand>(command: C | undefined, run = 'true'): C | undefined => command && noop(command, run);
+/** A no-op database answers its questions (core/databaseQueries.ts): nothing runs, nothing finished before. */
+const noAnswer = <Q extends { run: string }>(query: Q | undefined): Q | undefined => query && { ...query, run: 'echo 0' };
+const noopWrite = <C extends StepCommand & { finished?: { run: string } }>(command: C | undefined): C | undefined =>
+  command && { ...noop(command), ...(command.finished ? { finished: noAnswer(command.finished) } : {}) };
 
 /**
  * A validated plan for `hosts` lab hosts: host 0 is the DB owner. `noop` keeps every timeout, retry and record
@@ -52,8 +56,9 @@ export function benchPlan(options: PlanOptions): UpgradePlan {
       ) as UpgradePlan['roles'],
       database: {
         ...plan.database,
-        backup: noopIf(plan.database.backup),
-        restore: noopIf(plan.database.restore),
+        backup: noopWrite(plan.database.backup),
+        restore: noopWrite(plan.database.restore),
+        underWay: noAnswer(plan.database.underWay),
         verify: noop(plan.database.verify),
         // A checksum must look like one (core/checksum.ts): a constant digest, as every no-op database stays the same.
         checksum: noopIf(plan.database.checksum, 'echo 00000000'),
