@@ -10,7 +10,7 @@
  * journals them, and the next attempt on this machine skips every host the journal shows done.
  */
 const { spawn } = require('node:child_process');
-const { closeSync, fstatSync, fsync, fsyncSync, mkdirSync, openSync, writeSync } = require('node:fs');
+const { close, closeSync, fstatSync, fsync, mkdirSync, open: openFile, openSync, writeSync } = require('node:fs');
 const { dirname } = require('node:path');
 
 const OUTPUT_TAIL_CHARS = 4096;
@@ -69,8 +69,8 @@ function openJournal(file) {
       mkdirSync(dirname(file), { recursive: true });
       open.fd = openSync(file, 'a');
       // A journal just created is a new directory entry: until the directory is on disk too, a machine crash can lose
-      // the whole file, and with it every end the group commit made durable.
-      if (fstatSync(open.fd).size === 0) syncDirectory(dirname(file));
+      // the whole file, and with it every end the group commit made durable. Its first commit syncs the directory.
+      open.created = fstatSync(open.fd).size === 0;
     } catch (error) {
       process.emitWarning(`cutover: cannot open the journal ${file}: ${error.message}`);
     }
@@ -79,13 +79,12 @@ function openJournal(file) {
   open.users++;
 }
 
-function syncDirectory(dir) {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+/** fsync of a directory, on libuv's pool like the journal's own; a failure only leaves the file less durable. */
+function syncDirectory(dir, then) {
+  openFile(dir, 'r', (error, fd) => {
+    if (error) return then();
+    fsync(fd, () => close(fd, () => then()));
+  });
 }
 
 /** A command of `file` is done with it (its end committed): the last one closes it. */
@@ -147,9 +146,11 @@ function flush(file, commit) {
     else commits.delete(file);
   };
   // The commands waiting here keep the journal open until it is done.
-  const fd = openJournals.get(file)?.fd;
-  if (fd === undefined) return done();
-  fsync(fd, () => done());
+  const journal = openJournals.get(file);
+  if (journal?.fd === undefined) return done();
+  const created = journal.created;
+  journal.created = false;
+  fsync(journal.fd, () => (created ? syncDirectory(dirname(file), done) : done()));
 }
 
 /**
