@@ -2,7 +2,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { HEARTBEAT_EVERY_MS } from '../core/heartbeat';
 import type { DatabaseQueryTask, SingleHostTask } from '../core/planner';
-import type { HostRunner } from '../transport/transport';
+import type { CommandResult, HostRunner } from '../transport/transport';
 import { secretTemplates } from '../core/secrets';
 import { lastLine } from '../core/text';
 import { FINISHED_COUNTS, UNDER_WAY_COUNTS, UNDER_WAY_POLL_MS, countAnswer } from '../core/databaseQueries';
@@ -23,6 +23,11 @@ function outcome(task: SingleHostTask, outputTail: string): DatabaseOutcome {
 /** Tasks whose result the run reads from their output: an earlier attempt journaled without it is run again. */
 const READS_OUTPUT: ReadonlySet<SingleHostTask['action']> = new Set(['checksum', 'verifyBackup', 'rehearse', 'check']);
 
+/** How a command that failed ended, for the failure's message. */
+function howItEnded(result: CommandResult, timeoutMs: number): string {
+  return `${result.timedOut ? `timed out after ${timeoutMs} ms` : `exited ${result.exitCode}`}: ${lastLine(result.outputTail)}`;
+}
+
 /** A count a database query printed as its last line; a query that fails or prints no count fails the task. */
 async function askCount(runner: HostRunner, task: SingleHostTask, query: DatabaseQueryTask, field: string, counts: string): Promise<number> {
   const context = Context.current();
@@ -30,7 +35,7 @@ async function askCount(runner: HostRunner, task: SingleHostTask, query: Databas
   const result = await runTask(runner, { host: task.host, transport: task.transport, command: query.command }, { timeoutMs: query.timeoutMs, signal: context.cancellationSignal });
   context.cancellationSignal.throwIfAborted();
   if (result.exitCode !== 0 || result.timedOut) {
-    throw ApplicationFailure.retryable(`${asked} ${result.timedOut ? `timed out after ${query.timeoutMs} ms` : `exited ${result.exitCode}`}: ${lastLine(result.outputTail)}`, 'DatabaseQueryFailed', { outputTail: result.outputTail });
+    throw ApplicationFailure.retryable(`${asked} ${howItEnded(result, query.timeoutMs)}`, 'DatabaseQueryFailed', { outputTail: result.outputTail });
   }
   const answer = countAnswer(lastLine(result.outputTail), field, counts);
   if ('problem' in answer) throw ApplicationFailure.nonRetryable(`${asked}: ${answer.problem}`, 'DatabaseQueryFailed', { outputTail: result.outputTail });
@@ -104,11 +109,7 @@ export function createDatabaseActivities(deps: { runner: HostRunner; journalDir?
         const journaling = journal ? { journalFile: journal.file, journalKey: journal.key, ...(keepsOutput ? {} : { journalOutput: false }) } : {};
         const result = await runTask(deps.runner, task, { timeoutMs: task.timeoutMs, ...journaling });
         if (result.exitCode !== 0 || result.timedOut) {
-          throw ApplicationFailure.retryable(
-            `database ${task.action} on ${task.host} ${result.timedOut ? `timed out after ${task.timeoutMs} ms` : `exited ${result.exitCode}`}: ${lastLine(result.outputTail)}`,
-            'DatabaseTaskFailed',
-            { outputTail: result.outputTail },
-          );
+          throw ApplicationFailure.retryable(`database ${task.action} on ${task.host} ${howItEnded(result, task.timeoutMs)}`, 'DatabaseTaskFailed', { outputTail: result.outputTail });
         }
         return outcome(task, result.outputTail);
       } finally {

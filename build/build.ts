@@ -46,10 +46,14 @@ const EXTERNAL_PACKAGES = ['@temporalio/*', 'ssh2', 'log-update', 'jose', '@nobl
 /** Where a source is required from outside a bundle: its compiled file in the tree, or the bundle made of it. */
 type Outside = Record<string, string>;
 
+/** Each source at its compiled file in the tree. */
+function inTree(outdir: string, files: string[]): Outside {
+  return Object.fromEntries(files.map((file) => [file, join(outdir, file).replace(/\.ts$/, '.js')]));
+}
+
 /** The SHARED and FROM_TREE sources, each at its compiled file in the tree; the worker as its own bundle. */
 function outsideCli(outdir: string): Outside {
-  const compiled = (file: string) => join(outdir, file).replace(/\.ts$/, '.js');
-  return { ...Object.fromEntries([...SHARED, ...FROM_TREE].map((file) => [file, compiled(file)])), [WORKER_ENTRY]: workerBundle(outdir) };
+  return { ...inTree(outdir, [...SHARED, ...FROM_TREE]), [WORKER_ENTRY]: workerBundle(outdir) };
 }
 
 /** Resolves imports of the sources in `outside` to the file given there, required beside the bundle, not copied in. */
@@ -85,8 +89,7 @@ const workerBundle = (outdir: string) => join(outdir, 'worker', 'index.bundle.js
  * and load at its start (docs/benchmarks.md, *A lean worker*). The Temporal SDK stays in node_modules.
  */
 async function bundleWorker(outdir: string): Promise<void> {
-  const compiled = (file: string) => join(outdir, file).replace(/\.ts$/, '.js');
-  await bundle(join(ROOT, WORKER_ENTRY), workerBundle(outdir), Object.fromEntries(SHARED.map((file) => [file, compiled(file)])));
+  await bundle(join(ROOT, WORKER_ENTRY), workerBundle(outdir), inTree(outdir, SHARED));
 }
 
 async function bundle(entry: string, outfile: string, outside: Outside): Promise<void> {
