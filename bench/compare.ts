@@ -31,6 +31,8 @@ export interface CompareOptions {
   ansibleMaxHosts: number;
   /** Also save every workflow history as JSON in the (kept) temp dir. */
   keep?: boolean;
+  /** Write V8 CPU profiles of each leg's worker process (its main thread and its workflow thread) here. */
+  cpuProfileDir?: string;
 }
 
 export async function compareAt(options: CompareOptions, log: (line: string) => void): Promise<HostCountResult> {
@@ -70,7 +72,8 @@ export async function compareAt(options: CompareOptions, log: (line: string) => 
       const encrypted = leg === 'cutover-encrypted';
       freshLab();
       log(`${options.hosts} hosts: starting a dev server and a worker process (spawning from its ${spawnFrom === 'worker' ? 'own process' : 'spawners'}${encrypted ? ', payloads encrypted' : ''})`);
-      const stack = await startCutoverStack({ binary: options.binary, dir, labDir, taskQueue: `bench-${options.hosts}-${leg}`, spawnFrom, encrypted });
+      const workerNodeArgs = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
+      const stack = await startCutoverStack({ binary: options.binary, dir, labDir, taskQueue: `bench-${options.hosts}-${leg}`, spawnFrom, encrypted, workerNodeArgs });
       try {
         log(`${options.hosts} hosts: Cutover (worker ${stack.worker.pid} polling; timing starts)`);
         result.loadBefore[leg] = loadavg()[0] as number;

@@ -67,8 +67,8 @@ function benchCodecKeys(dir: string): { CUTOVER_CODEC_KEYS: string } {
   return { CUTOVER_CODEC_KEYS: `bench=file:${file}` };
 }
 
-function spawnWorker(env: NodeJS.ProcessEnv, logFile: string): Promise<ChildProcess> {
-  const child = track(spawn(process.execPath, [CLI, 'worker'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+function spawnWorker(env: NodeJS.ProcessEnv, logFile: string, nodeArgs: string[]): Promise<ChildProcess> {
+  const child = track(spawn(process.execPath, [...nodeArgs, CLI, 'worker'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }));
   const log = createWriteStream(logFile, { flags: 'a' });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
@@ -99,6 +99,8 @@ export async function startCutoverStack(options: {
   spawnFrom?: 'spawner' | 'worker';
   /** Encrypted payloads: a fresh key in the temp dir, in CUTOVER_CODEC_KEYS for the worker and the client. */
   encrypted?: boolean;
+  /** Node's own options for the worker process (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
+  workerNodeArgs?: string[];
 }): Promise<CutoverStack> {
   const server = await startDevServer({
     binary: options.binary,
@@ -132,7 +134,7 @@ export async function startCutoverStack(options: {
   delete env.TEMPORAL_PROFILE;
   delete env.TEMPORAL_API_KEY;
   const startWorker = async () => {
-    const worker = await spawnWorker(env, join(options.dir, 'worker.log'));
+    const worker = await spawnWorker(env, join(options.dir, 'worker.log'), options.workerNodeArgs ?? []);
     workers.push(worker);
     await waitForPollers(client, options.taskQueue);
     return worker;

@@ -4,6 +4,7 @@
  * See docs/benchmarks.md.
  */
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ensureTemporal } from '../stack/temporalBinary';
 import { ansibleVersion, ensureAnsible } from './ansible';
@@ -55,6 +56,7 @@ interface Options {
   contend: number;
   out?: string;
   keep?: boolean;
+  cpuProf?: string;
   cli?: boolean;
   cliRuns: number;
   base?: string;
@@ -80,6 +82,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--cli-runs <n>', 'timed runs of each command with --cli (the median is reported)', positiveInt('--cli-runs'), 10)
     .option('--base <dir>', "with --cli: also time another checkout's bin/cutover.js (e.g. a worktree at main)")
     .option('--out <file>', 'also write the results as JSON')
+    .option('--cpu-prof <dir>', "write V8 CPU profiles of the Cutover legs' worker (main and workflow threads) to DIR, for Chrome DevTools")
     .option('--keep', 'keep the temp dirs (lab, logs, dev server database, playbook, histories as JSON) for inspection')
     .parse(argv);
   const options = program.opts<Options>();
@@ -119,7 +122,7 @@ async function main(argv: string[]): Promise<void> {
     } else {
       for (const hosts of options.hosts) {
         const result = await compareAt(
-          { binary, hosts, parallel: options.parallel, steps: options.steps, only: options.only, ansibleMaxHosts: ANSIBLE_MAX_HOSTS, keep: Boolean(options.keep), ...(options.batchSize ? { batchSize: options.batchSize } : {}) },
+          { binary, hosts, parallel: options.parallel, steps: options.steps, only: options.only, ansibleMaxHosts: ANSIBLE_MAX_HOSTS, keep: Boolean(options.keep), ...(options.cpuProf ? { cpuProfileDir: resolve(options.cpuProf) } : {}), ...(options.batchSize ? { batchSize: options.batchSize } : {}) },
           log,
         );
         output.results.push(result);

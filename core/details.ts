@@ -18,7 +18,11 @@ export function hostCountsText(counts: RunStatus['hostCounts']): string {
  */
 export function startingVersionsText(versions: RunStatus['versions']): string {
   const byVersion = new Map<string, string[]>();
-  for (const [host, version] of Object.entries(versions ?? {})) byVersion.set(version, [...(byVersion.get(version) ?? []), host]);
+  for (const [host, version] of Object.entries(versions ?? {})) {
+    const hosts = byVersion.get(version);
+    if (hosts) hosts.push(host);
+    else byVersion.set(version, [host]);
+  }
   return [...byVersion]
     .map(([version, hosts]) => {
       const named = `${hosts.slice(0, 3).join(', ')}${hosts.length > 3 ? ', …' : ''}`;

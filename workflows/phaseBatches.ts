@@ -78,7 +78,8 @@ interface PhaseContext {
   failures: PhaseFailures;
   skipping: Pick<Set<string>, 'has'>;
   gateBefore: (batch: StepBatch | undefined) => Promise<UpgradeEvent | undefined>;
-  apply: (batch: StepBatch, outcomes: HostOutcome[]) => void;
+  /** Records batches' outcomes, then publishes the status once (a child's results come back together). */
+  apply: (results: [StepBatch, HostOutcome[]][]) => void;
 }
 
 /** Runs a phase's (or a rollback step's) batches in order. */
@@ -90,8 +91,8 @@ export async function runPhaseBatches(run: FleetRun, all: StepBatch[], options: 
     failures,
     skipping: { has: (host) => options.skipping.has(host) || failures.has(host) },
     gateBefore: waveGate(options.beforeWave),
-    apply: (batch, outcomes) => {
-      failures.add(batch.step, run.applyBatch(batch, outcomes));
+    apply: (results) => {
+      for (const [batch, outcomes] of results) failures.add(batch.step, run.applyBatch(batch, outcomes));
       run.publish();
     },
   };
@@ -106,7 +107,7 @@ function inParent({ run, failures, skipping, gateBefore, apply }: PhaseContext, 
     window: (segment) => parentWindow(segment, patched),
     run: async (whole) => {
       const batch = run.prepareBatch(whole, skipping);
-      if (batch) apply(batch, await run.underWay(batch, () => runBatch(batch, run.heartbeatTimeoutMs)));
+      if (batch) apply([[batch, await run.underWay(batch, () => runBatch(batch, run.heartbeatTimeoutMs))]]);
     },
   });
 }
@@ -121,10 +122,7 @@ async function inChildren(context: PhaseContext, all: StepBatch[]): Promise<Upgr
     const batches = group.flatMap((whole) => run.prepareBatch(whole, skipping) ?? []);
     if (batches.length === 0) continue;
     const results = await runChild(run, options.label, batches, failures.limit - failures.count);
-    batches.forEach((batch, i) => {
-      const result = results[i];
-      if (result) apply(batch, expandOutcomes(result));
-    });
+    apply(batches.flatMap((batch, i): [StepBatch, HostOutcome[]][] => (results[i] ? [[batch, expandOutcomes(results[i])]] : [])));
   }
   return undefined;
 }
