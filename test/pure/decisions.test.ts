@@ -65,6 +65,11 @@ describe('hosts that failed preflight', () => {
     expect(startingVersionsText({ a: '4.1-SP1', b: '4.1', c: '4.1-SP1', d: '4.1-SP1', e: '4.1-SP1' })).toBe('4.1-SP1 on 4 hosts (a, c, d, …), 4.1 on b');
     expect(startingVersionsText(undefined)).toBe('');
   });
+
+  it('names a fleet of 10,000 hosts in one line, in the order preflight found them', () => {
+    const versions = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`appv-${i + 1}`, i % 1000 === 999 ? '4.1' : '4.1-SP1']));
+    expect(startingVersionsText(versions)).toBe('4.1-SP1 on 9990 hosts (appv-1, appv-2, appv-3, …), 4.1 on 10 hosts (appv-1000, appv-2000, appv-3000, …)');
+  });
 });
 
 describe('judging a batch', () => {
