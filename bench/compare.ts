@@ -18,7 +18,7 @@ import type { HostCountResult } from './report';
  * `spawn-in-worker`: Cutover again, its worker spawning every command itself instead of through its spawners.
  * `cutover-encrypted`: Cutover again, with every payload encrypted (CUTOVER_CODEC_KEYS).
  */
-export type Leg = 'cutover' | 'cutover-encrypted' | 'spawn-in-worker' | 'ansible' | 'floor';
+export type Leg = 'cutover' | 'cutover-base' | 'cutover-encrypted' | 'spawn-in-worker' | 'ansible' | 'floor';
 
 export interface CompareOptions {
   binary: string;
@@ -33,6 +33,8 @@ export interface CompareOptions {
   keep?: boolean;
   /** Write V8 CPU profiles of each leg's worker process (its main thread and its workflow thread) here. */
   cpuProfileDir?: string;
+  /** Another checkout (its own node_modules and build): its worker runs the same run right after this one's. */
+  base?: string;
 }
 
 export async function compareAt(options: CompareOptions, log: (line: string) => void): Promise<HostCountResult> {
@@ -67,13 +69,14 @@ export async function compareAt(options: CompareOptions, log: (line: string) => 
       result.loadAfter.floor = loadavg()[0] as number;
       afterwards('floor');
     }
-    const cutoverLeg = async (leg: 'cutover' | 'cutover-encrypted' | 'spawn-in-worker') => {
+    const cutoverLeg = async (leg: 'cutover' | 'cutover-base' | 'cutover-encrypted' | 'spawn-in-worker') => {
       const spawnFrom = leg === 'spawn-in-worker' ? 'worker' : 'spawner';
       const encrypted = leg === 'cutover-encrypted';
+      const checkout = leg === 'cutover-base' ? options.base : undefined;
       freshLab();
-      log(`${options.hosts} hosts: starting a dev server and a worker process (spawning from its ${spawnFrom === 'worker' ? 'own process' : 'spawners'}${encrypted ? ', payloads encrypted' : ''})`);
+      log(`${options.hosts} hosts: starting a dev server and a worker process${checkout ? ` of ${checkout}` : ''} (spawning from its ${spawnFrom === 'worker' ? 'own process' : 'spawners'}${encrypted ? ', payloads encrypted' : ''})`);
       const workerNodeArgs = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
-      const stack = await startCutoverStack({ binary: options.binary, dir, labDir, taskQueue: `bench-${options.hosts}-${leg}`, spawnFrom, encrypted, workerNodeArgs });
+      const stack = await startCutoverStack({ binary: options.binary, dir, labDir, taskQueue: `bench-${options.hosts}-${leg}`, spawnFrom, encrypted, workerNodeArgs, ...(checkout ? { checkout } : {}) });
       try {
         log(`${options.hosts} hosts: Cutover (worker ${stack.worker.pid} polling; timing starts)`);
         result.loadBefore[leg] = loadavg()[0] as number;
@@ -87,6 +90,7 @@ export async function compareAt(options: CompareOptions, log: (line: string) => 
       }
     };
     if (options.only.includes('cutover')) result.cutover = await cutoverLeg('cutover');
+    if (options.only.includes('cutover') && options.base) result.cutoverBase = await cutoverLeg('cutover-base');
     if (options.only.includes('cutover-encrypted')) result.cutoverEncrypted = await cutoverLeg('cutover-encrypted');
     if (options.only.includes('spawn-in-worker')) {
       if (options.hosts >= options.ansibleMaxHosts) result.spawnInWorkerSkipped = `skipped at ${options.hosts} hosts`;

@@ -20,7 +20,6 @@ import { alive, defer, stopProcess, track } from './cleanup';
 import { type Breakdown, type RunHistory, breakdown, collectHistories } from './histories';
 import { type TreeMemory, TreeSampler, cpuSeconds, memoryOf, spawnerSeconds } from './procs';
 
-const CLI = join(PROJECT_ROOT, 'bin', 'cutover.js');
 const NAMESPACE = 'default';
 /** How often the bench tries to approve while the run is still in preflight. */
 const APPROVE_POLL_MS = 50;
@@ -67,8 +66,9 @@ function benchCodecKeys(dir: string): { CUTOVER_CODEC_KEYS: string } {
   return { CUTOVER_CODEC_KEYS: `bench=file:${file}` };
 }
 
-function spawnWorker(env: NodeJS.ProcessEnv, logFile: string, nodeArgs: string[]): Promise<ChildProcess> {
-  const child = track(spawn(process.execPath, [...nodeArgs, CLI, 'worker'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+function spawnWorker(env: NodeJS.ProcessEnv, logFile: string, nodeArgs: string[], checkout = PROJECT_ROOT): Promise<ChildProcess> {
+  const cli = join(checkout, 'bin', 'cutover.js');
+  const child = track(spawn(process.execPath, [...nodeArgs, cli, 'worker'], { cwd: checkout, env, stdio: ['ignore', 'pipe', 'pipe'] }));
   const log = createWriteStream(logFile, { flags: 'a' });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
@@ -101,6 +101,8 @@ export async function startCutoverStack(options: {
   encrypted?: boolean;
   /** Node's own options for the worker process (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
   workerNodeArgs?: string[];
+  /** The checkout whose `bin/cutover.js worker` runs (default: this one); another has its own node_modules and build. */
+  checkout?: string;
 }): Promise<CutoverStack> {
   const server = await startDevServer({
     binary: options.binary,
@@ -134,7 +136,7 @@ export async function startCutoverStack(options: {
   delete env.TEMPORAL_PROFILE;
   delete env.TEMPORAL_API_KEY;
   const startWorker = async () => {
-    const worker = await spawnWorker(env, join(options.dir, 'worker.log'), options.workerNodeArgs ?? []);
+    const worker = await spawnWorker(env, join(options.dir, 'worker.log'), options.workerNodeArgs ?? [], options.checkout);
     workers.push(worker);
     await waitForPollers(client, options.taskQueue);
     return worker;

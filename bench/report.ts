@@ -15,6 +15,8 @@ export interface HostCountResult {
   databaseCommands: number;
   floor?: FloorResult;
   cutover?: CutoverResult;
+  /** The same run by another checkout's worker (--base), right after this one's. */
+  cutoverBase?: CutoverResult;
   /** Cutover with every payload encrypted (CUTOVER_CODEC_KEYS, codec/). */
   cutoverEncrypted?: CutoverResult;
   /** Cutover with CUTOVER_SPAWN_FROM=worker: every command spawned by the (large) worker process itself. */
@@ -43,6 +45,17 @@ function table(header: string[], rows: string[][], align: ('l' | 'r')[]): string
     `|${align.map((a) => (a === 'r' ? '---:' : '---')).join('|')}|`,
     ...rows.map((row) => `| ${row.join(' | ')} |`),
   ].join('\n');
+}
+
+/** The base checkout's run beside this one's: where the time and memory went there. */
+function baseRows(b: CutoverResult | undefined): string[][] {
+  if (!b) return [];
+  const tasks = b.breakdown.workflowTasks;
+  return [
+    ['base [10]: worker peak RSS, VmHWM', `${mib(b.memory.peakTreeRssKiB)} (worker alone ${mib(b.memory.peakRootRssKiB)}, ${mib(b.memory.startRootRssKiB)} when the run started); VmHWM ${mib(b.memory.workerHwmKiB)}`],
+    ['base [10]: CPU used during the run', `worker ${b.cpu.workerSeconds.toFixed(2)} s, ${b.cpu.spawnersSeconds !== undefined ? `its spawners ${b.cpu.spawnersSeconds.toFixed(2)} s, ` : ''}dev server ${b.cpu.serverSeconds.toFixed(2)} s`],
+    ['base [10]: workflow tasks, started → completed', `${tasks.count}, ${seconds(tasks.execMs)} in all, ${tasks.count ? millis(tasks.execMs / tasks.count) : '–'} each`],
+  ];
 }
 
 /** The encrypted leg beside the plain one: what encryption costs in history bytes, memory and CPU. */
@@ -82,6 +95,7 @@ export function formatHostCount(r: HostCountResult): string {
     ]);
   };
   row('Cutover', cutover, 'cutover');
+  if (r.cutoverBase) row('Cutover at the base [10]', r.cutoverBase.wallMs, 'cutover-base');
   if (r.cutoverEncrypted) row('Cutover, payloads encrypted [8]', r.cutoverEncrypted.wallMs, 'cutover-encrypted');
   if (r.cutoverSpawningInWorker || r.spawnInWorkerSkipped) {
     row('Cutover, spawning from the worker itself [7]', r.cutoverSpawningInWorker?.wallMs, 'spawn-in-worker', r.spawnInWorkerSkipped);
@@ -120,6 +134,7 @@ export function formatHostCount(r: HostCountResult): string {
             'CPU used during the run [4]',
             `worker ${c.cpu.workerSeconds.toFixed(2)} s, ${c.cpu.spawnersSeconds !== undefined ? `its spawners ${c.cpu.spawnersSeconds.toFixed(2)} s, ` : ''}dev server ${c.cpu.serverSeconds.toFixed(2)} s`,
           ],
+          ...baseRows(r.cutoverBase),
           ...encryptedRows(r.cutoverEncrypted),
         ],
         ['l', 'l'],
@@ -189,7 +204,11 @@ export const FOOTNOTES = `Notes:
   the worker and the client send is encrypted with AES-256-GCM, every one they receive decrypted (codec/).
 - [9] heartbeat timeouts in all the histories of [2]: ActivityTaskTimedOut events of type HEARTBEAT, and retried
   attempts whose ActivityTaskStarted names a HEARTBEAT timeout as the last failure before them (a history keeps only
-  an activity's closing attempt). With no worker lost, every one is false: a live worker's activity given up on.`;
+  an activity's closing attempt). With no worker lost, every one is false: a live worker's activity given up on.
+- [10] with --base DIR: the same run, on a fresh dev server and lab, by DIR's own worker (\`DIR/bin/cutover.js
+  worker\`, its node_modules and build), right after this checkout's: a before and after in one invocation. Its
+  breakdown rows are that run's; the workflow code, activities and spawners are DIR's, the bench and its plan this
+  checkout's.`;
 
 export function formatKill(k: KillResult): string {
   const out: string[] = [];

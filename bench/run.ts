@@ -80,7 +80,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--contend <n>', `run N CPU-bound processes (${CONTENDER_COMMAND}) for the whole invocation`, nonNegativeInt('--contend'), 0)
     .option('--cli', 'time the cutover commands and a worker start instead of the comparison (bench/cli.ts)')
     .option('--cli-runs <n>', 'timed runs of each command with --cli (the median is reported)', positiveInt('--cli-runs'), 10)
-    .option('--base <dir>', "with --cli: also time another checkout's bin/cutover.js (e.g. a worktree at main)")
+    .option('--base <dir>', "also run another checkout's bin/cutover.js (e.g. a worktree at main): with --cli its commands, else its worker after each Cutover leg")
     .option('--out <file>', 'also write the results as JSON')
     .option('--cpu-prof <dir>', "write V8 CPU profiles of the Cutover legs' worker (main and workflow threads) to DIR, for Chrome DevTools")
     .option('--keep', 'keep the temp dirs (lab, logs, dev server database, playbook, histories as JSON) for inspection')
@@ -122,7 +122,7 @@ async function main(argv: string[]): Promise<void> {
     } else {
       for (const hosts of options.hosts) {
         const result = await compareAt(
-          { binary, hosts, parallel: options.parallel, steps: options.steps, only: options.only, ansibleMaxHosts: ANSIBLE_MAX_HOSTS, keep: Boolean(options.keep), ...(options.cpuProf ? { cpuProfileDir: resolve(options.cpuProf) } : {}), ...(options.batchSize ? { batchSize: options.batchSize } : {}) },
+          { binary, hosts, parallel: options.parallel, steps: options.steps, only: options.only, ansibleMaxHosts: ANSIBLE_MAX_HOSTS, keep: Boolean(options.keep), ...(options.base ? { base: resolve(options.base) } : {}), ...(options.cpuProf ? { cpuProfileDir: resolve(options.cpuProf) } : {}), ...(options.batchSize ? { batchSize: options.batchSize } : {}) },
           log,
         );
         output.results.push(result);
