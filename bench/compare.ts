@@ -10,6 +10,7 @@ import { removeTempDir, tempDir } from './cleanup';
 import { startCutoverStack, timeCutover } from './cutover';
 import { saveHistories } from './histories';
 import { runFloor } from './floor';
+import { runSpawners } from './spawners';
 import { checkLab, labEnv } from './lab';
 import { LAB_PROFILE, benchPlan, hostStepCount, stages, type StepsKind } from './plan';
 import type { HostCountResult } from './report';
@@ -18,7 +19,7 @@ import type { HostCountResult } from './report';
  * `spawn-in-worker`: Cutover again, its worker spawning every command itself instead of through its spawners.
  * `cutover-encrypted`: Cutover again, with every payload encrypted (CUTOVER_CODEC_KEYS).
  */
-export type Leg = 'cutover' | 'cutover-base' | 'cutover-encrypted' | 'spawn-in-worker' | 'ansible' | 'floor';
+export type Leg = 'cutover' | 'cutover-base' | 'cutover-encrypted' | 'spawn-in-worker' | 'ansible' | 'floor' | 'spawners';
 
 export interface CompareOptions {
   binary: string;
@@ -68,6 +69,14 @@ export async function compareAt(options: CompareOptions, log: (line: string) => 
       result.floor = await runFloor(list, options.parallel, env);
       result.loadAfter.floor = loadavg()[0] as number;
       afterwards('floor');
+    }
+    if (options.only.includes('spawners')) {
+      freshLab();
+      result.loadBefore.spawners = loadavg()[0] as number;
+      log(`${options.hosts} hosts: the spawners alone (${options.parallel} at a time, ${list.length} steps)`);
+      result.spawners = await runSpawners(list, options.parallel, { PATH: env.PATH ?? '', CUTOVER_LAB_DIR: labDir }, dir);
+      result.loadAfter.spawners = loadavg()[0] as number;
+      afterwards('the spawners');
     }
     const cutoverLeg = async (leg: 'cutover' | 'cutover-base' | 'cutover-encrypted' | 'spawn-in-worker') => {
       const spawnFrom = leg === 'spawn-in-worker' ? 'worker' : 'spawner';

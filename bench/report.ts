@@ -14,6 +14,8 @@ export interface HostCountResult {
   hostSteps: number;
   databaseCommands: number;
   floor?: FloorResult;
+  /** The same commands through the spawner processes alone (bench/spawners.ts). */
+  spawners?: FloorResult;
   cutover?: CutoverResult;
   /** The same run by another checkout's worker (--base), right after this one's. */
   cutoverBase?: CutoverResult;
@@ -101,6 +103,7 @@ export function formatHostCount(r: HostCountResult): string {
     row('Cutover, spawning from the worker itself [7]', r.cutoverSpawningInWorker?.wallMs, 'spawn-in-worker', r.spawnInWorkerSkipped);
   }
   row('Ansible', r.ansible?.wallMs, 'ansible', r.ansibleSkipped);
+  if (r.spawners) row(`the spawners alone, ${r.parallel} at a time [11]`, r.spawners.wallMs, 'spawners');
   row(`floor (xargs -P ${r.parallel})`, floor, 'floor');
   out.push(
     table(['run', 'wall time', 'overhead per host-step [1]', 'wall / floor', 'Cutover / this', 'load before → after [6]'], rows, ['l', 'r', 'r', 'r', 'r', 'r']),
@@ -208,7 +211,10 @@ export const FOOTNOTES = `Notes:
 - [10] with --base DIR: the same run, on a fresh dev server and lab, by DIR's own worker (\`DIR/bin/cutover.js
   worker\`, its node_modules and build), right after this checkout's: a before and after in one invocation. Its
   breakdown rows are that run's; the workflow code, activities and spawners are DIR's, the bench and its plan this
-  checkout's.`;
+  checkout's.
+- [11] the floor's commands, stage by stage and --parallel at a time, through this checkout's spawner processes
+  (transport/spawner.ts, journaled as a batch's commands are), started by the bench itself: no Temporal, activity or
+  workflow. Between it and the floor is the spawn path's own cost; between it and Cutover, everything else.`;
 
 export function formatKill(k: KillResult): string {
   const out: string[] = [];
