@@ -38,6 +38,8 @@ export async function runSpawners(list: Stage[], parallel: number, env: Record<s
     }
     return { wallMs: performance.now() - started, stages };
   } finally {
-    await pool.close();
+    // A spawner never keeps its parent alive (transport/spawner.ts): this timer does, until they have exited.
+    const keepAlive = setInterval(() => {}, 1_000);
+    await pool.close().finally(() => clearInterval(keepAlive));
   }
 }
