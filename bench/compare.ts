@@ -18,6 +18,8 @@ import type { HostCountResult } from './report';
 /**
  * `spawn-in-worker`: Cutover again, its worker spawning every command itself instead of through its spawners.
  * `cutover-encrypted`: Cutover again, with every payload encrypted (CUTOVER_CODEC_KEYS).
+ * `cutover-base`: with --base, the `cutover` leg again by another checkout's worker, right after it.
+ * `spawners`: the floor's commands through Cutover's spawner processes alone (bench/spawners.ts).
  */
 export type Leg = 'cutover' | 'cutover-base' | 'cutover-encrypted' | 'spawn-in-worker' | 'ansible' | 'floor' | 'spawners';
 
@@ -87,7 +89,7 @@ export async function compareAt(options: CompareOptions, log: (line: string) => 
       const workerNodeArgs = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
       const stack = await startCutoverStack({ binary: options.binary, dir, labDir, taskQueue: `bench-${options.hosts}-${leg}`, spawnFrom, encrypted, workerNodeArgs, ...(checkout ? { checkout } : {}) });
       try {
-        log(`${options.hosts} hosts: Cutover (worker ${stack.worker.pid} polling; timing starts)`);
+        log(`${options.hosts} hosts: Cutover${checkout ? ` at ${checkout}` : ''} (worker ${stack.worker.pid} polling; timing starts)`);
         result.loadBefore[leg] = loadavg()[0] as number;
         const { result: cutover, runs } = await timeCutover(stack, plan);
         result.loadAfter[leg] = loadavg()[0] as number;

@@ -107,8 +107,9 @@ export async function startCutoverStack(options: {
   const server = await startDevServer({
     binary: options.binary,
     port: await freePort(),
-    dbFile: join(options.dir, 'temporal.db'),
-    logFile: join(options.dir, 'temporal.log'),
+    // A database of its own per leg (named by its task queue): no leg starts on another's histories.
+    dbFile: join(options.dir, `temporal-${options.taskQueue}.db`),
+    logFile: join(options.dir, `temporal-${options.taskQueue}.log`),
   });
   track(server.process);
   const releaseServer = defer('dev server', () => server.stop());

@@ -178,7 +178,7 @@ export const FOOTNOTES = `Notes:
 - wall time: Cutover, from the client's workflow start call to its result (the dev server and a worker process
   are already running and polling; the plan is already generated); the beforeOffline gate is approved by the
   bench as soon as it opens. Ansible: the ansible-playbook process, start to exit. floor: all xargs processes,
-  one after another. Each on a fresh lab fleet; the three run one after another, never at the same time.
+  one after another. Each leg on a fresh lab fleet; the legs run one after another, never at the same time.
 - [1] overhead per host-step = (wall − floor wall) / host-steps, where host-steps = hosts × 7 host steps (version,
   drain, stop, upgrade, start, verify, online). The 3 database commands (checksum, backup, verify) are in every
   wall time but not in the divisor. "Cutover / this" is Cutover's wall time divided by that row's.
@@ -208,7 +208,7 @@ export const FOOTNOTES = `Notes:
 - [9] heartbeat timeouts in all the histories of [2]: ActivityTaskTimedOut events of type HEARTBEAT, and retried
   attempts whose ActivityTaskStarted names a HEARTBEAT timeout as the last failure before them (a history keeps only
   an activity's closing attempt). With no worker lost, every one is false: a live worker's activity given up on.
-- [10] with --base DIR: the same run, on a fresh dev server and lab, by DIR's own worker (\`DIR/bin/cutover.js
+- [10] with --base DIR: the same run, on a fresh dev server (its own database file) and lab, by DIR's own worker (\`DIR/bin/cutover.js
   worker\`, its node_modules and build), right after this checkout's: a before and after in one invocation. Its
   breakdown rows are that run's; the workflow code, activities and spawners are DIR's, the bench and its plan this
   checkout's.

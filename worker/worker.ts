@@ -4,7 +4,7 @@ import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities';
 import { pruneJournals } from '../activities/journal';
 import { connectWorker, serverTarget, taskQueue, type ServerTarget } from '../client/connection';
-import { WORKFLOWS_PATH, prebuiltWorkflowBundle } from '../build/prebuilt';
+import { WORKFLOWS_PATH, prebuiltWorkflowBundle, workflowWebpackConfig } from '../build/prebuilt';
 import { cutoverDataConverter } from '../codec/dataConverter';
 import { siteTaskQueue } from '../core/planner';
 import { LAB_BIN } from '../lab/lab';
@@ -87,10 +87,11 @@ const workerTuning = {
  * The workflow code: the one given; else the bundle `npm install` built for this data converter, while it is fresh
  * (webpack at start costs seconds and keeps its memory); else workflows/ bundled now.
  */
-function workflowCode(options: WorkerOptions, dataConverter: DataConverter): Pick<WorkerCreateOptions, 'workflowBundle' | 'workflowsPath'> {
+function workflowCode(options: WorkerOptions, dataConverter: DataConverter): Pick<WorkerCreateOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions'> {
   if (options.workflowBundle) return { workflowBundle: options.workflowBundle };
   const prebuilt = prebuiltWorkflowBundle(dataConverter.failureConverterPath);
-  return prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: WORKFLOWS_PATH };
+  // Bundled now the way the build bundles it (build/prebuilt.ts), so a stale build runs the same code.
+  return prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: { webpackConfigHook: workflowWebpackConfig } };
 }
 
 /** The main worker: upgradeFleet and its child workflows, and the host steps of hosts without a site. */

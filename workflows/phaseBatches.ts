@@ -92,6 +92,8 @@ export async function runPhaseBatches(run: FleetRun, all: StepBatch[], options: 
     skipping: { has: (host) => options.skipping.has(host) || failures.has(host) },
     gateBefore: waveGate(options.beforeWave),
     apply: (results) => {
+      // Nothing came back: nothing to publish (a publish could upsert a pending phase change at a new place).
+      if (results.length === 0) return;
       for (const [batch, outcomes] of results) failures.add(batch.step, run.applyBatch(batch, outcomes));
       run.publish();
     },
