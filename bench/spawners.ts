@@ -20,8 +20,10 @@ async function runStage(pool: SpawnerPool, stage: Stage, parallel: number, env: 
     for (let i = next++; i < stage.commands.length && !failed; i = next++) {
       const { host, command } = stage.commands[i] as Stage['commands'][number];
       const result = await pool.run({ command, host, env, timeoutMs: COMMAND_TIMEOUT_MS, journalFile });
-      if (result.exitCode !== 0) failed = true;
-      if (result.exitCode !== 0) throw new Error(`${host} ${stage.step}: \`${command}\` exited ${result.exitCode}: ${result.outputTail.trim().slice(-500)}`);
+      if (result.exitCode !== 0) {
+        failed = true;
+        throw new Error(`${host} ${stage.step}: \`${command}\` exited ${result.exitCode}: ${result.outputTail.trim().slice(-500)}`);
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(parallel, stage.commands.length) }, lane));

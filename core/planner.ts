@@ -286,7 +286,7 @@ const WRITES_DATABASE: ReadonlySet<SingleHostTask['action']> = new Set(['backup'
 
 function singleHostTask(plan: UpgradePlan, action: SingleHostTask['action'], definition: Command & { finished?: DatabaseQuery }, host: Host, values: TemplateValues): SingleHostTask {
   const rendered = { ...values, host: host.id };
-  const query = (definition: DatabaseQuery): DatabaseQueryTask => ({ command: renderCommand(definition.run, rendered), timeoutMs: durationMs(definition.timeout) });
+  const query = (asked: DatabaseQuery): DatabaseQueryTask => ({ command: renderCommand(asked.run, rendered), timeoutMs: durationMs(asked.timeout) });
   const underWay = WRITES_DATABASE.has(action) ? plan.database.underWay : undefined;
   return {
     action,

@@ -174,7 +174,6 @@ function stepSchemas(limits: PlanLimits) {
     }),
   ]);
 
-  /** A verify step: a command on the host (`run`), or a health probe from the worker (`probe`). */
   /** A command that only asks the database something: what it prints last is the answer. */
   const DatabaseQuery = z.strictObject({ run: capped(limits.command).min(1), timeout: Duration.default('1m') });
 
@@ -185,6 +184,7 @@ function stepSchemas(limits: PlanLimits) {
    */
   const DatabaseWrite = Command.extend({ finished: DatabaseQuery.optional() });
 
+  /** A verify step: a command on the host (`run`), or a health probe from the worker (`probe`). */
   const VerifyCommand = Command.extend({
     run: capped(limits.command).min(1).optional(),
     probe: Probe.optional(),
