@@ -10,11 +10,42 @@ import { join } from 'node:path';
 import { expect, inject, it } from 'vitest';
 import { LAB_BIN, PROFILES, hostIds, labFault, labOps, labStatus } from '../../lab/lab';
 import { approveUpdate, retryUpdate, rollbackUpdate, statusQuery } from '../../workflows/messages';
+import type { UpgradePlan } from '../../core/plan';
 import { upgradeFleet } from '../../workflows/upgradeFleet';
 import { startSshFleet } from '../sshd';
 import { approvedRun, atGate, atGuidedFailure, freshLab, labPlan, quickRetries, recordHistory, uniqueId, useTemporalClient, waitFor, workerProcess } from '../helpers';
 
 const temporal = useTemporalClient();
+
+/**
+ * A worker in its own process on a fresh task queue and state directory, to be killed with SIGKILL and replaced
+ * mid-run; and the run started on it, past its beforeOffline gate.
+ */
+async function workerToKill(lab: string, name: string, extraEnv: Record<string, string> = {}) {
+  const taskQueue = uniqueId(name);
+  const state = mkdtempSync(join(tmpdir(), 'cutover-state-'));
+  const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: lab, CUTOVER_STATE_DIR: state, ...extraEnv };
+  const first = await workerProcess(env);
+  let second: Awaited<ReturnType<typeof workerProcess>> | undefined;
+  return {
+    state,
+    async startPastGate(plan: UpgradePlan) {
+      const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId(name), args: [plan] });
+      await atGate(handle, 'beforeOffline');
+      await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+      return handle;
+    },
+    /** SIGKILL, then a new worker on the same queue and state directory. */
+    async replace() {
+      first.kill('SIGKILL');
+      second = await workerProcess(env);
+    },
+    stop() {
+      first.kill('SIGKILL');
+      second?.kill('SIGTERM');
+    },
+  };
+}
 
 /** Whether a command line containing `text` runs on this machine. */
 function running(text: string): boolean {
@@ -29,18 +60,12 @@ it('a backup that uses a secret, whose worker is killed with SIGKILL, runs once:
   const secret = `pa55-${randomUUID()}`;
   const backup = { ...lab3.database.backup!, run: 'echo logging in with {{secret:env:CUTOVER_SECRET_DB}}; labhost db backup {{backup}}' };
   const plan = { ...lab3, database: { ...lab3.database, backup } };
-  const taskQueue = uniqueId('db-kill9');
-  const state = mkdtempSync(join(tmpdir(), 'cutover-state-'));
-  const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: lab, CUTOVER_STATE_DIR: state, CUTOVER_SECRET_DB: secret };
-  const first = await workerProcess(env);
-  const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('db-kill9'), args: [plan] });
-  await atGate(handle, 'beforeOffline');
-  await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+  const workers = await workerToKill(lab, 'db-kill9', { CUTOVER_SECRET_DB: secret });
+  const { state } = workers;
+  const handle = await workers.startPastGate(plan);
   // The backup's command runs (the lab's delay holds it for 4 s): the worker goes, its spawner finishes the backup.
   await waitFor(async () => (running(`labhost db backup ${plan.fleet}-before-`) ? true : undefined), 'the backup to run');
-  first.kill('SIGKILL');
-
-  const second = await workerProcess(env);
+  await workers.replace();
   try {
     const result = await handle.result();
     expect(result.outcome).toBe('completed');
@@ -48,7 +73,7 @@ it('a backup that uses a secret, whose worker is killed with SIGKILL, runs once:
     // Recorded before the plan was normalized in an activity: a run of the code before that change.
     await recordHistory(handle, 'database-task-after-lost-worker');
   } finally {
-    second.kill('SIGTERM');
+    workers.stop();
   }
   const backups = labOps(lab).filter((op) => op.host === 'db' && op.op.startsWith('backup'));
   // One backup started (the delay's line) and finished: the retry did not start a second.
@@ -69,23 +94,16 @@ it('a backup over ssh whose worker is killed with SIGKILL runs once: the retry w
   // Held for 12 s by the lab: past the kill, the 5 s heartbeat timeout and a new worker's start, with room for a
   // loaded machine.
   labFault(lab, 'db', 'backup', { delaySeconds: 12 });
-  const taskQueue = uniqueId('db-ssh-kill9');
-  const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: lab, CUTOVER_STATE_DIR: mkdtempSync(join(tmpdir(), 'cutover-state-')) };
-  const first = await workerProcess(env);
-  let second: Awaited<ReturnType<typeof workerProcess>> | undefined;
+  const workers = await workerToKill(lab, 'db-ssh-kill9');
   try {
-    const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('db-ssh-kill9'), args: [plan] });
-    await atGate(handle, 'beforeOffline');
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+    const handle = await workers.startPastGate(plan);
     // The backup runs under the database host's sshd: the worker goes, the remote backup goes on.
     await waitFor(async () => (labOps(lab).some((op) => op.host === 'db' && op.op.startsWith('backup') && op.result === 'fault') ? true : undefined), 'the backup to run');
     labFault(lab, 'db', 'backup', 'clear');
-    first.kill('SIGKILL');
-    second = await workerProcess(env);
+    await workers.replace();
     expect((await handle.result()).outcome).toBe('completed');
   } finally {
-    first.kill('SIGKILL');
-    second?.kill('SIGTERM');
+    workers.stop();
     await fleet.stop();
   }
   // What the database was asked and did: the retry found the first backup under way and waited (as often as it
@@ -153,25 +171,18 @@ it('a rollback whose worker is killed with SIGKILL during the restore restores o
   const checksumBefore = labStatus(lab).database.checksum;
   labFault(lab, 'appv-03', 'install', 'always');
   const plan = quickRetries(labPlan(hostIds(PROFILES.appv!, 3)));
-  const taskQueue = uniqueId('rollback-kill9');
-  const env = { TEMPORAL_ADDRESS: inject('temporalAddress'), CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: lab, CUTOVER_STATE_DIR: mkdtempSync(join(tmpdir(), 'cutover-state-')) };
-  const first = await workerProcess(env);
-  let second: Awaited<ReturnType<typeof workerProcess>> | undefined;
+  const workers = await workerToKill(lab, 'rollback-kill9');
   try {
-    const handle = await temporal.client.workflow.start(upgradeFleet, { taskQueue, workflowId: uniqueId('rollback-kill9'), args: [plan] });
-    await atGate(handle, 'beforeOffline');
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+    const handle = await workers.startPastGate(plan);
     await atGuidedFailure(handle);
     labFault(lab, 'appv-03', 'install', 'clear');
     labFault(lab, 'db', 'restore', { delaySeconds: 4 });
     await handle.executeUpdate(rollbackUpdate, { args: [{ operator: 'olga' }] });
     await waitFor(async () => (running(`labhost db restore ${plan.fleet}-before-`) ? true : undefined), 'the restore to run');
-    first.kill('SIGKILL');
-    second = await workerProcess(env);
+    await workers.replace();
     expect((await handle.result()).outcome).toBe('rolled-back');
   } finally {
-    first.kill('SIGKILL');
-    second?.kill('SIGTERM');
+    workers.stop();
   }
   expect(labOps(lab).filter((op) => op.host === 'db' && op.op.startsWith('restore')).map((op) => op.result)).toEqual(['fault', 'ok']);
   const state = labStatus(lab);
