@@ -11,6 +11,7 @@ import { startCutoverStack, timeCutover } from './cutover';
 import { saveHistories } from './histories';
 import { runFloor } from './floor';
 import { runSpawners } from './spawners';
+import { spawnerProgram } from '../transport/spawner';
 import { checkLab, labEnv } from './lab';
 import { LAB_PROFILE, benchPlan, hostStepCount, stages, type StepsKind } from './plan';
 import type { HostCountResult } from './report';
@@ -19,9 +20,10 @@ import type { HostCountResult } from './report';
  * `spawn-in-worker`: Cutover again, its worker spawning every command itself instead of through its spawners.
  * `cutover-encrypted`: Cutover again, with every payload encrypted (CUTOVER_CODEC_KEYS).
  * `cutover-base`: with --base, the `cutover` leg again by another checkout's worker, right after it.
- * `spawners`: the floor's commands through Cutover's spawner processes alone (bench/spawners.ts).
+ * `spawners`: the floor's commands through Cutover's spawner processes alone (bench/spawners.ts), the program a
+ * worker would run (the Go spawner where it is built); `spawners-node`: the same through the Node spawner.
  */
-export type Leg = 'cutover' | 'cutover-base' | 'cutover-encrypted' | 'spawn-in-worker' | 'ansible' | 'floor' | 'spawners';
+export type Leg = 'cutover' | 'cutover-base' | 'cutover-encrypted' | 'spawn-in-worker' | 'ansible' | 'floor' | 'spawners' | 'spawners-node';
 
 export interface CompareOptions {
   binary: string;
@@ -72,13 +74,17 @@ export async function compareAt(options: CompareOptions, log: (line: string) => 
       result.loadAfter.floor = loadavg()[0] as number;
       afterwards('floor');
     }
-    if (options.only.includes('spawners')) {
+    for (const leg of ['spawners', 'spawners-node'] as const) {
+      if (!options.only.includes(leg)) continue;
+      const program = leg === 'spawners-node' ? ({ kind: 'node' } as const) : spawnerProgram();
       freshLab();
-      result.loadBefore.spawners = loadavg()[0] as number;
-      log(`${options.hosts} hosts: the spawners alone (${options.parallel} at a time, ${list.length} steps)`);
-      result.spawners = await runSpawners(list, options.parallel, { PATH: env.PATH ?? '', CUTOVER_LAB_DIR: labDir }, dir);
-      result.loadAfter.spawners = loadavg()[0] as number;
-      afterwards('the spawners');
+      result.loadBefore[leg] = loadavg()[0] as number;
+      log(`${options.hosts} hosts: the ${program.kind === 'go' ? 'Go' : 'Node'} spawners alone (${options.parallel} at a time, ${list.length} steps)`);
+      const spawners = await runSpawners(list, options.parallel, { PATH: env.PATH ?? '', CUTOVER_LAB_DIR: labDir }, dir, program);
+      if (leg === 'spawners') result.spawners = { ...spawners, program: program.kind };
+      else result.spawnersNode = spawners;
+      result.loadAfter[leg] = loadavg()[0] as number;
+      afterwards(`the ${program.kind === 'go' ? 'Go' : 'Node'} spawners`);
     }
     const cutoverLeg = async (leg: 'cutover' | 'cutover-base' | 'cutover-encrypted' | 'spawn-in-worker') => {
       const spawnFrom = leg === 'spawn-in-worker' ? 'worker' : 'spawner';

@@ -71,9 +71,12 @@ export function memoryOf(pid: number): { rssKiB: number; hwmKiB: number } | unde
   }
 }
 
-/** CPU seconds used so far by each of the worker's spawner processes (transport/commandRunner.cjs), by pid. */
+/** A spawner's program on its command line: the Go spawner's binary, or the Node spawner's script. */
+const SPAWNER_PROGRAM = /\/cutover-spawner-[0-9a-f]+ |commandRunner\.cjs/;
+
+/** CPU seconds used so far by each of the worker's spawner processes (transport/spawner.ts), by pid. */
 export function spawnerSeconds(worker: number): Map<number, number> {
-  const spawners = descendants(worker).filter((pid) => cmdline(pid).includes('commandRunner.cjs'));
+  const spawners = descendants(worker).filter((pid) => SPAWNER_PROGRAM.test(cmdline(pid)));
   return new Map(spawners.map((pid) => [pid, cpuSeconds(pid) ?? 0]));
 }
 

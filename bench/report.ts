@@ -14,8 +14,10 @@ export interface HostCountResult {
   hostSteps: number;
   databaseCommands: number;
   floor?: FloorResult;
-  /** The same commands through the spawner processes alone (bench/spawners.ts). */
-  spawners?: FloorResult;
+  /** The same commands through the spawner processes alone (bench/spawners.ts): the program a worker runs. */
+  spawners?: FloorResult & { program?: 'go' | 'node' };
+  /** The same through the Node spawner (leg spawners-node). */
+  spawnersNode?: FloorResult;
   cutover?: CutoverResult;
   /** The same run by another checkout's worker (--base), right after this one's. */
   cutoverBase?: CutoverResult;
@@ -103,7 +105,8 @@ export function formatHostCount(r: HostCountResult): string {
     row('Cutover, spawning from the worker itself [7]', r.cutoverSpawningInWorker?.wallMs, 'spawn-in-worker', r.spawnInWorkerSkipped);
   }
   row('Ansible', r.ansible?.wallMs, 'ansible', r.ansibleSkipped);
-  if (r.spawners) row(`the spawners alone, ${r.parallel} at a time [11]`, r.spawners.wallMs, 'spawners');
+  if (r.spawners) row(`the ${r.spawners.program === 'node' ? 'Node' : 'Go'} spawners alone, ${r.parallel} at a time [11]`, r.spawners.wallMs, 'spawners');
+  if (r.spawnersNode) row(`the Node spawners alone, ${r.parallel} at a time [11]`, r.spawnersNode.wallMs, 'spawners-node');
   row(`floor (xargs -P ${r.parallel})`, floor, 'floor');
   out.push(
     table(['run', 'wall time', 'overhead per host-step [1]', 'wall / floor', 'Cutover / this', 'load before → after [6]'], rows, ['l', 'r', 'r', 'r', 'r', 'r']),
@@ -214,7 +217,9 @@ export const FOOTNOTES = `Notes:
   checkout's.
 - [11] the floor's commands, stage by stage and --parallel at a time, through this checkout's spawner processes
   (transport/spawner.ts, journaled as a batch's commands are), started by the bench itself: no Temporal, activity or
-  workflow. Between it and the floor is the spawn path's own cost; between it and Cutover, everything else.`;
+  workflow. Between it and the floor is the spawn path's own cost; between it and Cutover, everything else. The Go
+  spawner (transport/goSpawner) is what a worker runs where it is built; the Node spawner (transport/commandRunner.cjs,
+  leg spawners-node) where it is not, or with CUTOVER_SPAWNER=node.`;
 
 export function formatKill(k: KillResult): string {
   const out: string[] = [];

@@ -16,7 +16,7 @@ import { runKill } from './kill';
 import { describeMachine, formatMachine } from './machine';
 import { FOOTNOTES, formatHostCount, formatKill, type HostCountResult } from './report';
 
-const LEGS: Leg[] = ['cutover', 'cutover-encrypted', 'spawn-in-worker', 'ansible', 'floor', 'spawners'];
+const LEGS: Leg[] = ['cutover', 'cutover-encrypted', 'spawn-in-worker', 'ansible', 'floor', 'spawners', 'spawners-node'];
 const ANSIBLE_MAX_HOSTS = 10_000;
 
 const positiveInt = (name: string) => (text: string) => {

@@ -1,12 +1,13 @@
 /**
- * The spawners alone: the run's commands through this checkout's spawner processes (transport/spawner.ts), as the
+ * The spawners alone: the run's commands through this checkout's spawner processes (transport/spawner.ts), the Go
+ * spawner's or the Node spawner's, as the
  * floor runs them through xargs: stage by stage, `parallel` at a time, each journaled as a batch's command is, and
  * nothing else (no Temporal, no activity, no workflow). It tells what the spawn path costs by itself, between the
  * floor and the whole run.
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { SpawnerPool } from '../transport/spawner';
+import { SpawnerPool, type SpawnerProgram } from '../transport/spawner';
 import type { FloorResult } from './floor';
 import type { Stage } from './plan';
 
@@ -29,8 +30,8 @@ async function runStage(pool: SpawnerPool, stage: Stage, parallel: number, env: 
   await Promise.all(Array.from({ length: Math.min(parallel, stage.commands.length) }, lane));
 }
 
-export async function runSpawners(list: Stage[], parallel: number, env: Record<string, string>, dir: string): Promise<FloorResult> {
-  const pool = new SpawnerPool();
+export async function runSpawners(list: Stage[], parallel: number, env: Record<string, string>, dir: string, program: SpawnerProgram): Promise<FloorResult> {
+  const pool = new SpawnerPool(undefined, program);
   try {
     // Started and answering before the clock starts, as a worker's are when it polls: one command on each.
     await Promise.all(Array.from({ length: pool.size }, () => pool.run({ command: 'true', host: 'warm-up', env, timeoutMs: COMMAND_TIMEOUT_MS })));

@@ -3,6 +3,7 @@
 // CommonJS with no dependencies: bin/cutover.js asks it before it decides between the build and tsx, so it must cost a
 // few milliseconds, not a TypeScript loader.
 'use strict';
+const { createHash } = require('node:crypto');
 const { readFileSync, readdirSync, statSync } = require('node:fs');
 const { join, sep } = require('node:path');
 
@@ -22,7 +23,7 @@ const SOURCE_DIRS = ['activities', 'build', 'client', 'codec', 'core', 'lab', 's
  * makes them stale.
  */
 const SOURCE_FILES = ['projectRoot.ts', 'package-lock.json', 'tsconfig.json', join('node_modules', '.package-lock.json')];
-const SOURCE_EXTENSION = /\.(ts|cts|cjs|js)$/;
+const SOURCE_EXTENSION = /\.(ts|cts|cjs|js|go|mod)$/;
 
 /** The layout of a build: written by build/build.ts, read by bin/cutover.js, the worker and the tests. */
 function buildLayout(dir = BUILD_DIR) {
@@ -92,4 +93,24 @@ function freshBuild(root = ROOT) {
   return built === sourceStamp(root) ? layout : undefined;
 }
 
-module.exports = { ROOT, BUILD_DIR, buildLayout, sourceFiles, sourceStamp, freshBuild };
+/** The Go spawner's sources (transport/goSpawner): a Go module with no dependencies. */
+const GO_SPAWNER_DIR = join(ROOT, 'transport', 'goSpawner');
+
+/**
+ * The Go spawner's program, as `npm install` and `npm run build` build it from its sources now, named by their hash.
+ * It lives in .cutover/bin, not in the build, which a build replaces whole: a worker that starts a spawner again after
+ * an idle spell must still find the program it chose at its start.
+ */
+function goSpawnerProgram(root = ROOT) {
+  const dir = join(root, 'transport', 'goSpawner');
+  const hash = createHash('sha256');
+  try {
+    for (const name of readdirSync(dir).filter((name) => /\.go$|^go\.mod$/.test(name)).sort()) hash.update(`${name}\0`).update(readFileSync(join(dir, name)));
+  } catch {
+    // Sources gone (a partial checkout): no program to run, the Node spawner runs the commands.
+    return undefined;
+  }
+  return join(root, '.cutover', 'bin', `cutover-spawner-${hash.digest('hex').slice(0, 16)}`);
+}
+
+module.exports = { ROOT, BUILD_DIR, GO_SPAWNER_DIR, buildLayout, sourceFiles, sourceStamp, freshBuild, goSpawnerProgram };

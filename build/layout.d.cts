@@ -9,7 +9,9 @@ export interface BuildLayout {
 }
 export const ROOT: string;
 export const BUILD_DIR: string;
+export const GO_SPAWNER_DIR: string;
 export function buildLayout(dir?: string): BuildLayout;
 export function sourceFiles(root?: string): string[];
 export function sourceStamp(root?: string): string;
 export function freshBuild(root?: string): BuildLayout | undefined;
+export function goSpawnerProgram(root?: string): string | undefined;

@@ -1,14 +1,21 @@
 /**
- * The worker's side of the spawner: lean child processes (commandRunner.cjs) that spawn the host commands, so each
- * spawn forks a ~40 MB process instead of the whole worker. A spawn costs its parent a core for a millisecond or two,
- * so a worker keeps one spawner per core; each is started on first use (or warmed at worker start), let go after a
+ * The worker's side of the spawner: lean child processes that spawn the host commands, journal them and answer over
+ * IPC, so the worker itself never forks. Two programs speak the same messages and write the same journal:
+ * - the Go spawner (goSpawner/), which `npm install` builds where Go is installed: it starts a command with a
+ *   vfork-like clone, about 0.2 ms of its CPU;
+ * - the Node spawner (commandRunner.cjs), where it is not: Node forks the whole ~40 MB spawner for each command,
+ *   about 1.1 ms.
+ * A worker keeps one spawner per core; each is started on first use (or warmed at worker start), let go after a
  * while idle, and restarted if it dies.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { env as workerEnv } from 'node:process';
+import { goSpawnerProgram } from '../build/layout.cjs';
+import { UserError } from '../core/errors';
 import { PROJECT_ROOT } from '../projectRoot';
 import { type CommandRequest, type CommandResult, commandEnvironment } from './commandRunner.cjs';
 
@@ -18,6 +25,24 @@ import { type CommandRequest, type CommandResult, commandEnvironment } from './c
  */
 const COMMAND_RUNNER = join(PROJECT_ROOT, 'transport', 'commandRunner.cjs');
 const IDLE_MS = 30_000;
+
+/** Which program a spawner runs: the Go spawner's binary, or the Node spawner. */
+export type SpawnerProgram = { kind: 'go'; path: string } | { kind: 'node' };
+
+/**
+ * The Go spawner when it is built from its sources as they are, else the Node spawner. CUTOVER_SPAWNER=node or go
+ * chooses (the benchmark compares them); go when it is not built is refused, with what to do.
+ */
+export function spawnerProgram(env: NodeJS.ProcessEnv = workerEnv): SpawnerProgram {
+  const chosen = env.CUTOVER_SPAWNER;
+  if (chosen !== undefined && chosen !== 'go' && chosen !== 'node') throw new UserError(`CUTOVER_SPAWNER is "${chosen}": it takes go or node (unset: go where it is built).`);
+  const path = goSpawnerProgram(PROJECT_ROOT);
+  const built = path !== undefined && existsSync(path);
+  if (chosen === 'go' && !built) {
+    throw new UserError(`CUTOVER_SPAWNER=go, but the Go spawner is not built from transport/goSpawner as it is now: run \`npm run build\` with Go installed (its output says why it did not build), or unset CUTOVER_SPAWNER.`);
+  }
+  return chosen !== 'node' && built ? { kind: 'go', path } : { kind: 'node' };
+}
 
 interface Pending {
   resolve(result: CommandResult): void;
@@ -42,6 +67,8 @@ export class Spawner {
   private current: Process | undefined;
   private nextId = 0;
   private idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(readonly program: SpawnerProgram = spawnerProgram()) {}
 
   /** The spawner's process id, while one runs. */
   get pid(): number | undefined {
@@ -88,6 +115,15 @@ export class Spawner {
     await exited;
   }
 
+  /** The token tells this spawner from a later process that gets its pid (activities/journal.ts). */
+  private launch(token: string): ChildProcess {
+    // Not the worker's Temporal credentials: the spawner never needs them, and its commands must not inherit them.
+    const options = { env: commandEnvironment(workerEnv), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] as ('ignore' | 'inherit' | 'ipc')[] };
+    if (this.program.kind === 'go') return spawn(this.program.path, [token], options);
+    // Not the worker's own flags (tsx's loader): the spawner stays plain, small Node.
+    return fork(COMMAND_RUNNER, [token], { ...options, execArgv: [] });
+  }
+
   /** Nothing under way: the channel keeps nobody alive, and the spawner goes after a while. */
   private idle(child: ChildProcess): void {
     channel(child)?.unref();
@@ -104,13 +140,7 @@ export class Spawner {
 
   private start(): Process {
     if (this.current?.child.connected) return this.current;
-    const child = fork(COMMAND_RUNNER, [randomUUID()], {
-      // Not the worker's own flags (tsx's loader): the spawner stays plain, small Node.
-      execArgv: [],
-      // Nor the worker's Temporal credentials: the spawner never needs them, and its commands must not inherit them.
-      env: commandEnvironment(workerEnv),
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    const child = this.launch(randomUUID());
     const process: Process = { child, pending: new Map() };
     child.on('message', (message: SpawnerMessage) => {
       const pending = process.pending.get(message.id);
@@ -146,8 +176,8 @@ function channel(child: ChildProcess): Channel | undefined {
 export class SpawnerPool {
   private readonly spawners: Spawner[];
 
-  constructor(size = Math.min(4, availableParallelism())) {
-    this.spawners = Array.from({ length: Math.max(1, size) }, () => new Spawner());
+  constructor(size = Math.min(4, availableParallelism()), readonly program: SpawnerProgram = spawnerProgram()) {
+    this.spawners = Array.from({ length: Math.max(1, size) }, () => new Spawner(program));
   }
 
   /** How many spawners the pool keeps: as many commands sent at once go one to each. */

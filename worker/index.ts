@@ -5,6 +5,7 @@
  */
 import type { Worker } from '@temporalio/worker';
 import { connectWorker, serverTarget } from '../client/connection';
+import { sharedSpawner } from '../transport/spawner';
 import { installMetrics, metricsAddress } from './metrics';
 import { createCutoverWorker, createSiteWorker } from './worker';
 
@@ -18,6 +19,13 @@ export interface WorkerCommandOptions {
 
 export function sitesFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
   return (env.CUTOVER_SITES ?? '').split(',').map((site) => site.trim()).filter(Boolean);
+}
+
+/** Which spawner runs local commands; without the Go spawner, what that costs and how to get it. */
+function spawnerLine(): string {
+  if (sharedSpawner().program.kind === 'go') return 'cutover worker spawning local commands with the Go spawner';
+  if (process.env.CUTOVER_SPAWNER === 'node') return 'cutover worker spawning local commands with the Node spawner (CUTOVER_SPAWNER=node)';
+  return 'cutover worker spawning local commands with the Node spawner: the Go spawner is not built (install Go and run `npm run build`), about 3 times the CPU per command';
 }
 
 export async function main(options: WorkerCommandOptions = {}): Promise<void> {
@@ -34,6 +42,7 @@ export async function main(options: WorkerCommandOptions = {}): Promise<void> {
     console.log(`cutover worker polling task queue "${worker.options.taskQueue}" in namespace "${worker.options.namespace}"`);
   }
   if (metrics) console.log(`cutover worker serving Prometheus metrics at http://${metrics}/metrics`);
+  console.log(spawnerLine());
   // One process serves every queue; a failing worker stops the others, so the process exits and is restarted whole.
   await Promise.all(
     workers.map((worker) =>

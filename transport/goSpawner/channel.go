@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"sync"
+)
+
+// channel is the worker's IPC channel, which Node opens for a child started with 'ipc' in its stdio and names in
+// NODE_CHANNEL_FD: one JSON message per line each way (Node's 'json' serialization).
+type channel struct {
+	file *os.File
+	mu   sync.Mutex
+}
+
+func openChannel(fd int) *channel {
+	return &channel{file: os.NewFile(uintptr(fd), "ipc")}
+}
+
+// read calls onMessage for each message, in order, and onClose when the worker closes its end (it exited, was
+// killed, or let the spawner go). A line that is no message is skipped with a warning: only the worker writes here.
+func (c *channel) read(onMessage func(request), onClose func()) {
+	lines := bufio.NewScanner(c.file)
+	// A command line may be long (an installer with its arguments, a secret substituted): up to 64 MiB.
+	lines.Buffer(make([]byte, 64*1024), 64*1024*1024)
+	for lines.Scan() {
+		var message request
+		if err := json.Unmarshal(lines.Bytes(), &message); err != nil {
+			warn("the spawner skipped a message it cannot read: %v", err)
+			continue
+		}
+		onMessage(message)
+	}
+	onClose()
+}
+
+// send writes one message. The worker may be gone (a failed write: EPIPE); the spawner then goes on, so that it
+// finishes and journals the commands under way.
+func (c *channel) send(message any) {
+	line := marshal(message)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, _ = c.file.Write(line)
+}
+
+// marshal is one JSON line, with <, > and & as they are (a command's output, read by people in the journal).
+func marshal(value any) []byte {
+	var out bytes.Buffer
+	encoder := json.NewEncoder(&out)
+	encoder.SetEscapeHTML(false)
+	if err := encoder.Encode(value); err != nil {
+		// Only strings, numbers and booleans are marshalled: this cannot happen.
+		panic(err)
+	}
+	return out.Bytes()
+}

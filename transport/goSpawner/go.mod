@@ -1,0 +1,3 @@
+module cutover/spawner
+
+go 1.21
