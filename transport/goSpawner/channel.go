@@ -33,6 +33,10 @@ func (c *channel) read(onMessage func(request), onClose func()) {
 		}
 		onMessage(message)
 	}
+	if err := lines.Err(); err != nil {
+		// A line past 64 MiB: the spawner finishes what it runs and goes; the worker starts another.
+		warn("the spawner stops reading its channel: %v", err)
+	}
 	onClose()
 }
 

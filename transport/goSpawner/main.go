@@ -11,7 +11,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 )
 
 // request is a message from the worker: {type: 'run', id, command, host, ...} or {type: 'kill', id}.
@@ -45,6 +47,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cutover-spawner: no IPC channel (NODE_CHANNEL_FD); the worker starts this program, not a person")
 		os.Exit(2)
 	}
+	// A write to a closed stderr (the worker's, gone with it) must fail, not end the spawner with SIGPIPE as Go does
+	// by default for standard output and error. Caught rather than ignored: an ignored signal would stay ignored in
+	// the commands the spawner starts.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	token := ""
 	if len(os.Args) > 1 {
 		token = os.Args[1]
