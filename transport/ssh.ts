@@ -9,12 +9,19 @@
  */
 import { readFile } from 'node:fs/promises';
 import { constants, homedir } from 'node:os';
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import type { Client, ClientChannel, ConnectConfig } from 'ssh2';
 import type { Transport as TransportSpec } from '../core/plan';
 import { type HostKeyType, hostKeyPinText, hostKeyPins } from '../core/hostKeys';
 import { checkKnownHosts, fingerprint, keyType, knownKeyTypes, preferredHostKeyAlgorithms, sameFingerprint } from './knownHosts';
 import { resolveSecret } from './secrets';
 import { ConnectionError, type HostRunner, PermanentError, type CommandResult, appendTail } from './transport';
+
+/** ssh2 is loaded by the first ssh connection, not at every worker's start (about 40 ms): most fleets are local. */
+function newSshClient(): Client {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Client } = require('ssh2') as typeof import('ssh2');
+  return new Client();
+}
 
 export type SshSpec = Extract<TransportSpec, { kind: 'ssh' }>;
 
@@ -203,7 +210,7 @@ export function createSshTransport(options: SshTransportOptions = {}): SshRunner
     const hostKey = await hostKeyCheck(hostId, spec);
 
     return new Promise<Connection>((resolve, reject) => {
-      const client = new Client();
+      const client = newSshClient();
       const connection: Connection = { client, closed: false, sessions: 0, queue: [], inFlight: new Set(), openedAt: Date.now(), pooled: true };
       let settled = false;
       let refusedKey: string | undefined;
