@@ -113,10 +113,20 @@ async function writeWorkflowBundle(file: string, failureConverterPath?: string):
   writeFileSync(file, bundle.code);
 }
 
+/**
+ * How Go runs here: the toolchain installed, never one it would download (GOTOOLCHAIN=local); this module alone, not a
+ * workspace around the checkout; for this machine, whatever GOOS and GOARCH say; and without asking git for the
+ * commit (a checkout owned by another user makes git refuse, and the build with it).
+ */
+const GO_ENVIRONMENT = (() => {
+  const { GOOS: _os, GOARCH: _arch, ...rest } = process.env;
+  return { ...rest, GOTOOLCHAIN: 'local', GOWORK: 'off', GOFLAGS: '-buildvcs=false', CGO_ENABLED: '0' };
+})();
+
 /** `go` on the PATH, else where Go's own installer puts it. */
 function goCommand(): string | undefined {
   for (const go of [process.env.GO ?? 'go', '/usr/local/go/bin/go']) {
-    if (spawnSync(go, ['version'], { stdio: 'ignore' }).status === 0) return go;
+    if (spawnSync(go, ['version'], { stdio: 'ignore', env: GO_ENVIRONMENT }).status === 0) return go;
   }
   return undefined;
 }
@@ -133,13 +143,9 @@ function buildGoSpawner(log: (line: string) => void): void {
   if (!go) return log('no Go found (`go` on the PATH, or GO=path): the worker will spawn commands from Node, slower per command (see README)');
   const partial = `${program}.${process.pid}`;
   mkdirSync(dirname(program), { recursive: true });
-  // Only the standard library: nothing is downloaded, and no toolchain either (GOTOOLCHAIN=local). Static, so it
-  // runs wherever the worker does.
-  const built = spawnSync(go, ['build', '-trimpath', '-o', partial, '.'], {
-    cwd: GO_SPAWNER_DIR,
-    env: { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0', GOFLAGS: '' },
-    encoding: 'utf8',
-  });
+  // Only the standard library, so nothing is downloaded; static (CGO_ENABLED=0), so it runs wherever the worker does.
+  // Each build of other sources leaves its program beside this one: a worker started before keeps running its own.
+  const built = spawnSync(go, ['build', '-trimpath', '-o', partial, '.'], { cwd: GO_SPAWNER_DIR, env: GO_ENVIRONMENT, encoding: 'utf8' });
   if (built.status !== 0) {
     rmSync(partial, { force: true });
     return log(`the Go spawner did not build (${go} build in ${GO_SPAWNER_DIR}): ${(built.stderr || built.error?.message || '').trim()}; the worker will spawn commands from Node`);

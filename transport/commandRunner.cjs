@@ -274,7 +274,14 @@ function serve() {
     if (message.type !== 'run') return;
     const { id } = message;
     const onOutput = message.streamOutput ? (chunk) => send({ type: 'output', id, chunk }) : undefined;
-    const handle = runCommand(message, onOutput);
+    let handle;
+    try {
+      handle = runCommand(message, onOutput);
+    } catch (error) {
+      // A spawn Node refuses at once (E2BIG: an environment too large) fails this command, not the spawner.
+      send({ type: 'error', id, message: error.message });
+      return;
+    }
     running.set(id, handle);
     handle.done.then(
       (result) => send({ type: 'result', id, result }),
@@ -284,6 +291,9 @@ function serve() {
       exitWhenIdle();
     });
   });
+  // Ctrl-C or a closed terminal reach the worker's whole process group: the worker shuts down, and the spawner
+  // finishes the commands under way and journals them, as when the worker is killed (the Go spawner does the same).
+  for (const signal of ['SIGINT', 'SIGHUP']) process.on(signal, () => {});
   // The worker is gone (shut down, or killed): commands under way are never killed half-way; they finish, their
   // outcome goes into the journal, and then the spawner exits.
   process.on('disconnect', () => {

@@ -138,6 +138,15 @@ export class Spawner {
     this.idleTimer.unref();
   }
 
+  /** The process is gone, or never came: each command it was sent fails with the reason. */
+  private lose(process: Process, reason: string): void {
+    if (this.current === process) this.current = undefined;
+    for (const [id, pending] of process.pending) {
+      process.pending.delete(id);
+      pending.reject(new Error(reason));
+    }
+  }
+
   private start(): Process {
     if (this.current?.child.connected) return this.current;
     const child = this.launch(randomUUID());
@@ -150,15 +159,12 @@ export class Spawner {
       if (message.type === 'result') pending.resolve(message.result);
       else pending.reject(new Error(message.message));
     });
-    // A failed send (the spawner just died) is answered by its exit below.
-    child.on('error', () => {});
-    child.on('exit', (code, signal) => {
-      if (this.current === process) this.current = undefined;
-      for (const [id, pending] of process.pending) {
-        process.pending.delete(id);
-        pending.reject(new Error(`the command spawner exited (${signal ?? `code ${code}`}) while the command ran`));
-      }
+    child.on('error', (error) => {
+      // A failed send (the spawner just died) is answered by its exit below. A program that never started (the Go
+      // spawner's binary removed since the worker started) has no exit to wait for: its commands fail now.
+      if (child.pid === undefined) this.lose(process, `the command spawner did not start (${this.program.kind === 'go' ? this.program.path : COMMAND_RUNNER}): ${error.message}`);
     });
+    child.on('exit', (code, signal) => this.lose(process, `the command spawner exited (${signal ?? `code ${code}`}) while the command ran`));
     // The spawner must never keep the worker alive by itself, nor die with it: a killed worker's spawner finishes
     // its commands and journals them.
     child.unref();

@@ -28,7 +28,7 @@ func (c *channel) read(onMessage func(request), onClose func()) {
 	for lines.Scan() {
 		var message request
 		if err := json.Unmarshal(lines.Bytes(), &message); err != nil {
-			warn("the spawner skipped a message it cannot read: %v", err)
+			c.refuse(lines.Bytes(), err)
 			continue
 		}
 		onMessage(message)
@@ -40,7 +40,22 @@ func (c *channel) read(onMessage func(request), onClose func()) {
 	onClose()
 }
 
-// send writes one message. The worker may be gone (a failed write: EPIPE); the spawner then goes on, so that it
+// refuse answers a run the spawner cannot read with an error, so the worker does not wait for it for ever; a line
+// without even an id can only be skipped. Only the worker writes here, so either means a bug in it.
+func (c *channel) refuse(line []byte, err error) {
+	var run struct {
+		Type string `json:"type"`
+		ID   *int64 `json:"id"`
+	}
+	if json.Unmarshal(line, &run) == nil && run.Type == "run" && run.ID != nil {
+		c.send(map[string]any{"type": "error", "id": *run.ID, "message": "the Go spawner cannot read this command: " + err.Error()})
+		return
+	}
+	warn("the spawner skipped a message it cannot read: %v", err)
+}
+
+// send writes one message. It blocks while the worker does not read (Node's spawner would buffer instead); the
+// loop waits with it, and goes on as soon as the worker reads again. The worker may be gone (a failed write: EPIPE); the spawner then goes on, so that it
 // finishes and journals the commands under way.
 func (c *channel) send(message any) {
 	line := marshal(message)

@@ -1,10 +1,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,24 +52,41 @@ func newCommand(r request, s *spawner) *command {
 func (c *command) start() error {
 	r, s := c.request, c.spawner
 	s.journals.enter(r.JournalFile)
-	c.output = &output{spawner: s, id: r.ID, stream: r.StreamOutput}
-	c.process = exec.Command("/bin/sh", "-c", r.Command)
-	c.process.Env = environment(r)
-	// The same writer for both: one pipe, read by one goroutine.
-	c.process.Stdout, c.process.Stderr = c.output, c.output
-	c.process.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	c.process.WaitDelay = pipeGrace
-	if err := c.process.Start(); err != nil {
+	c.output = newOutput(s, r.ID, r.StreamOutput)
+	read, write, err := os.Pipe()
+	if err == nil {
+		c.process = exec.Command("/bin/sh", "-c", r.Command)
+		c.process.Env = environment(r)
+		// One pipe for both, which the spawner reads itself (output.read): os/exec's own copying would close it
+		// after a grace, and a background service the command started would die of SIGPIPE at its next line.
+		c.process.Stdout, c.process.Stderr = write, write
+		c.process.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		err = c.process.Start()
+		write.Close()
+		if err != nil {
+			read.Close()
+		}
+	}
+	if err != nil {
+		// Node's spawner journals such a failure as a start without a process group, then this line; either way a
+		// retry finds nothing that runs.
 		s.journals.write(r.JournalFile, journalEntry{Host: c.key, Event: "failed", ExitCode: ptr(-1), OutputTail: ptr(err.Error())})
 		s.journals.leave(r.JournalFile)
 		return err
 	}
 	pgid := c.process.Process.Pid
-	start := journalEntry{Host: c.key, Event: "start", Pid: syscall.Getpid(), Token: s.token, Pgid: pgid, Until: time.Now().UnixMilli() + r.TimeoutMs}
+	start := journalEntry{Host: c.key, Event: "start", Pid: syscall.Getpid(), Token: s.token, Pgid: pgid, Until: time.Now().UnixMilli() + int64(r.TimeoutMs)}
 	s.journals.write(r.JournalFile, start)
-	c.timer = time.AfterFunc(time.Duration(r.TimeoutMs)*time.Millisecond, func() { s.events <- c.timeOut })
+	c.timer = time.AfterFunc(time.Duration(r.TimeoutMs*float64(time.Millisecond)), func() { s.events <- c.timeOut })
+	go c.output.read(read)
 	go func() {
 		err := c.process.Wait()
+		// The command is done when its shell exits. A service it started in the background may hold the output
+		// open: give it a moment to close, then stop waiting (and never kill what it left running).
+		select {
+		case <-c.output.closed:
+		case <-time.After(pipeGrace):
+		}
 		s.events <- func() { c.finish(err) }
 	}()
 	return nil
@@ -96,7 +114,7 @@ func (c *command) finish(waitError error) {
 	r, s := c.request, c.spawner
 	tail := c.output.tail()
 	if c.timedOut {
-		tail = appendTail(tail, fmt.Sprintf("\n[cutover] killed after %d ms timeout\n", r.TimeoutMs))
+		tail = appendTail(tail, fmt.Sprintf("\n[cutover] killed after %s ms timeout\n", strconv.FormatFloat(r.TimeoutMs, 'f', -1, 64)))
 	}
 	result := commandResult{ExitCode: exitCode(c.process, waitError), OutputTail: tail, TimedOut: c.timedOut}
 	event, journaled := "done", tail
@@ -115,58 +133,84 @@ func (c *command) finish(waitError error) {
 func exitCode(process *exec.Cmd, waitError error) int {
 	state := process.ProcessState
 	if state == nil {
+		warn("waiting for a command failed: %v", waitError)
 		return 137
 	}
 	if status, ok := state.Sys().(syscall.WaitStatus); ok && status.Signaled() {
 		return 137
 	}
-	if waitError != nil && !errors.Is(waitError, exec.ErrWaitDelay) {
-		var exitError *exec.ExitError
-		if !errors.As(waitError, &exitError) {
-			warn("reading the output of a command failed: %v", waitError)
-		}
-	}
 	return state.ExitCode()
 }
 
-// output is what a command writes: its tail kept, and streamed to the worker when it asked.
+// output is what a command writes: its tail kept, and streamed to the worker when it asked, until the command's
+// result is taken (tail); after that it is read and dropped, so that a service left running never writes into a
+// closed pipe.
 type output struct {
 	spawner *spawner
 	id      int64
 	stream  bool
-	mu      sync.Mutex
+	// Closed when every writer has closed the pipe.
+	closed chan struct{}
+	mu     sync.Mutex
 	// The last bytes written, enough for the tail in any encoding once control characters are dropped.
-	raw []byte
+	raw  []byte
+	done bool
 }
 
 const rawKept = 16 * outputTailChars
 
-func (o *output) Write(chunk []byte) (int, error) {
+func newOutput(s *spawner, id int64, stream bool) *output {
+	return &output{spawner: s, id: id, stream: stream, closed: make(chan struct{})}
+}
+
+func (o *output) read(pipe *os.File) {
+	defer close(o.closed)
+	defer pipe.Close()
+	chunk := make([]byte, 64*1024)
+	for {
+		n, err := pipe.Read(chunk)
+		if n > 0 {
+			o.keep(chunk[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (o *output) keep(chunk []byte) {
 	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done {
+		return
+	}
 	o.raw = append(o.raw, chunk...)
 	if len(o.raw) > 2*rawKept {
 		o.raw = append([]byte{}, o.raw[len(o.raw)-rawKept:]...)
 	}
-	o.mu.Unlock()
 	if o.stream {
+		// Under the lock, so no chunk is streamed after the result (tail takes the lock first).
 		o.spawner.channel.send(map[string]any{"type": "output", "id": o.id, "chunk": strings.ToValidUTF8(string(chunk), "\uFFFD")})
 	}
-	return len(chunk), nil
 }
 
+// tail is the command's output tail; what it writes afterwards is dropped.
 func (o *output) tail() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.done = true
 	return appendTail("", string(o.raw))
 }
 
 // appendTail is commandRunner.cjs's: text decoded as UTF-8, control characters dropped, the last 4096 characters.
+// A run of invalid bytes becomes one U+FFFD here, one per invalid sequence in Node.
 func appendTail(tail, chunk string) string {
 	next := tail + unprintable.ReplaceAllString(strings.ToValidUTF8(chunk, "\uFFFD"), "")
 	return lastUnits(next, outputTailChars)
 }
 
-// lastUnits: the end of s that is at most n UTF-16 code units long, as JavaScript's slice counts.
+// lastUnits: the end of s that is at most n UTF-16 code units long, as JavaScript's slice counts. Where only half of
+// a surrogate pair would fit, JavaScript keeps that half; UTF-8 cannot, so the tail is one unit shorter.
 func lastUnits(s string, n int) string {
 	units := 0
 	for i := len(s); i > 0; {

@@ -1,3 +1,3 @@
 module cutover/spawner
 
-go 1.21
+go 1.20

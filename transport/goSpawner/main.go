@@ -1,6 +1,6 @@
 // Command cutover-spawner is the worker's spawner (transport/spawner.ts) in Go: it spawns the host commands, journals
-// each one's start and end, and answers over the worker's IPC channel, exactly as transport/commandRunner.cjs does,
-// message for message and line for line. Node forks the whole spawner process for each command (about 1.1 ms of the
+// each one's start and end, and answers over the worker's IPC channel, as transport/commandRunner.cjs does: the same
+// messages and journal lines (test/activities/spawners.test.ts runs the contract against both). Node forks the whole spawner process for each command (about 1.1 ms of the
 // spawner's CPU); Go's os/exec starts a command with a vfork-like clone (about 0.2 ms), see docs/benchmarks.md.
 //
 // One goroutine, the loop below, owns every piece of state, as the Node spawner's event loop does: the commands
@@ -24,7 +24,7 @@ type request struct {
 	Host          string            `json:"host"`
 	Env           map[string]string `json:"env"`
 	WithoutEnv    []string          `json:"withoutEnv"`
-	TimeoutMs     int64             `json:"timeoutMs"`
+	TimeoutMs     float64           `json:"timeoutMs"`
 	JournalFile   string            `json:"journalFile"`
 	JournalKey    string            `json:"journalKey"`
 	JournalOutput *bool             `json:"journalOutput"`
@@ -47,10 +47,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cutover-spawner: no IPC channel (NODE_CHANNEL_FD); the worker starts this program, not a person")
 		os.Exit(2)
 	}
-	// A write to a closed stderr (the worker's, gone with it) must fail, not end the spawner with SIGPIPE as Go does
-	// by default for standard output and error. Caught rather than ignored: an ignored signal would stay ignored in
-	// the commands the spawner starts.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	// The channel is the worker's and this process's alone: a command must neither inherit it (a tool writing to
+	// fd 3 would break the worker's channel, and could forge results) nor keep it open after the spawner.
+	syscall.CloseOnExec(fd)
+	// Caught rather than ignored, since an ignored signal would stay ignored in the commands the spawner starts:
+	// - SIGPIPE: a write to a closed stderr (the worker's, gone with it) must fail, not end the spawner, as Go does by
+	//   default for standard output and error;
+	// - SIGINT and SIGHUP: Ctrl-C or a closed terminal reach the worker's whole process group. The worker shuts down;
+	//   the spawner finishes the commands under way and journals them, as when the worker is killed.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE, syscall.SIGINT, syscall.SIGHUP)
 	token := ""
 	if len(os.Args) > 1 {
 		token = os.Args[1]
