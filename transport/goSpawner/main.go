@@ -1,7 +1,8 @@
 // Command cutover-spawner is the worker's spawner (transport/spawner.ts) in Go: it spawns the host commands, journals
 // each one's start and end, and answers over the worker's IPC channel, as transport/commandRunner.cjs does: the same
-// messages and journal lines (test/activities/spawners.test.ts runs the contract against both). Node forks the whole spawner process for each command (about 1.1 ms of the
-// spawner's CPU); Go's os/exec starts a command with a vfork-like clone (about 0.2 ms), see docs/benchmarks.md.
+// messages and journal lines (test/activities/spawners.test.ts runs the contract against both). Node forks the
+// whole spawner process for each command (about 1.1 ms of the spawner's CPU); Go's os/exec starts a command with a
+// vfork-like clone (about 0.2 ms), see docs/benchmarks.md.
 //
 // One goroutine, the loop below, owns every piece of state, as the Node spawner's event loop does: the commands
 // under way, the open journals and their group commits. Other goroutines (the channel's reader, each command's wait,
