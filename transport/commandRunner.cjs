@@ -172,7 +172,9 @@ function runCommand(request, onOutput) {
         detached: true,
       });
     } catch (error) {
-      // Most spawn failures arrive as 'error' below; one thrown here must not keep the journal open for good.
+      // Most spawn failures arrive as 'error' below; one thrown here (E2BIG: an environment too large) is journaled
+      // as they are, and must not keep the journal open for good.
+      journal(journalFile, { host: key, event: 'failed', exitCode: -1, outputTail: error.message });
       leaveJournal(journalFile);
       throw error;
     }
@@ -274,14 +276,7 @@ function serve() {
     if (message.type !== 'run') return;
     const { id } = message;
     const onOutput = message.streamOutput ? (chunk) => send({ type: 'output', id, chunk }) : undefined;
-    let handle;
-    try {
-      handle = runCommand(message, onOutput);
-    } catch (error) {
-      // A spawn Node refuses at once (E2BIG: an environment too large) fails this command, not the spawner.
-      send({ type: 'error', id, message: error.message });
-      return;
-    }
+    const handle = runCommand(message, onOutput);
     running.set(id, handle);
     handle.done.then(
       (result) => send({ type: 'result', id, result }),

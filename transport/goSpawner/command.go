@@ -68,8 +68,8 @@ func (c *command) start() error {
 		}
 	}
 	if err != nil {
-		// Node's spawner journals such a failure as a start without a process group, then this line; either way a
-		// retry finds nothing that runs.
+		// As the Node spawner does (it may write a start without a process group first): a retry counts the
+		// attempt, and finds nothing that runs.
 		s.journals.write(r.JournalFile, journalEntry{Host: c.key, Event: "failed", ExitCode: ptr(-1), OutputTail: ptr(err.Error())})
 		s.journals.leave(r.JournalFile)
 		return err
