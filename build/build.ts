@@ -4,14 +4,14 @@
  * (bundleWorkflowCode), all in .cutover/build (gitignored). bin/cutover.js, the worker and the tests use them only
  * while build/layout.cjs finds them made from the current sources.
  */
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type Plugin, build } from 'esbuild';
 import { FAILURE_CONVERTER_PATH } from '../codec/dataConverter';
 import { bundleWorkflows } from './prebuilt';
-import { BUILD_DIR, GO_SPAWNER_DIR, ROOT, type BuildLayout, buildLayout, freshBuild, goSpawnerProgram, sourceFiles, sourceStamp } from './layout.cjs';
+import { buildGoSpawner } from './goSpawner';
+import { BUILD_DIR, ROOT, type BuildLayout, buildLayout, freshBuild, sourceFiles, sourceStamp } from './layout.cjs';
 
 /** Per file, not bundled: a command loads only the modules it requires (client/cli.ts requires on demand). */
 async function compileSources(files: string[], outdir: string): Promise<void> {
@@ -111,47 +111,6 @@ async function bundle(entry: string, outfile: string, outside: Outside): Promise
 async function writeWorkflowBundle(file: string, failureConverterPath?: string): Promise<void> {
   const bundle = await bundleWorkflows(failureConverterPath);
   writeFileSync(file, bundle.code);
-}
-
-/**
- * How Go runs here: the toolchain installed, never one it would download (GOTOOLCHAIN=local); this module alone, not a
- * workspace around the checkout; for this machine, whatever GOOS and GOARCH say; and without asking git for the
- * commit (a checkout owned by another user makes git refuse, and the build with it).
- */
-const GO_ENVIRONMENT = (() => {
-  const { GOOS: _os, GOARCH: _arch, ...rest } = process.env;
-  return { ...rest, GOTOOLCHAIN: 'local', GOWORK: 'off', GOFLAGS: '-buildvcs=false', CGO_ENABLED: '0' };
-})();
-
-/** `go` on the PATH, else where Go's own installer puts it. */
-function goCommand(): string | undefined {
-  for (const go of [process.env.GO ?? 'go', '/usr/local/go/bin/go']) {
-    if (spawnSync(go, ['version'], { stdio: 'ignore', env: GO_ENVIRONMENT }).status === 0) return go;
-  }
-  return undefined;
-}
-
-/**
- * The Go spawner (transport/goSpawner), unless it is built from its sources as they are. Without Go, or when it
- * cannot build, the worker spawns commands from the Node spawner (transport/commandRunner.cjs): the same behaviour,
- * at about three times the cost per command (docs/benchmarks.md); the install goes on and says so.
- */
-function buildGoSpawner(log: (line: string) => void): void {
-  const program = goSpawnerProgram();
-  if (!program || existsSync(program)) return;
-  const go = goCommand();
-  if (!go) return log('no Go found (`go` on the PATH, or GO=path): the worker will spawn commands from Node, slower per command (see README)');
-  const partial = `${program}.${process.pid}`;
-  mkdirSync(dirname(program), { recursive: true });
-  // Only the standard library, so nothing is downloaded; static (CGO_ENABLED=0), so it runs wherever the worker does.
-  // Each build of other sources leaves its program beside this one: a worker started before keeps running its own.
-  const built = spawnSync(go, ['build', '-trimpath', '-o', partial, '.'], { cwd: GO_SPAWNER_DIR, env: GO_ENVIRONMENT, encoding: 'utf8' });
-  if (built.status !== 0) {
-    rmSync(partial, { force: true });
-    return log(`the Go spawner did not build (${go} build in ${GO_SPAWNER_DIR}): ${(built.stderr || built.error?.message || '').trim()}; the worker will spawn commands from Node`);
-  }
-  renameSync(partial, program);
-  log(`built the Go spawner: ${relative(ROOT, program)}`);
 }
 
 export async function buildAll(log: (line: string) => void): Promise<BuildLayout> {

@@ -94,7 +94,8 @@ function freshBuild(root = ROOT) {
 }
 
 /** The Go spawner's sources (transport/goSpawner): a Go module with no dependencies. */
-const GO_SPAWNER_DIR = join(ROOT, 'transport', 'goSpawner');
+const goSpawnerDir = (root) => join(root, 'transport', 'goSpawner');
+const GO_SPAWNER_DIR = goSpawnerDir(ROOT);
 
 /**
  * The Go spawner's program, as `npm install` and `npm run build` build it from its sources now, named by their hash.
@@ -102,7 +103,7 @@ const GO_SPAWNER_DIR = join(ROOT, 'transport', 'goSpawner');
  * an idle spell must still find the program it chose at its start.
  */
 function goSpawnerProgram(root = ROOT) {
-  const dir = join(root, 'transport', 'goSpawner');
+  const dir = goSpawnerDir(root);
   const hash = createHash('sha256');
   try {
     for (const name of readdirSync(dir).filter((name) => /\.go$|^go\.mod$/.test(name)).sort()) hash.update(`${name}\0`).update(readFileSync(join(dir, name)));
