@@ -136,6 +136,14 @@ export function templateValues(plan: UpgradePlan, backup: string, version: strin
 export type HostSources = Readonly<Record<string, string>>;
 
 /**
+ * Whether these sources change what planRun renders: a host started at another version than the plan's source.
+ * When none did, planning again with them gives the plan made without them (hostValues), so the run keeps that one.
+ */
+export function sourcesChangePlan(plan: UpgradePlan, sources: HostSources | undefined): boolean {
+  return sources !== undefined && Object.values(sources).some((version) => version !== plan.source);
+}
+
+/**
  * One host's values: its id, and `{{source}}` the version it started at, so its upgrade's undo returns it there.
  * While rolling back (`rollingBack`), `{{version}}` is that version too.
  */

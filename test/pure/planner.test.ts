@@ -1,6 +1,6 @@
 /** planRun turns a validated plan into the exact phases and batches the workflow runs; formatPreview prints them. */
 import { describe, expect, it } from 'vitest';
-import { type RunPlan, type StepBatch, backupName, backupNamePreview, describeBatch, planRun, rollbackDatabaseTasks } from '../../core/planner';
+import { type RunPlan, type StepBatch, backupName, backupNamePreview, describeBatch, planRun, rollbackDatabaseTasks, sourcesChangePlan } from '../../core/planner';
 import { formatPreview } from '../../core/preview';
 import { PHASES } from '../../core/procedure';
 import { fleetOf, validExample } from './fixtures';
@@ -150,6 +150,17 @@ describe('planRun', () => {
       'labhost appv-04 version',
     ]);
     expect(run.phases.verify.batches[0]?.tasks[1]?.command).toBe('labhost appv-02 verify 4.5');
+  });
+
+  it("plans again after preflight only when a host started elsewhere than the plan's source: otherwise the plan would not change", () => {
+    const plan = validExample();
+    const atSource = Object.fromEntries(plan.hosts.map((host) => [host.id, plan.source]));
+    expect(sourcesChangePlan(plan, undefined)).toBe(false);
+    expect(sourcesChangePlan(plan, atSource)).toBe(false);
+    expect(planRun(plan, { backup: BACKUP, sources: atSource })).toEqual(planRun(plan, { backup: BACKUP }));
+    const oneElsewhere = { ...atSource, 'appv-03': '4.0' };
+    expect(sourcesChangePlan(plan, oneElsewhere)).toBe(true);
+    expect(planRun(plan, { backup: BACKUP, sources: oneElsewhere }).phases.upgradeRest.batches[0]?.tasks.find((t) => t.host === 'appv-03')?.undo).toBe('labhost appv-03 install 4.0');
   });
 
   it('renders undo commands, and leaves them out for steps without one', () => {
