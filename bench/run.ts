@@ -82,7 +82,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--cli-runs <n>', 'timed runs of each command with --cli (the median is reported)', positiveInt('--cli-runs'), 10)
     .option('--base <dir>', "also run another checkout's bin/cutover.js (e.g. a worktree at main): with --cli its commands, else its worker right after the cutover leg")
     .option('--out <file>', 'also write the results as JSON')
-    .option('--cpu-prof <dir>', "write V8 CPU profiles of the Cutover legs' worker to DIR (workflows run in its main thread), for Chrome DevTools")
+    .option('--cpu-prof <dir>', "write V8 CPU profiles of the Cutover legs' worker (main and workflow threads) to DIR, for Chrome DevTools")
     .option('--keep', 'keep the temp dirs (lab, logs, dev server database, playbook, histories as JSON) for inspection')
     .parse(argv);
   const options = program.opts<Options>();

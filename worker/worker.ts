@@ -84,16 +84,6 @@ const workerTuning = {
 } as const;
 
 /**
- * Workflows run in the worker's main thread, in the SDK's reusable V8 context, rather than in a thread of their own:
- * that thread is a second V8 isolate that loads the SDK and its protobuf definitions again.
- */
-const workflowsInMainThread = {
-  debugMode: true,
-  // debugMode lifts the SDK's limit on one activation; keep it, so a workflow stuck in a loop fails its task.
-  isolateExecutionTimeout: '5s',
-} as const;
-
-/**
  * The workflow code: the one given; else the bundle `npm install` built for this data converter, while it is fresh
  * (webpack at start costs seconds and keeps its memory); else workflows/ bundled now.
  */
@@ -117,7 +107,6 @@ export async function createCutoverWorker(options: WorkerOptions = {}): Promise<
     dataConverter,
     ...hostActivities(options),
     ...workerTuning,
-    ...workflowsInMainThread,
   });
 }
 
