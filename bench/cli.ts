@@ -48,7 +48,15 @@ export interface WorkerStart {
   /** VmRSS of the worker process alone, 3 s after it polled; and of its descendants (the spawners). */
   idleRssMiB: number[];
   spawnersRssMiB: number[];
+  /** VmRSS of the worker process alone once it has stayed idle for SETTLED_MS after polling (the first run only). */
+  settledRssMiB: number[];
 }
+
+/**
+ * How long an idle worker is left before its memory is read again: V8 gives back the garbage of the worker's start
+ * only once the process has been idle a while (about 138 MiB 20 s after the start, against 183 MiB at 3 s).
+ */
+const SETTLED_MS = 30_000;
 
 export interface CliBenchResult {
   runs: number;
@@ -106,7 +114,7 @@ async function pollersOf(client: Client, taskQueue: string, pid: number): Promis
 }
 
 /** Starts `cutover worker` on a fresh task queue, times it until it polls, reads its memory when idle, stops it. */
-async function timeWorkerStart(stack: CutoverStack, variant: Variant, dir: string, round: number): Promise<{ startMs: number; idleRssMiB: number; spawnersRssMiB: number }> {
+async function timeWorkerStart(stack: CutoverStack, variant: Variant, dir: string, round: number): Promise<{ startMs: number; idleRssMiB: number; spawnersRssMiB: number; settledRssMiB?: number }> {
   const taskQueue = `cli-bench-worker-${variant.name.replace(/\W+/g, '-')}-${round}`;
   const env = { ...variant.env, CUTOVER_TASK_QUEUE: taskQueue, CUTOVER_LAB: '1', CUTOVER_LAB_DIR: join(dir, 'lab'), CUTOVER_STATE_DIR: dir };
   const started = performance.now();
@@ -121,7 +129,10 @@ async function timeWorkerStart(stack: CutoverStack, variant: Variant, dir: strin
     const startMs = performance.now() - started;
     await new Promise((r) => setTimeout(r, 3_000));
     const mib = (pid: number) => (memoryOf(pid)?.rssKiB ?? 0) / 1024;
-    return { startMs, idleRssMiB: mib(child.pid as number), spawnersRssMiB: descendants(child.pid as number).filter((pid) => pid !== child.pid).reduce((sum, pid) => sum + mib(pid), 0) };
+    const idle = { startMs, idleRssMiB: mib(child.pid as number), spawnersRssMiB: descendants(child.pid as number).filter((pid) => pid !== child.pid).reduce((sum, pid) => sum + mib(pid), 0) };
+    if (round > 0) return idle;
+    await new Promise((r) => setTimeout(r, SETTLED_MS - 3_000));
+    return { ...idle, settledRssMiB: mib(child.pid as number) };
   } finally {
     const exited = new Promise((r) => child.once('exit', r));
     if (child.exitCode === null) child.kill('SIGTERM');
@@ -182,7 +193,7 @@ export async function runCliBench(options: CliBenchOptions, log: (line: string) 
       const mine = [...samples.entries()].filter(([key]) => key.startsWith(`${what}\t`)).map(([key, values]) => [key.split('\t')[1] as string, values] as const);
       return { what, samples: Object.fromEntries(mine), medianMs: Object.fromEntries(mine.map(([name, values]) => [name, median(values)])) };
     });
-    const workers: WorkerStart[] = all.map((variant) => ({ variant: variant.name, startMs: [], idleRssMiB: [], spawnersRssMiB: [] }));
+    const workers: WorkerStart[] = all.map((variant) => ({ variant: variant.name, startMs: [], idleRssMiB: [], spawnersRssMiB: [], settledRssMiB: [] }));
     for (let round = 0; round < Math.min(options.runs, 3); round++) {
       for (const [index, variant] of all.entries()) {
         log(`cli: worker start ${round + 1}, ${variant.name}`);
@@ -191,6 +202,7 @@ export async function runCliBench(options: CliBenchOptions, log: (line: string) 
         into.startMs.push(measured.startMs);
         into.idleRssMiB.push(measured.idleRssMiB);
         into.spawnersRssMiB.push(measured.spawnersRssMiB);
+        if (measured.settledRssMiB !== undefined) into.settledRssMiB.push(measured.settledRssMiB);
       }
     }
     return { runs: options.runs, rows, workers };
@@ -212,11 +224,11 @@ export function formatCliBench(result: CliBenchResult): string {
     `|---|${names.map(() => '---:|').join('')}`,
     ...result.rows.map((row) => (row.medianMs.reference !== undefined ? `| ${row.what} | ${cell(row, 'reference')} |${names.slice(1).map(() => ' |').join('')}` : `| ${row.what} | ${names.map((name) => cell(row, name)).join(' | ')} |`)),
     '',
-    `### Worker: \`cutover worker\` from process start to polling (both task queues listed by the server), median of ${Math.min(result.runs, 3)}; memory 3 s later`,
+    `### Worker: \`cutover worker\` from process start to polling (both task queues listed by the server), median of ${Math.min(result.runs, 3)}; memory 3 s later, and ${SETTLED_MS / 1000} s later in the first run`,
     '',
-    '| worker | start to polling | idle RSS, worker alone | spawners |',
-    '|---|---:|---:|---:|',
-    ...result.workers.map((w) => `| ${w.variant} | ${seconds(median(w.startMs))} | ${median(w.idleRssMiB).toFixed(0)} MiB | ${median(w.spawnersRssMiB).toFixed(0)} MiB |`),
+    `| worker | start to polling | idle RSS, worker alone | after ${SETTLED_MS / 1000} s idle | spawners |`,
+    '|---|---:|---:|---:|---:|',
+    ...result.workers.map((w) => `| ${w.variant} | ${seconds(median(w.startMs))} | ${median(w.idleRssMiB).toFixed(0)} MiB | ${w.settledRssMiB.map((v) => `${v.toFixed(0)} MiB`).join(', ')} | ${median(w.spawnersRssMiB).toFixed(0)} MiB |`),
   ];
   return lines.join('\n');
 }
