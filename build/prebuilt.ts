@@ -11,7 +11,7 @@ import { freshBuild } from './layout.cjs';
 export const WORKFLOWS_PATH = join(PROJECT_ROOT, 'workflows', 'index.ts');
 
 /** Warnings and errors only: webpack's progress is noise in a build's or a test's output. */
-const quietLogger = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } as never;
+export const quietLogger = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } as never;
 
 /**
  * The source map without the sources' text: a workflow's stack trace still names the file and line, and the worker

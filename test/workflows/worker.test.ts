@@ -7,13 +7,12 @@
 import { join } from 'node:path';
 import { bundleWorkflowCode, NativeConnection } from '@temporalio/worker';
 import { expect, inject, it } from 'vitest';
+import { quietLogger } from '../../build/prebuilt';
 import type { StepBatch } from '../../core/planner';
 import { createCutoverWorker } from '../../worker/worker';
 import { freshLab, uniqueId, useTemporalClient, waitFor } from '../helpers';
 
 const temporal = useTemporalClient();
-
-const quietLogger = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never;
 
 /** One host whose step outlasts the stuck activation: 7 s, against the 5 s limit and the 5 s heartbeat timeout. */
 const longStep: StepBatch = {
