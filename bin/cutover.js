@@ -2,12 +2,15 @@
 // Runs the compiled JavaScript that `npm install` and `npm run build` make (.cutover/build) while it was made from the
 // sources as they are; otherwise the TypeScript sources through tsx, so an edit takes effect at once, without a build
 // step to forget.
-const { requireWithCodeCache } = require('../build/codeCache.cjs');
+const { installCodeCache } = require('../build/codeCache.cjs');
 const { freshBuild } = require('../build/layout.cjs');
 
 function loadCli() {
   const build = freshBuild();
-  if (build) return requireWithCodeCache(build.cli, build.cliCodeCache);
+  if (build) {
+    installCodeCache(build.codeCache(process.argv[2]), build.dir);
+    return require(build.cli);
+  }
   noteSources();
   require('tsx/cjs');
   return require('../client/cli.ts');

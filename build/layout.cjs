@@ -33,8 +33,8 @@ function buildLayout(dir = BUILD_DIR) {
     js: join(dir, 'js'),
     /** The `cutover` command bundled (client/cli.ts), in the tree, which it requires the long-running commands from. */
     cli: join(dir, 'js', 'client', 'cli.bundle.js'),
-    /** V8's code cache of the CLI bundle, written by the first `cutover` that runs it (build/codeCache.cjs). */
-    cliCodeCache: join(dir, 'cli.bundle.v8cache'),
+    /** V8's code cache of what a `cutover` command loads, one per command, written by its first run (build/codeCache.cjs). */
+    codeCache: (command) => join(dir, `${/^[a-z][a-z-]{0,30}$/.test(command ?? '') ? command : 'cutover'}.v8cache`),
     /** bundleWorkflowCode's output, without and with the codec's failure converter (CUTOVER_CODEC_KEYS). */
     workflows: join(dir, 'workflows.js'),
     workflowsEncrypted: join(dir, 'workflows-encrypted.js'),

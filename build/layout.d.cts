@@ -2,7 +2,8 @@ export interface BuildLayout {
   dir: string;
   js: string;
   cli: string;
-  cliCodeCache: string;
+  /** V8's code cache of what one `cutover` command loads (build/codeCache.cjs). */
+  codeCache(command: string | undefined): string;
   workflows: string;
   workflowsEncrypted: string;
   stamp: string;

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildLayout, freshBuild, sourceStamp } from '../../build/layout.cjs';
 import { ROOT } from '../helpers';
@@ -44,26 +44,42 @@ describe('the build made at install', () => {
     expect(valid.stdout).toMatch(/valid plan for fleet appv-lab, 4 hosts/);
   });
 
-  it("keeps the bundle's V8 code cache: a refused one is replaced, an accepted one left as it is", () => {
-    // `cutover` leaves one beside the build; the rest uses a cache of its own, as other test files run `cutover` too.
+  it('keeps a V8 code cache per command: written by its first run, left as it is while V8 accepts it', () => {
+    // `cutover` keeps its caches beside the build; the rest uses a cache of its own, as other test files run `cutover` too.
     const build = freshBuild()!;
-    rmSync(build.cliCodeCache, { force: true });
     expect(cutover(['validate', join(ROOT, 'examples', 'appv-lab.yaml')]).code).toBe(0);
-    expect(statSync(build.cliCodeCache).size, 'cutover left a code cache of its bundle').toBeGreaterThan(100_000);
-    const cache = join(scratch, 'cli.bundle.v8cache');
+    expect(statSync(build.codeCache('validate')).size, 'cutover validate left a code cache of what it loaded').toBeGreaterThan(100_000);
+    const store = join(scratch, 'validate.v8cache');
     const validate = () => {
-      const script = `require(${JSON.stringify(join(ROOT, 'build', 'codeCache.cjs'))}).requireWithCodeCache(${JSON.stringify(build.cli)}, ${JSON.stringify(cache)})
-        .main(['node', 'cutover', 'validate', ${JSON.stringify(join(ROOT, 'examples', 'appv-lab.yaml'))}]).then(() => process.exit(process.exitCode ?? 0));`;
+      const script = `require(${JSON.stringify(join(ROOT, 'build', 'codeCache.cjs'))}).installCodeCache(${JSON.stringify(store)}, ${JSON.stringify(build.dir)});
+        require(${JSON.stringify(build.cli)}).main(['node', 'cutover', 'validate', ${JSON.stringify(join(ROOT, 'examples', 'appv-lab.yaml'))}]).then(() => process.exit(process.exitCode ?? 0));`;
       return spawnSync(process.execPath, ['-e', script], { cwd: ROOT, env: cliEnv(), encoding: 'utf8' });
     };
-    writeFileSync(cache, 'not a code cache');
+    writeFileSync(store, 'not a code cache');
     const refused = validate();
-    const written = statSync(cache);
+    const written = statSync(store);
     const accepted = validate();
     expect(refused.stdout).toMatch(/valid plan for fleet appv-lab, 4 hosts/);
     expect([accepted.status, accepted.stdout, accepted.stderr]).toEqual([refused.status, refused.stdout, refused.stderr]);
-    expect(written.size, 'V8 refused the garbage: the run wrote its own cache in its place').toBeGreaterThan(100_000);
-    expect(statSync(cache).ino, 'V8 accepted that cache: the next run did not write another').toBe(written.ino);
+    expect(written.size, 'the garbage was replaced by the code of what the run loaded').toBeGreaterThan(100_000);
+    expect(statSync(store).ino, 'V8 accepted that cache: the next run did not write another').toBe(written.ino);
+  });
+
+  it('compiles a dependency from its file as it is now, not from a cache of it as it was, even at the same length', () => {
+    const dir = join(scratch, 'edited');
+    const dependency = join(dir, 'node_modules', 'answer', 'index.js');
+    mkdirSync(dirname(dependency), { recursive: true });
+    const store = join(dir, 'run.v8cache');
+    const run = () => {
+      const script = `require(${JSON.stringify(join(ROOT, 'build', 'codeCache.cjs'))}).installCodeCache(${JSON.stringify(store)}, ${JSON.stringify(join(dir, 'build'))});
+        process.stdout.write(require(${JSON.stringify(dependency)})());`;
+      return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' }).stdout;
+    };
+    writeFileSync(dependency, "module.exports = () => 'before';\n");
+    expect([run(), run()]).toEqual(['before', 'before']);
+    // Same length: V8's own check of a cache compares the source's length only.
+    writeFileSync(dependency, "module.exports = () => 'after!';\n");
+    expect(run()).toBe('after!');
   });
 
   it('is stale once a source file is edited, added or removed', () => {
