@@ -194,7 +194,7 @@ export async function runCliBench(options: CliBenchOptions, log: (line: string) 
       return { what, samples: Object.fromEntries(mine), medianMs: Object.fromEntries(mine.map(([name, values]) => [name, median(values)])) };
     });
     const workers: WorkerStart[] = all.map((variant) => ({ variant: variant.name, startMs: [], idleRssMiB: [], spawnersRssMiB: [], settledRssMiB: [] }));
-    for (let round = 0; round < Math.min(options.runs, 3); round++) {
+    for (let round = 0; round < options.runs; round++) {
       for (const [index, variant] of all.entries()) {
         log(`cli: worker start ${round + 1}, ${variant.name}`);
         const measured = await timeWorkerStart(stack, variant, dir, round);
@@ -224,11 +224,11 @@ export function formatCliBench(result: CliBenchResult): string {
     `|---|${names.map(() => '---:|').join('')}`,
     ...result.rows.map((row) => (row.medianMs.reference !== undefined ? `| ${row.what} | ${cell(row, 'reference')} |${names.slice(1).map(() => ' |').join('')}` : `| ${row.what} | ${names.map((name) => cell(row, name)).join(' | ')} |`)),
     '',
-    `### Worker: \`cutover worker\` from process start to polling (both task queues listed by the server), median of ${Math.min(result.runs, 3)}; memory 3 s later, and ${SETTLED_MS / 1000} s later in the first run`,
+    `### Worker: \`cutover worker\` from process start to polling (both task queues listed by the server), median of ${result.runs}; memory 3 s later, and ${SETTLED_MS / 1000} s later in the first run`,
     '',
-    `| worker | start to polling | idle RSS, worker alone | after ${SETTLED_MS / 1000} s idle | spawners |`,
+    `| worker | start to polling (fastest–slowest) | idle RSS, worker alone | after ${SETTLED_MS / 1000} s idle | spawners |`,
     '|---|---:|---:|---:|---:|',
-    ...result.workers.map((w) => `| ${w.variant} | ${seconds(median(w.startMs))} | ${median(w.idleRssMiB).toFixed(0)} MiB | ${w.settledRssMiB.map((v) => `${v.toFixed(0)} MiB`).join(', ')} | ${median(w.spawnersRssMiB).toFixed(0)} MiB |`),
+    ...result.workers.map((w) => `| ${w.variant} | ${seconds(median(w.startMs))} (${seconds(Math.min(...w.startMs))}–${seconds(Math.max(...w.startMs))}) | ${median(w.idleRssMiB).toFixed(0)} MiB | ${w.settledRssMiB.map((v) => `${v.toFixed(0)} MiB`).join(', ')} | ${median(w.spawnersRssMiB).toFixed(0)} MiB |`),
   ];
   return lines.join('\n');
 }
