@@ -104,11 +104,17 @@ async function unanswered(client: Client, workflowId: string, error: unknown): P
   );
 }
 
-/** Asks the run a query or an update, saying so when no worker is there to answer it. */
+/**
+ * Asks the run a query or an update, saying so when no worker is there to answer it. A query only reads, so it is
+ * asked beside that check, not after it; an update is sent only once a worker is there to take it.
+ */
 async function askWorker<T>(client: Client, workflowId: string, kind: 'query' | 'update', ask: () => Promise<T>): Promise<T> {
+  const asked = kind === 'query' ? ask() : undefined;
+  // Left unanswered when the check fails: its rejection then is nobody's error.
+  asked?.catch(() => undefined);
   await requireWorker(client, workflowId, kind);
   try {
-    return await ask();
+    return await (asked ?? ask());
   } catch (error) {
     throw (await unanswered(client, workflowId, error).catch(() => undefined)) ?? error;
   }

@@ -15,6 +15,7 @@ import type { UpgradePlan } from '../../core/plan';
 import type { RunPlan } from '../../core/planner';
 import type { RunStatus } from '../../core/status';
 import type { LabOp, LabStatus } from '../../lab/lab';
+import { WORKFLOW_TYPE } from '../../workflows/messages';
 import { freePort, serverAnswers } from '../../stack/devServer';
 import { labPlan, labWorker, quickRetries, ROOT, testClient, workflowBundle } from '../helpers';
 import {
@@ -245,6 +246,27 @@ describe('an unreachable Temporal server', () => {
     const result = await cutover(args, { env: { TEMPORAL_ADDRESS: '127.0.0.1:1' }, timeoutMs: 30_000 });
     expectUserError(result, 'Cannot reach the Temporal server at 127.0.0.1:1');
     expect(result.ms).toBeLessThan(20_000);
+  });
+});
+
+describe('a run that no worker polls', () => {
+  it('status and approve say so at once, naming the task queue and how to start a worker', async () => {
+    const client = await testClient();
+    const taskQueue = `cli-no-worker-${randomBytes(4).toString('hex')}`;
+    const plan = { ...labPlan(HOSTS4), fleet: `no-worker-${randomBytes(3).toString('hex')}` };
+    const handle = await client.workflow.start(WORKFLOW_TYPE, { taskQueue, workflowId: `cutover-${plan.fleet}`, args: [plan] });
+    try {
+      const env = { TEMPORAL_ADDRESS: inject('temporalAddress') };
+      for (const args of [['status', plan.fleet], ['approve', plan.fleet, '--as', 'alice']]) {
+        const result = await cutover(args, { env, timeoutMs: 30_000 });
+        expectUserError(result, `No worker is polling task queue "${taskQueue}", so ${handle.workflowId} cannot answer`, `CUTOVER_TASK_QUEUE=${taskQueue} cutover worker`);
+        // Not after the server's deadline for a query, nor never for an update.
+        expect(result.ms, describeRun(result)).toBeLessThan(10_000);
+      }
+    } finally {
+      await handle.terminate('the test is over');
+      await client.connection.close();
+    }
   });
 });
 
