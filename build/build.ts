@@ -4,7 +4,7 @@
  * (bundleWorkflowCode), all in .cutover/build (gitignored). bin/cutover.js, the worker and the tests use them only
  * while build/layout.cjs finds them made from the current sources.
  */
-import { copyFileSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type Plugin, build } from 'esbuild';
@@ -126,9 +126,12 @@ export async function buildAll(log: (line: string) => void): Promise<BuildLayout
   await writeWorkflowBundle(layout.workflows);
   await writeWorkflowBundle(layout.workflowsEncrypted, FAILURE_CONVERTER_PATH);
   writeFileSync(layout.stamp, stamp);
-  // Swapped in whole, so a reader sees the old build or the new one, never half of one.
-  rmSync(BUILD_DIR, { recursive: true, force: true });
+  // Swapped in whole, so a reader sees the old build or the new one, never half of one. The old one is moved away
+  // before it is removed: a command still running may write its code cache into it meanwhile (build/codeCache.cjs).
+  const old = `${BUILD_DIR}-old-${process.pid}`;
+  if (existsSync(BUILD_DIR)) renameSync(BUILD_DIR, old);
   renameSync(layout.dir, BUILD_DIR);
+  rmSync(old, { recursive: true, force: true, maxRetries: 3 });
   const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   log(`built ${BUILD_DIR}: sources compiled in ${seconds(compiled - started)}, workflow bundles in ${seconds(performance.now() - compiled)}`);
   return buildLayout();

@@ -3,7 +3,7 @@
  * as the sources through tsx do, and a build the sources moved away from is not used.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -47,6 +47,7 @@ describe('the build made at install', () => {
   it('keeps a V8 code cache per command: written by its first run, left as it is while V8 accepts it', () => {
     // `cutover` keeps its caches beside the build; the rest uses a cache of its own, as other test files run `cutover` too.
     const build = freshBuild()!;
+    rmSync(build.codeCache('validate'), { force: true });
     expect(cutover(['validate', join(ROOT, 'examples', 'appv-lab.yaml')]).code).toBe(0);
     expect(statSync(build.codeCache('validate')).size, 'cutover validate left a code cache of what it loaded').toBeGreaterThan(100_000);
     const store = join(scratch, 'validate.v8cache');
@@ -65,21 +66,53 @@ describe('the build made at install', () => {
     expect(statSync(store).ino, 'V8 accepted that cache: the next run did not write another').toBe(written.ino);
   });
 
-  it('compiles a dependency from its file as it is now, not from a cache of it as it was, even at the same length', () => {
-    const dir = join(scratch, 'edited');
+  describe('its cache of a dependency', () => {
+    const dir = join(scratch, 'dependency');
     const dependency = join(dir, 'node_modules', 'answer', 'index.js');
-    mkdirSync(dirname(dependency), { recursive: true });
     const store = join(dir, 'run.v8cache');
+    /** A process that installs the cache, as bin/cutover.js does, and prints what the dependency's function returns. */
     const run = () => {
       const script = `require(${JSON.stringify(join(ROOT, 'build', 'codeCache.cjs'))}).installCodeCache(${JSON.stringify(store)}, ${JSON.stringify(join(dir, 'build'))});
-        process.stdout.write(require(${JSON.stringify(dependency)})());`;
-      return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' }).stdout;
+        Promise.resolve(require(${JSON.stringify(dependency)})()).then((answer) => process.stdout.write(String(answer)));`;
+      const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+      return { out: result.stdout, err: result.stderr, code: result.status };
     };
-    writeFileSync(dependency, "module.exports = () => 'before';\n");
-    expect([run(), run()]).toEqual(['before', 'before']);
-    // Same length: V8's own check of a cache compares the source's length only.
-    writeFileSync(dependency, "module.exports = () => 'after!';\n");
-    expect(run()).toBe('after!');
+    const fresh = (source: string) => {
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dirname(dependency), { recursive: true });
+      writeFileSync(dependency, source);
+    };
+
+    it('compiles it from its file as it is now, not from a cache of it as it was, even at the same length', () => {
+      fresh("module.exports = () => 'before';\n");
+      expect(run().out).toBe('before');
+      const cached = statSync(store);
+      expect(run().out).toBe('before');
+      expect(statSync(store).ino, 'the second run took the cache, and wrote none').toBe(cached.ino);
+      // Same length: V8's own check of a cache compares the source's length only.
+      writeFileSync(dependency, "module.exports = () => 'after!';\n");
+      expect(run().out).toBe('after!');
+    });
+
+    it('leaves a dependency that calls import() to Node, which a cache would break', () => {
+      fresh("module.exports = () => import('node:os').then((os) => typeof os.cpus);\n");
+      const runs = [run(), run(), run()];
+      expect(runs).toEqual(Array(3).fill({ out: 'function', err: '', code: 0 }));
+    });
+
+    it('does not hand V8 cached data damaged on disk, and writes it anew', () => {
+      fresh("module.exports = () => ['a', 'b', 'c'].map((letter) => letter.toUpperCase()).join('');\n");
+      expect(run().out).toBe('ABC');
+      const bytes = readFileSync(store);
+      const dataStart = 4 + bytes.readUInt32LE(0);
+      // The code after V8's header changed, which V8 in Node 20 does not check: it would run it, crash or hang.
+      for (let i = dataStart + 64; i < bytes.length; i++) bytes[i] = bytes[i]! ^ 0x5a;
+      writeFileSync(store, bytes);
+      const damaged = statSync(store);
+      expect(run()).toEqual({ out: 'ABC', err: '', code: 0 });
+      expect(statSync(store).ino, 'the damaged store was replaced').not.toBe(damaged.ino);
+      expect(run()).toEqual({ out: 'ABC', err: '', code: 0 });
+    });
   });
 
   it('is stale once a source file is edited, added or removed', () => {
