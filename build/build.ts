@@ -4,8 +4,8 @@
  * (bundleWorkflowCode), all in .cutover/build (gitignored). bin/cutover.js, the worker and the tests use them only
  * while build/layout.cjs finds them made from the current sources.
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type Plugin, build } from 'esbuild';
 import { FAILURE_CONVERTER_PATH } from '../codec/dataConverter';
@@ -113,7 +113,33 @@ async function writeWorkflowBundle(file: string, failureConverterPath?: string):
   writeFileSync(file, bundle.code);
 }
 
+/** A build moved aside by a swap that did not finish removing it (a build killed then): nothing reads it. */
+function removeOldBuilds(): void {
+  const parent = dirname(BUILD_DIR);
+  for (const name of existsSync(parent) ? readdirSync(parent) : []) {
+    if (name.startsWith(`${basename(BUILD_DIR)}-old-`)) rmSync(join(parent, name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Swapped in whole, so a reader sees the old build or the new one, never half of one. The old one is moved aside
+ * before it is removed: a command still running writes its code cache to .cutover/build by name (build/codeCache.cjs),
+ * which would make removing it in place fail. Failing to remove the old one is no failure of the new one.
+ */
+function swapIn(dir: string): void {
+  const old = `${BUILD_DIR}-old-${process.pid}`;
+  rmSync(old, { recursive: true, force: true });
+  if (existsSync(BUILD_DIR)) renameSync(BUILD_DIR, old);
+  renameSync(dir, BUILD_DIR);
+  try {
+    rmSync(old, { recursive: true, force: true, maxRetries: 3 });
+  } catch {
+    // Removed by the next build (removeOldBuilds).
+  }
+}
+
 export async function buildAll(log: (line: string) => void): Promise<BuildLayout> {
+  removeOldBuilds();
   // Taken before any source is read: a file edited during the build leaves the build stale, never wrongly fresh.
   const stamp = sourceStamp();
   const layout = buildLayout(`${BUILD_DIR}-${process.pid}`);
@@ -126,12 +152,7 @@ export async function buildAll(log: (line: string) => void): Promise<BuildLayout
   await writeWorkflowBundle(layout.workflows);
   await writeWorkflowBundle(layout.workflowsEncrypted, FAILURE_CONVERTER_PATH);
   writeFileSync(layout.stamp, stamp);
-  // Swapped in whole, so a reader sees the old build or the new one, never half of one. The old one is moved away
-  // before it is removed: a command still running may write its code cache into it meanwhile (build/codeCache.cjs).
-  const old = `${BUILD_DIR}-old-${process.pid}`;
-  if (existsSync(BUILD_DIR)) renameSync(BUILD_DIR, old);
-  renameSync(layout.dir, BUILD_DIR);
-  rmSync(old, { recursive: true, force: true, maxRetries: 3 });
+  swapIn(layout.dir);
   const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   log(`built ${BUILD_DIR}: sources compiled in ${seconds(compiled - started)}, workflow bundles in ${seconds(performance.now() - compiled)}`);
   return buildLayout();

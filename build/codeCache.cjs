@@ -20,9 +20,15 @@ const { crc32 } = require('node:zlib');
 const KEEP_AFTER_MS = 15_000;
 
 /**
- * The store: a 4-byte length, a JSON index of [file, source CRC-32, offset, length, data CRC-32], then each file's
- * cached data. Node 20's V8 does not check cached data it is given: a damaged byte may crash or hang the process, or
- * run other code, so each entry's data is checked by its own CRC-32 before V8 sees it.
+ * What a store's entries promise, for readStore to refuse any other: each was scanned by this file's mayImport and
+ * found without import(). A store another version wrote (a command still running across a rebuild) counts as none.
+ */
+const STORE_VERSION = 'cutover-code-cache-2';
+
+/**
+ * The store: a 4-byte length, a JSON index { version, entries: [file, source CRC-32, offset, length, data CRC-32] },
+ * then each file's cached data. Node 20's V8 does not check cached data it is given: a damaged byte may crash or hang
+ * the process, or run other code, so each entry's data is checked by its own CRC-32 before V8 sees it.
  */
 function readStore(storeFile) {
   const entries = new Map();
@@ -35,8 +41,9 @@ function readStore(storeFile) {
   try {
     const indexLength = bytes.readUInt32LE(0);
     const index = JSON.parse(bytes.subarray(4, 4 + indexLength).toString('utf8'));
+    if (index.version !== STORE_VERSION) return entries;
     const start = 4 + indexLength;
-    for (const [file, sourceCrc, offset, length, dataCrc] of index) {
+    for (const [file, sourceCrc, offset, length, dataCrc] of index.entries) {
       entries.set(file, { sourceCrc, dataCrc, data: bytes.subarray(start + offset, start + offset + length) });
     }
   } catch {
@@ -56,7 +63,7 @@ function writeStore(storeFile, entries) {
     buffers.push(data);
     offset += data.length;
   }
-  const indexBytes = Buffer.from(JSON.stringify(index), 'utf8');
+  const indexBytes = Buffer.from(JSON.stringify({ version: STORE_VERSION, entries: index }), 'utf8');
   const length = Buffer.alloc(4);
   length.writeUInt32LE(indexBytes.length, 0);
   // Unique on a volume that processes of several containers (each with its own pids) share.
@@ -75,14 +82,15 @@ function usable(entry, sourceCrc) {
 }
 
 /**
- * Whether a module may call import(). V8 keeps no way to load it in a cache (nodejs/node#43663): from one, import()
- * fails. A match on a line that starts a comment (`//`, or `*` inside a block comment) does not count; one in a string
- * does, which only leaves that file uncached.
+ * Whether a module may call import(). A module compiled here cannot: vm.Script gives import() no loader, and one given
+ * one loses it in a cache (nodejs/node#43663). Only a match on a line that starts with `//` does not count: whatever
+ * follows is a comment, or text in a template literal. Any other does, in a block comment or a string too, and a
+ * comment between `import` and its parenthesis: that only leaves the file to Node.
  */
 function mayImport(content) {
-  for (const match of content.matchAll(/\bimport\s*\(/g)) {
-    const line = content.slice(content.lastIndexOf('\n', match.index) + 1, match.index).trimStart();
-    if (!line.startsWith('//') && !line.startsWith('*') && !line.startsWith('/*')) return true;
+  for (const match of content.matchAll(/\bimport\s*(?:\(|\/[/*])/g)) {
+    const before = content.slice(content.lastIndexOf('\n', match.index) + 1, match.index).trimStart();
+    if (!before.startsWith('//')) return true;
   }
   return false;
 }
@@ -125,7 +133,8 @@ function writable(dir) {
  * From now on, each cacheable module is compiled with its cached data from storeFile when its file's CRC-32 is the one
  * it was cached with and V8 accepts it. When anything was missing or refused, the store is written again with what
  * this process compiled and what it held besides: when the process exits with 0, or KEEP_AFTER_MS after this call,
- * whichever comes first. A run that fails (a mistyped command, a refused plan) leaves the store as it was.
+ * whichever comes first. A short run that exits otherwise (a mistyped command, a refused plan, `watch` waiting for a
+ * person) leaves the store as it was: its next run that ends well writes it.
  */
 function installCodeCache(storeFile, buildDir) {
   if (!applies()) return;
