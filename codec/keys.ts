@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { type CodecKeyRef, parseCodecKeys } from '../core/codecKeys';
 import { UserError } from '../core/errors';
-import { type SecretRef, secretRefText } from '../core/secrets';
+import { type SecretRef, readSecretValue, secretRefText } from '../core/secrets';
 
 export interface CodecKey {
   id: string;
@@ -22,19 +22,11 @@ const keyText = z
   .transform((text) => Buffer.from(text, 'base64'))
   .refine((key) => key.length === KEY_BYTES, { message: `is not ${KEY_BYTES} bytes (AES-256); make a key with \`openssl rand -base64 32\`` });
 
-/** A reference's value (one trailing newline of a file dropped); `what` names it in the UserError when it has none. */
+/** A reference's value (core/secrets.ts, readSecretValue); `what` names it in the UserError when it has none. */
 export function readReference(what: string, ref: SecretRef, env: NodeJS.ProcessEnv): string {
-  const where = secretRefText(ref);
-  if (ref.source === 'env') {
-    const value = env[ref.name];
-    if (!value) throw new UserError(`${what} (${where}): the variable ${ref.name} is not set`);
-    return value;
-  }
-  try {
-    return readFileSync(ref.path, 'utf8').replace(/\r?\n$/, '');
-  } catch (error) {
-    throw new UserError(`${what} (${where}): the file cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
+  const read = readSecretValue(ref, env, (path) => readFileSync(path, 'utf8'));
+  if ('problem' in read) throw new UserError(`${what} (${secretRefText(ref)}): ${read.problem}`);
+  return read.value;
 }
 
 function resolveKey(entry: CodecKeyRef, env: NodeJS.ProcessEnv): CodecKey {

@@ -32,6 +32,25 @@ export function secretRefText(ref: SecretRef): string {
   return ref.source === 'env' ? `env:${ref.name}` : `file:${ref.path}`;
 }
 
+export type SecretValue = { value: string } | { problem: string };
+
+/**
+ * A reference's value as this process finds it: the variable (unset and empty alike are none), or the file with one
+ * trailing newline dropped (a file written with `echo` ends in one that is not part of a password). `place` ends the
+ * problem's subject (" on this worker"). The file is read by `readFile`, so this module stays free of I/O.
+ */
+export function readSecretValue(ref: SecretRef, env: NodeJS.ProcessEnv, readFile: (path: string) => string, place = ''): SecretValue {
+  if (ref.source === 'env') {
+    const value = env[ref.name];
+    return value ? { value } : { problem: `the variable ${ref.name} is not set${place}` };
+  }
+  try {
+    return { value: readFile(ref.path).replace(/\r?\n$/, '') };
+  } catch (error) {
+    return { problem: `the file cannot be read${place}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` };
+  }
+}
+
 /** What stands in for a resolved value wherever it would have appeared. */
 export function secretLabel(ref: SecretRef): string {
   return `[secret:${secretRefText(ref)}]`;

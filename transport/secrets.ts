@@ -3,8 +3,8 @@
  * right before use. The values live only in this process's memory for the duration of one step; what goes back to
  * Temporal (output tails, error messages) passes through `redact` first. The pure parsing is core/secrets.ts.
  */
-import { readFile } from 'node:fs/promises';
-import { type ResolvedSecret, type SecretRef, longestRedacted, parseSecretRef, redact, secretRefText, secretTemplates, shellQuote, substituteSecrets } from '../core/secrets';
+import { readFileSync } from 'node:fs';
+import { type ResolvedSecret, type SecretRef, longestRedacted, parseSecretRef, readSecretValue, redact, secretRefText, secretTemplates, shellQuote, substituteSecrets } from '../core/secrets';
 import { PermanentError } from './transport';
 
 /** A secret the plan names is not on this worker: no retry will make it appear, the operator must provide it. */
@@ -18,19 +18,9 @@ export async function resolveSecret(ref: SecretRef | string): Promise<ResolvedSe
     if (!parsed.ok) throw new SecretUnavailable(parsed.reason);
     ref = parsed.ref;
   }
-  if (ref.source === 'env') {
-    const value = process.env[ref.name];
-    if (value === undefined || value === '') throw new SecretUnavailable(`secret ${secretRefText(ref)}: the variable ${ref.name} is not set on this worker`);
-    return { ref, value };
-  }
-  let text: string;
-  try {
-    text = await readFile(ref.path, 'utf8');
-  } catch (error) {
-    throw new SecretUnavailable(`secret ${secretRefText(ref)}: cannot read it on this worker (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
-  // A file written with `echo` ends in a newline that is not part of a password; a key file keeps its own.
-  return { ref, value: text.replace(/\r?\n$/, '') };
+  const read = readSecretValue(ref, process.env, (path) => readFileSync(path, 'utf8'), ' on this worker');
+  if ('problem' in read) throw new SecretUnavailable(`secret ${secretRefText(ref)}: ${read.problem}`);
+  return { ref, value: read.value };
 }
 
 /**
