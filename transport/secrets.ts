@@ -3,7 +3,7 @@
  * right before use. The values live only in this process's memory for the duration of one step; what goes back to
  * Temporal (output tails, error messages) passes through `redact` first. The pure parsing is core/secrets.ts.
  */
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { type ResolvedSecret, type SecretRef, longestRedacted, parseSecretRef, readSecretValue, redact, secretRefText, secretTemplates, shellQuote, substituteSecrets } from '../core/secrets';
 import { PermanentError } from './transport';
 
@@ -18,9 +18,23 @@ export async function resolveSecret(ref: SecretRef | string): Promise<ResolvedSe
     if (!parsed.ok) throw new SecretUnavailable(parsed.reason);
     ref = parsed.ref;
   }
-  const read = readSecretValue(ref, process.env, (path) => readFileSync(path, 'utf8'), ' on this worker');
+  const read = readSecretValue(ref, process.env, await readAhead(ref), ' on this worker');
   if ('problem' in read) throw new SecretUnavailable(`secret ${secretRefText(ref)}: ${read.problem}`);
   return { ref, value: read.value };
+}
+
+/**
+ * A file reference read without blocking the worker's event loop, which every batch's heartbeat runs on (a file on a
+ * slow mount, or a FIFO, would hold them all), and handed to readSecretValue as it was read, or as it failed.
+ */
+async function readAhead(ref: SecretRef): Promise<(path: string) => string> {
+  if (ref.source !== 'file') return () => '';
+  return readFile(ref.path, 'utf8').then(
+    (text) => () => text,
+    (error: unknown) => () => {
+      throw error;
+    },
+  );
 }
 
 /**
