@@ -3,28 +3,25 @@
  * hosts' roles and steps (hosts.ts), the templates filled in for each host (render.ts) and the names a plan may not
  * choose, with the own-property lookup every plan-named key goes through (names.ts). Import from here.
  */
-export {
+export { Duration, GATE_NAMES, NOTIFY_EVENTS, RetryPolicy, durationMs, failureLimit, planSchemas, validatePlan } from './schema';
+export type {
   Command,
   DatabaseQuery,
-  Duration,
   FleetTransport,
-  GATE_NAMES,
   Gate,
+  GateName,
   Host,
-  NOTIFY_EVENTS,
+  NotifyEventName,
   NotifyTarget,
+  PlanResult,
+  PlanSchemas,
   Probe,
-  RetryPolicy,
   Role,
-  SecretRefText,
+  StepCommand,
   Transport,
   UpgradePlan,
   VerifyCommand,
-  durationMs,
-  failureLimit,
-  validatePlan,
 } from './schema';
-export type { GateName, NotifyEventName, PlanResult, StepCommand } from './schema';
 export { DB_OWNER_ROLE, HOST_STEPS, applicationRole, databaseHost, dbOwner, hostCommand, hostTransport } from './hosts';
 export type { HostStepName } from './hosts';
 export { isReservedName, ownValue } from './names';

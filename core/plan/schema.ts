@@ -319,7 +319,7 @@ function notifySchemas({ SafeId, SecretRefText }: ReturnType<typeof stepSchemas>
 }
 
 /** Every schema of the plan, held to `limits`: one set for today's runs, one for runs from before the caps. */
-function planSchemas(limits: PlanLimits) {
+function buildPlanSchemas(limits: PlanLimits) {
   const steps = stepSchemas(limits);
   const reach = reachSchemas(limits, steps);
   const { SafeId, Version, Command, DatabaseQuery, DatabaseWrite, Role } = steps;
@@ -434,25 +434,37 @@ function planSchemas(limits: PlanLimits) {
   return { ...steps, ...reach, ...notifySchemas(steps), PlanShape, UpgradePlan };
 }
 
-const CAPPED = planSchemas(LIMITS);
-const UNCAPPED = planSchemas(NO_LIMITS);
-export const { Command, DatabaseQuery, SecretRefText, Probe, VerifyCommand, Role, Transport, FleetTransport, Host, Gate, NotifyTarget, UpgradePlan } = CAPPED;
+export type PlanSchemas = ReturnType<typeof buildPlanSchemas>;
 
-export type Command = z.infer<typeof Command>;
-export type DatabaseQuery = z.infer<typeof DatabaseQuery>;
-export type Probe = z.infer<typeof Probe>;
-export type VerifyCommand = z.infer<typeof VerifyCommand>;
+const built: { capped?: PlanSchemas; uncapped?: PlanSchemas } = {};
+
+/**
+ * The plan's schemas, built on first use rather than at import. Workflow code imports this module in every run (the
+ * SDK's reusable V8 context gives each workflow run, each child among them, its own instance of every module it
+ * loads), and a run started since plans were normalized never validates a plan there: a local activity does. Built at
+ * import, both sets cost every run: at 10,000 hosts, 0.8 s of the workflow thread's 1.5 s of module loading
+ * (docs/benchmarks.md, *Issue 18 closed*).
+ */
+export function planSchemas(options: { uncapped?: boolean } = {}): PlanSchemas {
+  if (options.uncapped) return (built.uncapped ??= buildPlanSchemas(NO_LIMITS));
+  return (built.capped ??= buildPlanSchemas(LIMITS));
+}
+
+export type Command = z.infer<PlanSchemas['Command']>;
+export type DatabaseQuery = z.infer<PlanSchemas['DatabaseQuery']>;
+export type Probe = z.infer<PlanSchemas['Probe']>;
+export type VerifyCommand = z.infer<PlanSchemas['VerifyCommand']>;
 /** What a role defines for one host step: verify may be a probe, every other step is a command. */
 export type StepCommand = Command | VerifyCommand;
-export type Role = z.infer<typeof Role>;
-export type Transport = z.infer<typeof Transport>;
-export type FleetTransport = z.infer<typeof FleetTransport>;
-export type Host = z.infer<typeof Host>;
-export type Gate = z.infer<typeof Gate>;
-export type NotifyTarget = z.infer<typeof NotifyTarget>;
+export type Role = z.infer<PlanSchemas['Role']>;
+export type Transport = z.infer<PlanSchemas['Transport']>;
+export type FleetTransport = z.infer<PlanSchemas['FleetTransport']>;
+export type Host = z.infer<PlanSchemas['Host']>;
+export type Gate = z.infer<PlanSchemas['Gate']>;
+export type NotifyTarget = z.infer<PlanSchemas['NotifyTarget']>;
 /** A plan that has the right shape, before the cross-field rules. */
-export type ParsedPlan = z.infer<(typeof CAPPED)['PlanShape']>;
-export type UpgradePlan = z.infer<typeof UpgradePlan>;
+export type ParsedPlan = z.infer<PlanSchemas['PlanShape']>;
+export type UpgradePlan = z.infer<PlanSchemas['UpgradePlan']>;
 
 export type PlanResult = { ok: true; plan: UpgradePlan } | { ok: false; message: string; issues: z.core.$ZodIssue[] };
 
@@ -461,7 +473,7 @@ export type PlanResult = { ok: true; plan: UpgradePlan } | { ok: false; message:
  * the cross-field rules (owners, duplicates, version path) run once the shape is right.
  */
 export function validatePlan(input: unknown, options: { uncapped?: boolean; asBeforeNormalized?: boolean } = {}): PlanResult {
-  const result = (options.uncapped ? UNCAPPED : CAPPED).UpgradePlan.safeParse(input);
+  const result = planSchemas(options).UpgradePlan.safeParse(input);
   if (!result.success) return refused(result.error);
   // A run from before its plan was normalized replays this validation: it meets the rules it started under.
   const issues = options.asBeforeNormalized ? [] : startRuleIssues(result.data);

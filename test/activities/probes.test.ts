@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runProbe } from '../../activities/probes';
 import { runTask } from '../../activities/runTask';
-import { type Probe, Probe as ProbeSchema } from '../../core/plan';
+import { type Probe, planSchemas } from '../../core/plan';
 import { createLocalTransport } from '../../transport/local';
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
@@ -30,7 +30,7 @@ const json = (status: number, body: unknown): Handler => (_request, response) =>
 };
 
 /** A probe as the plan schema fills it in (method, status, timing defaults). */
-const probe = (raw: Record<string, unknown>): Probe => ProbeSchema.parse({ deadline: '2s', interval: '100ms', ...raw });
+const probe = (raw: Record<string, unknown>): Probe => planSchemas().Probe.parse({ deadline: '2s', interval: '100ms', ...raw });
 
 beforeAll(async () => {
   certDir = mkdtempSync(join(tmpdir(), 'cutover-probe-tls-'));
