@@ -14,7 +14,6 @@ export type {
   NotifyEventName,
   NotifyTarget,
   PlanResult,
-  PlanSchemas,
   Probe,
   Role,
   StepCommand,

@@ -1,7 +1,8 @@
 /**
- * The upgrade plan's schema: every part of a plan as a zod schema with its inferred type under the same name, and
- * the pure validator. The cross-field rules are in rules.ts, the templates in render.ts. Reading the file lives in
- * client/readPlan.ts; the workflow validates its raw input again with validatePlan.
+ * The upgrade plan's schema: every part of a plan as a zod schema (from planSchemas(), built on first use) with its
+ * inferred type under the same name, and the pure validator. The cross-field rules are in rules.ts, the templates in
+ * render.ts. Reading the file lives in client/readPlan.ts; a run validates its raw input again with validatePlan, in
+ * the normalizePlan local activity (runs started before plans were normalized: in workflow code).
  */
 import { z } from 'zod';
 import { checksumPatternProblem } from '../checksum';
@@ -436,18 +437,18 @@ function buildPlanSchemas(limits: PlanLimits) {
 
 export type PlanSchemas = ReturnType<typeof buildPlanSchemas>;
 
-const built: { capped?: PlanSchemas; uncapped?: PlanSchemas } = {};
+const builtSchemas: { capped?: PlanSchemas; uncapped?: PlanSchemas } = {};
 
 /**
  * The plan's schemas, built on first use rather than at import. Workflow code imports this module in every run (the
  * SDK's reusable V8 context gives each workflow run, each child among them, its own instance of every module it
  * loads), and a run started since plans were normalized never validates a plan there: a local activity does. Built at
- * import, both sets cost every run: at 10,000 hosts, 0.8 s of the workflow thread's 1.5 s of module loading
- * (docs/benchmarks.md, *Issue 18 closed*).
+ * import, both sets cost every run about 13 ms: 0.8 s of the 1.5 s of module loading across the 61 workflow runs of
+ * a 10,000-host run (docs/benchmarks.md, *Issue 18 closed*).
  */
 export function planSchemas(options: { uncapped?: boolean } = {}): PlanSchemas {
-  if (options.uncapped) return (built.uncapped ??= buildPlanSchemas(NO_LIMITS));
-  return (built.capped ??= buildPlanSchemas(LIMITS));
+  if (options.uncapped) return (builtSchemas.uncapped ??= buildPlanSchemas(NO_LIMITS));
+  return (builtSchemas.capped ??= buildPlanSchemas(LIMITS));
 }
 
 export type Command = z.infer<PlanSchemas['Command']>;
